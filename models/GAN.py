@@ -1,0 +1,144 @@
+"""The chapter's first GAN (book section "Your First GAN", the Quick, Draw! camels).
+
+Binary cross-entropy, real = 1 and fake = 0, a sigmoid discriminator.  As in
+the book, one discriminator step is two optimizer updates — one on a real
+batch, one on a fake batch drawn from the generator in inference mode — and
+one generator step trains ``gan.model`` (z → D(G(z))) towards "real" with the
+discriminator frozen.
+"""
+
+import tensorflow as tf
+import keras
+
+from models.base import AdversarialModel
+from models.networks import build_discriminator, build_generator
+
+
+def binary_accuracy(labels, predictions):
+    return tf.reduce_mean(keras.metrics.binary_accuracy(labels, predictions))
+
+
+class GAN(AdversarialModel):
+    D_LOSS_NAMES = ("d_loss", "d_loss_real", "d_loss_fake", "d_acc", "d_acc_real", "d_acc_fake")
+    G_LOSS_NAMES = ("g_loss", "g_acc")
+    SECTION = "gan"
+
+    def __init__(
+        self,
+        input_dim,
+        discriminator_conv_filters,
+        discriminator_conv_kernel_size,
+        discriminator_conv_strides,
+        discriminator_batch_norm_momentum,
+        discriminator_activation,
+        discriminator_dropout_rate,
+        discriminator_learning_rate,
+        generator_initial_dense_layer_size,
+        generator_upsample,
+        generator_conv_filters,
+        generator_conv_kernel_size,
+        generator_conv_strides,
+        generator_batch_norm_momentum,
+        generator_activation,
+        generator_dropout_rate,
+        generator_learning_rate,
+        optimiser,
+        z_dim,
+        *,
+        mixed_precision=False,
+        jit_compile=False,
+        strategy=None,
+    ):
+        self.name = "gan"
+        params = {name: value for name, value in locals().items() if name in self.param_names()}
+        self._setup(params, mixed_precision, jit_compile, strategy)
+
+    @property
+    def discriminator(self):
+        return self._critic_network
+
+    def _critic_learning_rate(self):
+        return self.discriminator_learning_rate
+
+    def _build_networks(self, dtype):
+        discriminator = build_discriminator(
+            self.input_dim,
+            self.discriminator_conv_filters,
+            self.discriminator_conv_kernel_size,
+            self.discriminator_conv_strides,
+            self.discriminator_batch_norm_momentum,
+            self.discriminator_activation,
+            self.discriminator_dropout_rate,
+            output_activation="sigmoid",
+            name="discriminator",
+            dtype=dtype,
+        )
+        generator = build_generator(
+            self.z_dim,
+            self.generator_initial_dense_layer_size,
+            self.generator_upsample,
+            self.generator_conv_filters,
+            self.generator_conv_kernel_size,
+            self.generator_conv_strides,
+            self.generator_batch_norm_momentum,
+            self.generator_activation,
+            self.generator_dropout_rate,
+            dtype=dtype,
+        )
+        return discriminator, generator
+
+    def _discriminator_loss(self, labels, predictions):
+        return keras.losses.binary_crossentropy(labels, predictions)
+
+    def _metrics(self):
+        return ["accuracy"]
+
+    # -- the two updates -----------------------------------------------------------------
+
+    def _fit_discriminator(self, images, label):
+        """One optimizer update of the discriminator on one batch, like ``train_on_batch``."""
+        labels = tf.fill((tf.shape(images)[0], 1), label)
+        with tf.GradientTape() as tape:
+            predictions = self.discriminator(images, training=True)
+            loss = tf.reduce_mean(self._discriminator_loss(labels, predictions))
+        self._descend(self.d_optimizer, self.discriminator, tape, loss)
+        return loss, binary_accuracy(labels, predictions)
+
+    def _critic_update(self, real, noise):
+        fake = self.generator(noise, training=False)
+        loss_real, acc_real = self._fit_discriminator(real, 1.0)
+        loss_fake, acc_fake = self._fit_discriminator(fake, 0.0)
+        return tf.stack([
+            0.5 * (loss_real + loss_fake), loss_real, loss_fake,
+            0.5 * (acc_real + acc_fake), acc_real, acc_fake,
+        ])
+
+    def _generator_update(self, noise):
+        labels = tf.ones((tf.shape(noise)[0], 1))
+        with tf.GradientTape() as tape:
+            predictions = self.model(noise, training=True)
+            loss = tf.reduce_mean(self._discriminator_loss(labels, predictions))
+        self._descend(self.g_optimizer, self.generator, tape, loss)
+        return tf.stack([loss, binary_accuracy(labels, predictions)])
+
+    # -- the book's methods -----------------------------------------------------------------
+
+    def train_discriminator(self, x_train, batch_size, using_generator=False):
+        """→ [d_loss, d_loss_real, d_loss_fake, d_acc, d_acc_real, d_acc_fake]"""
+        return [float(v) for v in self._critic_step(x_train, batch_size, using_generator, 1)]
+
+    def train_generator(self, batch_size):
+        """→ [g_loss, g_acc]"""
+        return [float(v) for v in self._generator_step(batch_size)]
+
+    def train(self, x_train, batch_size, epochs, run_folder, print_every_n_batches=50,
+              using_generator=False):
+        """One "epoch" is one batch: a discriminator step then a generator step."""
+        self._train_loop(x_train, batch_size, epochs, run_folder, print_every_n_batches,
+                         using_generator)
+
+    def _progress_names(self):
+        return ["d_loss", "g_loss", "d_acc"]
+
+    def _progress_values(self, d, g):
+        return [("d_loss", float(d[0])), ("g_loss", float(g[0])), ("d_acc", float(d[3]))]

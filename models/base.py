@@ -1,0 +1,464 @@
+"""Training plumbing shared by GAN, WGAN and WGAN-GP.
+
+The three book classes differ in their losses and in what happens to the
+critic after an update; everything else lives here once: the frozen combined
+model, where real batches come from, the compiled (and distributable) training
+steps, the run folder (sample grids from a fixed noise batch, weights, loss
+curves, history) and saving/resuming.
+
+A subclass provides:
+
+* ``_build_networks(dtype)`` → (discriminator/critic, generator);
+* ``_discriminator_loss``: the loss the combined model is compiled with;
+* ``_critic_update(real, noise, options)`` → 1-D tensor of the critic's losses;
+* ``_generator_update(noise)`` → 1-D tensor of the generator's losses;
+* ``D_LOSS_NAMES`` / ``G_LOSS_NAMES``: what those tensors hold, in SPEC order.
+"""
+
+import inspect
+import json
+import os
+import pickle
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+import keras
+
+from models.sources import make_source
+from utils import plotting
+
+WEIGHTS_FILE = "weights.weights.h5"
+STATE_FILE = "training_state.h5"
+HISTORY_FILE = "history.json"
+LOSS_PLOT_FILE = "losses.png"
+
+
+class CombinedModel(keras.Model):
+    """z → D(G(z)), the model the generator is trained through.
+
+    The book freezes the discriminator by toggling ``trainable`` around
+    ``compile()``.  Keras 3 reads ``trainable`` when the train function is
+    traced, so that recipe silently trains the discriminator too.  Here the
+    model simply declares that its trainable weights are the generator's: every
+    optimizer step through this model, including a user's own
+    ``model.train_on_batch``, can only move the generator.
+    """
+
+    def __init__(self, generator, discriminator, **kwargs):
+        super().__init__(**kwargs)
+        self.generator = generator
+        self.discriminator = discriminator
+
+    def call(self, z, training=None):
+        return self.discriminator(self.generator(z, training=training), training=training)
+
+    @property
+    def trainable_weights(self):
+        return self.generator.trainable_weights
+
+    @property
+    def trainable_variables(self):
+        return self.generator.trainable_variables
+
+    @property
+    def non_trainable_weights(self):
+        return self.generator.non_trainable_weights + self.discriminator.weights
+
+    @property
+    def non_trainable_variables(self):
+        return self.non_trainable_weights
+
+
+def make_optimizer(name, learning_rate):
+    """The book's ``get_opti``: 'adam' → Adam(β₁=0.5), 'rmsprop' → RMSprop, else Adam."""
+    if name == "adam":
+        return keras.optimizers.Adam(learning_rate=learning_rate, beta_1=0.5)
+    if name == "rmsprop":
+        return keras.optimizers.RMSprop(learning_rate=learning_rate)
+    return keras.optimizers.Adam(learning_rate=learning_rate)
+
+
+def resolve_precision(mixed_precision):
+    """``True`` → bfloat16 on CPUs, float16 (with loss scaling) on GPUs; a policy name is taken as is."""
+    if not mixed_precision:
+        return None
+    if isinstance(mixed_precision, str):
+        return mixed_precision
+    return "mixed_float16" if tf.config.list_logical_devices("GPU") else "mixed_bfloat16"
+
+
+class AdversarialModel:
+    """The shared part of GAN, WGAN and WGAN-GP (see the module docstring)."""
+
+    D_LOSS_NAMES = ()
+    G_LOSS_NAMES = ()
+    SECTION = ""
+
+    def _setup(self, params, mixed_precision=False, jit_compile=False, strategy=None):
+        """Build networks and optimizers; called by each subclass's book-style ``__init__``."""
+        self._params = params
+        for name, value in params.items():
+            setattr(self, name, value)
+        self.d_losses = []
+        self.g_losses = []
+        self.epoch = 0
+        self.jit_compile = bool(jit_compile)
+        self.strategy = strategy or tf.distribute.get_strategy()
+        self.dtype_policy = resolve_precision(mixed_precision)
+        self._fixed_noise = None
+        self._functions = {}
+        self._sources = {}
+
+        with self.strategy.scope():
+            critic, self.generator = self._build_networks(self.dtype_policy)
+            self._critic_network = critic
+            self.d_optimizer = self._optimizer(self._critic_learning_rate())
+            self.g_optimizer = self._optimizer(self.generator_learning_rate)
+            critic.compile(
+                optimizer=self.d_optimizer,
+                loss=self._discriminator_loss,
+                metrics=self._metrics(),
+                jit_compile=self.jit_compile,
+            )
+            self.model = CombinedModel(self.generator, critic, name="model")
+            self.model(keras.ops.zeros((1, self.z_dim)))
+            self.model.compile(
+                optimizer=self.g_optimizer,
+                loss=self._discriminator_loss,
+                metrics=self._metrics(),
+                jit_compile=self.jit_compile,
+            )
+
+    # -- what subclasses fill in -------------------------------------------------
+
+    def _critic_learning_rate(self):
+        raise NotImplementedError
+
+    def _metrics(self):
+        return None
+
+    def _optimizer(self, learning_rate):
+        optimizer = make_optimizer(self.optimiser, learning_rate)
+        if self.dtype_policy == "mixed_float16":
+            optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+        return optimizer
+
+    def get_opti(self, lr):
+        """The book's helper, kept for readers who call it."""
+        return make_optimizer(self.optimiser, lr)
+
+    # -- one optimizer update ------------------------------------------------------
+
+    def _descend(self, optimizer, network, tape, loss):
+        """Apply ``loss``'s gradient to ``network`` only (the other network stays frozen).
+
+        Keras sums gradients across replicas, so each replica contributes its
+        loss divided by the number of replicas: the update is the gradient of
+        the global-batch mean.
+        """
+        variables = network.trainable_variables
+        with tape:
+            scaled = optimizer.scale_loss(loss / self.strategy.num_replicas_in_sync)
+        gradients = tape.gradient(scaled, variables)
+        optimizer.apply(gradients, variables)
+
+    def _noise(self, batch_size):
+        return tf.random.normal((batch_size, self.z_dim))
+
+    # -- compiled, distributed steps -----------------------------------------------
+
+    def _per_replica(self, batch_size):
+        replicas = self.strategy.num_replicas_in_sync
+        if batch_size % replicas:
+            raise ValueError(
+                f"batch_size={batch_size} must be divisible by the {replicas} replicas of "
+                f"the distribution strategy (each replica trains on batch_size / replicas)."
+            )
+        return batch_size // replicas
+
+    def _source(self, x_train, batch_size, using_generator):
+        key = (id(x_train), batch_size, bool(using_generator))
+        if key not in self._sources:
+            # Keep x_train referenced so its id cannot be reused by another object.
+            self._sources[key] = (x_train, make_source(x_train, batch_size, using_generator, self.strategy))
+        return self._sources[key][1]
+
+    def _run(self, key, replica_fn, source, n_batches, *options):
+        """Trace once per key: fetch batches, run ``replica_fn`` on every replica, average."""
+        step = self._functions.get(key)
+        if step is None:
+            inner = tf.function(replica_fn, jit_compile=True) if self.jit_compile else replica_fn
+
+            def step(*options):
+                fetched = [source.fetch() for _ in range(n_batches)] if source else []
+                per_replica = self.strategy.run(inner, args=(fetched, *options))
+                return self.strategy.reduce(tf.distribute.ReduceOp.MEAN, per_replica, axis=None)
+
+            step = self._functions[key] = tf.function(step)
+        return step(*options).numpy()
+
+    def _critic_step(self, x_train, batch_size, using_generator, n_updates, *options):
+        """``n_updates`` critic updates; returns the losses of the last (as the book's loop keeps)."""
+        source = self._source(x_train, batch_size, using_generator)
+        per_replica = self._per_replica(batch_size)
+
+        def replica_fn(fetched, *options):
+            for batch in fetched:
+                real = source.take(batch, per_replica)
+                losses = self._critic_update(real, self._noise(per_replica), *options)
+            return losses
+
+        return self._run(("critic", id(source), n_updates), replica_fn, source, n_updates, *options)
+
+    def _generator_step(self, batch_size):
+        per_replica = self._per_replica(batch_size)
+
+        def replica_fn(fetched):
+            return self._generator_update(self._noise(per_replica))
+
+        return self._run(("generator", per_replica), replica_fn, None, 0)
+
+    def _epoch_step(self, x_train, batch_size, using_generator, n_critic, *options):
+        """One book "epoch" (n_critic critic updates, then one generator update) in one graph."""
+        source = self._source(x_train, batch_size, using_generator)
+        per_replica = self._per_replica(batch_size)
+        n_d = len(self.D_LOSS_NAMES)
+
+        def replica_fn(fetched, *options):
+            for batch in fetched:
+                real = source.take(batch, per_replica)
+                d = self._critic_update(real, self._noise(per_replica), *options)
+            g = self._generator_update(self._noise(per_replica))
+            return tf.concat([d, g], axis=0)
+
+        values = self._run(("epoch", id(source), n_critic), replica_fn, source, n_critic, *options)
+        return values[:n_d], values[n_d:]
+
+    # -- the training loop ---------------------------------------------------------
+
+    def _train_loop(self, x_train, batch_size, epochs, run_folder, print_every_n_batches,
+                    using_generator, n_critic=1, options=()):
+        """The book's loop: step, record, and every ``print_every_n_batches`` save progress."""
+        run_folder = str(run_folder)
+        _make_run_folders(run_folder)
+        self._ensure_fixed_noise()
+        progress = keras.utils.Progbar(
+            epochs,
+            stateful_metrics=self._progress_names(),
+            unit_name="batch",
+        )
+        options = tuple(tf.constant(value, tf.float32) for value in options)
+        for step in range(epochs):
+            d, g = self._epoch_step(x_train, batch_size, using_generator, n_critic, *options)
+            self._record(d, g)
+            if self.epoch % print_every_n_batches == 0:
+                self.sample_images(run_folder)
+            self.epoch += 1
+            if (self.epoch - 1) % print_every_n_batches == 0 or step == epochs - 1:
+                self.save_progress(run_folder)
+            progress.update(step + 1, values=self._progress_values(d, g))
+        self.sample_images(run_folder)
+
+    def _record(self, d, g):
+        self.d_losses.append([float(v) for v in d])
+        g = [float(v) for v in g]
+        self.g_losses.append(g if len(self.G_LOSS_NAMES) > 1 else g[0])
+
+    def _progress_names(self):
+        return ["d_loss", "g_loss"]
+
+    def _progress_values(self, d, g):
+        return [("d_loss", float(d[0])), ("g_loss", float(g[0]))]
+
+    # -- run folder: samples, curves, weights, resumable state --------------------
+
+    def _ensure_fixed_noise(self):
+        """One noise batch per model, so successive grids show the same 25 latent points."""
+        if self._fixed_noise is None:
+            self._fixed_noise = np.random.normal(0.0, 1.0, (25, self.z_dim)).astype("float32")
+        return self._fixed_noise
+
+    def sample_images(self, run_folder):
+        """Save a 5×5 grid from the fixed noise batch as ``images/sample_<epoch>.png``."""
+        noise = self._ensure_fixed_noise()
+        images = self.generator(noise, training=False)
+        path = os.path.join(run_folder, "images", f"sample_{self.epoch}.png")
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        plotting.save_image_grid(keras.ops.convert_to_numpy(images), path)
+        return path
+
+    def loss_curves(self):
+        """Named series for the loss plot: one panel per dict entry."""
+        d = np.asarray(self.d_losses, dtype=float).reshape(len(self.d_losses), -1)
+        g = np.asarray(self.g_losses, dtype=float).reshape(len(self.g_losses), -1)
+        panels = {"loss": {}}
+        for k, name in enumerate(self.D_LOSS_NAMES):
+            panel = "accuracy" if "acc" in name else "loss"
+            panels.setdefault(panel, {})[name] = d[:, k] if len(d) else []
+        for k, name in enumerate(self.G_LOSS_NAMES):
+            panel = "accuracy" if "acc" in name else "loss"
+            panels.setdefault(panel, {})[name] = g[:, k] if len(g) else []
+        return panels
+
+    def save_progress(self, run_folder):
+        """Everything needed to look at a run and to resume it; each file is replaced atomically."""
+        weights_dir = os.path.join(run_folder, "weights")
+        os.makedirs(weights_dir, exist_ok=True)
+        _atomic(os.path.join(weights_dir, WEIGHTS_FILE), self.model.save_weights)
+        _atomic(os.path.join(weights_dir, STATE_FILE), self._save_training_state)
+        _atomic(os.path.join(run_folder, HISTORY_FILE), self._save_history)
+        _atomic(os.path.join(run_folder, LOSS_PLOT_FILE), self._save_loss_plot)
+
+    def _save_history(self, path):
+        history = {
+            "epoch": self.epoch,
+            "d_loss_names": list(self.D_LOSS_NAMES),
+            "g_loss_names": list(self.G_LOSS_NAMES),
+            "d_losses": self.d_losses,
+            "g_losses": self.g_losses,
+        }
+        with open(path, "w") as f:
+            json.dump(history, f)
+
+    def _save_loss_plot(self, path):
+        plotting.save_loss_plot(self.loss_curves(), path, title=f"{type(self).__name__} training")
+
+    def _save_training_state(self, path):
+        import h5py
+
+        with h5py.File(path, "w") as f:
+            f.attrs["epoch"] = self.epoch
+            f.create_dataset("fixed_noise", data=self._ensure_fixed_noise())
+            for name, optimizer in self._optimizers().items():
+                store = {}
+                optimizer.save_own_variables(store)
+                group = f.create_group(name)
+                for key, value in store.items():
+                    group.create_dataset(key, data=value)
+
+    def _optimizers(self):
+        return {"discriminator_optimizer": self.d_optimizer, "generator_optimizer": self.g_optimizer}
+
+    def restore_training_state(self, run_folder):
+        """Continue a saved run: optimizer state, epoch, loss history and fixed noise.
+
+        Returns False when the folder holds no training state (a fresh run).
+        """
+        import h5py
+
+        state_path = os.path.join(run_folder, "weights", STATE_FILE)
+        history_path = os.path.join(run_folder, HISTORY_FILE)
+        if not os.path.exists(state_path):
+            return False
+        networks = {
+            "discriminator_optimizer": self._critic_network,
+            "generator_optimizer": self.generator,
+        }
+        with h5py.File(state_path, "r") as f:
+            self.epoch = int(f.attrs["epoch"])
+            self._fixed_noise = np.asarray(f["fixed_noise"], dtype="float32")
+            for name, optimizer in self._optimizers().items():
+                with self.strategy.scope():
+                    optimizer.build(networks[name].trainable_variables)
+                store = {key: np.asarray(f[name][key]) for key in f[name]}
+                optimizer.load_own_variables(store)
+        if os.path.exists(history_path):
+            with open(history_path) as f:
+                history = json.load(f)
+            self.d_losses = history["d_losses"]
+            self.g_losses = history["g_losses"]
+        return True
+
+    # -- the book's save / load surface ----------------------------------------------
+
+    @classmethod
+    def param_names(cls):
+        """The constructor's book arguments, in the book's order."""
+        signature = inspect.signature(cls.__init__)
+        return [
+            p.name
+            for p in signature.parameters.values()
+            if p.kind is p.POSITIONAL_OR_KEYWORD and p.name != "self"
+        ]
+
+    def save(self, folder):
+        """Write the constructor arguments (params.json, and params.pkl for the book) and diagrams."""
+        folder = str(folder)
+        os.makedirs(folder, exist_ok=True)
+        params = [self._params[name] for name in self.param_names()]
+        with open(os.path.join(folder, "params.json"), "w") as f:
+            json.dump(dict(zip(self.param_names(), params)), f, indent=2)
+        with open(os.path.join(folder, "params.pkl"), "wb") as f:
+            pickle.dump(params, f)
+        self.plot_model(folder)
+
+    def save_model(self, run_folder):
+        """Whole-model ``.keras`` archives of both networks (the book saved ``.h5`` models)."""
+        os.makedirs(run_folder, exist_ok=True)
+        self._critic_network.save(os.path.join(run_folder, f"{self._critic_network.name}.keras"))
+        self.generator.save(os.path.join(run_folder, "generator.keras"))
+
+    def load_weights(self, filepath):
+        """Load ``weights/weights.weights.h5``; the book's ``weights/weights.h5`` name is understood."""
+        filepath = str(filepath)
+        if not filepath.endswith(".weights.h5") and not os.path.exists(filepath):
+            keras3_name = filepath[: -len(".h5")] + ".weights.h5" if filepath.endswith(".h5") else None
+            if keras3_name and os.path.exists(keras3_name):
+                filepath = keras3_name
+            else:
+                raise FileNotFoundError(
+                    f"No weights file at {filepath}. Keras 3 weight files end in '.weights.h5': "
+                    f"this project saves them as {os.path.join(os.path.dirname(filepath) or '.', WEIGHTS_FILE)}."
+                )
+        if not os.path.exists(filepath):
+            raise FileNotFoundError(
+                f"No weights file at {filepath}. Train first (it is written every "
+                f"print_every_n_batches), or point at a run's weights/{WEIGHTS_FILE}."
+            )
+        self.model.load_weights(filepath)
+
+    def plot_model(self, run_folder):
+        """Diagrams in ``viz/`` when pydot and graphviz are installed; text summaries always."""
+        viz = os.path.join(str(run_folder), "viz")
+        os.makedirs(viz, exist_ok=True)
+        networks = {"model": self.model, self._critic_network.name: self._critic_network,
+                    "generator": self.generator}
+        for name, network in networks.items():
+            lines = []
+            network.summary(print_fn=lambda line, *args, **kwargs: lines.append(line))
+            Path(viz, f"{name}_summary.txt").write_text("\n".join(lines) + "\n")
+        missing = _missing_diagram_tools()
+        if missing:
+            print(f"plot_model: wrote text summaries to {viz} ({missing} not installed, so no diagrams)")
+            return
+        for name, network in networks.items():
+            keras.utils.plot_model(
+                network, to_file=os.path.join(viz, f"{name}.png"),
+                show_shapes=True, show_layer_names=True,
+            )
+
+
+def _missing_diagram_tools():
+    """Keras' plot_model needs pydot and graphviz's ``dot``; name whichever is missing."""
+    import importlib.util
+    import shutil
+
+    missing = [name for name, found in (
+        ("pydot", importlib.util.find_spec("pydot") is not None),
+        ("graphviz", shutil.which("dot") is not None),
+    ) if not found]
+    return " and ".join(missing)
+
+
+def _make_run_folders(run_folder):
+    for sub in ("viz", "images", "weights"):
+        os.makedirs(os.path.join(run_folder, sub), exist_ok=True)
+
+
+def _atomic(path, write):
+    """Write through a temporary name, so an interrupted save never leaves half a file."""
+    base, name = os.path.split(path)
+    tmp = os.path.join(base, f".tmp-{name}")
+    write(tmp)
+    os.replace(tmp, path)

@@ -1,0 +1,142 @@
+"""The conv stacks that GAN, WGAN and WGAN-GP share.
+
+The book builds the same discriminator and generator three times, once per
+class.  Here they are built once, from the book's own arguments, so that the
+three model classes only say what is different about them (the output
+activation of the discriminator/critic, and whether batch norm is allowed).
+
+Layer names follow the book (``discriminator_conv_0``, ``generator_conv_3``,
+...) so that summaries read like the printed ones.
+"""
+
+import numpy as np
+import keras
+from keras import layers
+
+
+def weight_init():
+    """The book's initialiser: N(0, 0.02), as in the DCGAN paper."""
+    return keras.initializers.RandomNormal(mean=0.0, stddev=0.02)
+
+
+def activation_layer(activation, name=None, dtype=None):
+    """``'leaky_relu'`` means LeakyReLU(0.2) (the book's choice); anything else is a Keras name."""
+    if activation == "leaky_relu":
+        return layers.LeakyReLU(negative_slope=0.2, name=name, dtype=dtype)
+    return layers.Activation(activation, name=name, dtype=dtype)
+
+
+def build_discriminator(
+    input_dim,
+    conv_filters,
+    conv_kernel_size,
+    conv_strides,
+    batch_norm_momentum,
+    activation,
+    dropout_rate,
+    output_activation,
+    name="discriminator",
+    dtype=None,
+):
+    """Conv stack → Flatten → Dense(1).
+
+    Per layer: Conv2D('same') → BatchNorm (if a momentum is given, never on the
+    first layer) → activation → Dropout (if a rate is given).  The output layer
+    always computes in float32, so losses stay exact under mixed precision.
+    """
+    _check_lengths(name, conv_filters, conv_kernel_size, conv_strides)
+    inputs = keras.Input(shape=tuple(input_dim), name=f"{name}_input")
+    x = inputs
+    for i, (filters, kernel_size, strides) in enumerate(
+        zip(conv_filters, conv_kernel_size, conv_strides)
+    ):
+        x = layers.Conv2D(
+            filters,
+            kernel_size,
+            strides=strides,
+            padding="same",
+            kernel_initializer=weight_init(),
+            name=f"{name}_conv_{i}",
+            dtype=dtype,
+        )(x)
+        if batch_norm_momentum and i > 0:
+            x = layers.BatchNormalization(momentum=batch_norm_momentum, dtype=dtype)(x)
+        x = activation_layer(activation, dtype=dtype)(x)
+        if dropout_rate:
+            x = layers.Dropout(rate=dropout_rate, dtype=dtype)(x)
+    x = layers.Flatten(dtype=dtype)(x)
+    outputs = layers.Dense(
+        1,
+        activation=output_activation,
+        kernel_initializer=weight_init(),
+        name=f"{name}_output",
+        dtype="float32",
+    )(x)
+    return keras.Model(inputs, outputs, name=name)
+
+
+def build_generator(
+    z_dim,
+    initial_dense_layer_size,
+    upsample,
+    conv_filters,
+    conv_kernel_size,
+    conv_strides,
+    batch_norm_momentum,
+    activation,
+    dropout_rate,
+    name="generator",
+    dtype=None,
+):
+    """Dense → reshape → conv stack ending in tanh, so images lie in [-1, 1].
+
+    ``upsample[i] == 2`` means UpSampling2D then a stride-1 Conv2D (the book's
+    camel and CIFAR generators); anything else a Conv2DTranspose with
+    ``conv_strides[i]`` (the CelebA generator).
+    """
+    _check_lengths(name, conv_filters, conv_kernel_size, conv_strides, upsample)
+    n_layers = len(conv_filters)
+    inputs = keras.Input(shape=(z_dim,), name=f"{name}_input")
+    x = layers.Dense(
+        int(np.prod(initial_dense_layer_size)),
+        kernel_initializer=weight_init(),
+        dtype=dtype,
+    )(inputs)
+    if batch_norm_momentum:
+        x = layers.BatchNormalization(momentum=batch_norm_momentum, dtype=dtype)(x)
+    x = activation_layer(activation, dtype=dtype)(x)
+    x = layers.Reshape(tuple(initial_dense_layer_size), dtype=dtype)(x)
+    if dropout_rate:
+        x = layers.Dropout(rate=dropout_rate, dtype=dtype)(x)
+
+    for i in range(n_layers):
+        conv_args = dict(
+            filters=conv_filters[i],
+            kernel_size=conv_kernel_size[i],
+            padding="same",
+            kernel_initializer=weight_init(),
+            name=f"{name}_conv_{i}",
+            dtype=dtype,
+        )
+        if upsample[i] == 2:
+            x = layers.UpSampling2D(dtype=dtype)(x)
+            x = layers.Conv2D(**conv_args)(x)
+        else:
+            x = layers.Conv2DTranspose(strides=conv_strides[i], **conv_args)(x)
+        if i < n_layers - 1:
+            if batch_norm_momentum:
+                x = layers.BatchNormalization(momentum=batch_norm_momentum, dtype=dtype)(x)
+            x = activation_layer(activation, dtype=dtype)(x)
+        else:
+            x = layers.Activation("tanh", dtype="float32")(x)
+    return keras.Model(inputs, x, name=name)
+
+
+def _check_lengths(name, *per_layer_lists):
+    lengths = {len(values) for values in per_layer_lists}
+    if len(lengths) != 1:
+        raise ValueError(
+            f"{name}: the per-layer lists (filters, kernel sizes, strides"
+            f"{', upsample' if len(per_layer_lists) > 3 else ''}) must have one entry "
+            f"per layer; got lengths {[len(v) for v in per_layer_lists]}."
+        )

@@ -1,0 +1,60 @@
+"""Sample grids and loss curves for the run folder.
+
+Grids are tiled with numpy and written with Pillow: they are saved every few
+batches, and a matplotlib figure per grid would cost more than the training
+steps between two saves.  Loss curves draw on a bare matplotlib ``Figure`` (no pyplot), so they
+work with no display and never change a notebook's plotting backend.
+"""
+
+import numpy as np
+from PIL import Image
+
+
+def tile_images(images, rows=5, cols=5, gap=2):
+    """Tile images in [-1, 1] (N, H, W, C) into one uint8 array, rescaled to [0, 255]."""
+    images = np.asarray(images, dtype=np.float32)[: rows * cols]
+    n, height, width, channels = images.shape
+    pixels = np.clip((images + 1.0) * 127.5, 0, 255).round().astype(np.uint8)
+    grid = np.full(
+        (rows * (height + gap) + gap, cols * (width + gap) + gap, channels), 128, np.uint8
+    )
+    for k in range(n):
+        top = gap + (k // cols) * (height + gap)
+        left = gap + (k % cols) * (width + gap)
+        grid[top : top + height, left : left + width] = pixels[k]
+    return grid
+
+
+def save_image_grid(images, path, rows=5, cols=5, min_size=320):
+    """Save a rows×cols grid; small images are enlarged (nearest) so a 28×28 grid is legible."""
+    grid = tile_images(images, rows, cols)
+    scale = max(1, int(np.ceil(min_size / max(grid.shape[:2]))))
+    if grid.shape[2] == 1:
+        picture = Image.fromarray(grid[:, :, 0], mode="L")
+    else:
+        picture = Image.fromarray(grid, mode="RGB")
+    if scale > 1:
+        picture = picture.resize(
+            (picture.width * scale, picture.height * scale), Image.NEAREST
+        )
+    picture.save(path)
+    return path
+
+
+def save_loss_plot(panels, path, title="Training"):
+    """Plot ``{panel: {series name: values}}`` against batch number, one panel per row."""
+    from matplotlib.figure import Figure  # no pyplot: never touches a notebook's backend
+
+    figure = Figure(figsize=(8, 3.2 * len(panels)), dpi=100)
+    for row, (panel, series) in enumerate(panels.items(), start=1):
+        axes = figure.add_subplot(len(panels), 1, row)
+        for name, values in series.items():
+            axes.plot(np.arange(len(values)), values, label=name, linewidth=1)
+        axes.set_ylabel(panel)
+        axes.legend(loc="best", fontsize="small")
+        axes.grid(alpha=0.3)
+    axes.set_xlabel("batch")
+    figure.suptitle(title)
+    figure.tight_layout()
+    figure.savefig(path)
+    return path
