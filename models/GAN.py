@@ -10,7 +10,7 @@ discriminator frozen.
 import tensorflow as tf
 import keras
 
-from models.base import AdversarialModel
+from models.base import AdversarialModel, keep_statistics
 from models.networks import build_discriminator, build_generator
 
 
@@ -115,11 +115,15 @@ class GAN(AdversarialModel):
 
     def _generator_update(self, noise):
         labels = tf.ones((tf.shape(noise)[0], 1))
-        with tf.GradientTape() as tape:
-            predictions = self.model(noise, training=True)
-            loss = tf.reduce_mean(self._discriminator_loss(labels, predictions))
-        self._descend(self.g_optimizer, self.generator, tape, loss)
-        return tf.stack([loss, binary_accuracy(labels, predictions)])
+
+        def update():
+            with tf.GradientTape() as tape:
+                predictions = self.model(noise, training=True)
+                loss = tf.reduce_mean(self._discriminator_loss(labels, predictions))
+            self._descend(self.g_optimizer, self.generator, tape, loss)
+            return tf.stack([loss, binary_accuracy(labels, predictions)])
+
+        return keep_statistics(self.discriminator, update)
 
     # -- the book's methods -----------------------------------------------------------------
 

@@ -53,6 +53,9 @@ class CombinedModel(keras.Model):
     def call(self, z, training=None):
         return self.discriminator(self.generator(z, training=training), training=training)
 
+    def train_step(self, data):
+        return keep_statistics(self.discriminator, lambda: super(CombinedModel, self).train_step(data))
+
     @property
     def trainable_weights(self):
         return self.generator.trainable_weights
@@ -68,6 +71,21 @@ class CombinedModel(keras.Model):
     @property
     def non_trainable_variables(self):
         return self.non_trainable_weights
+
+
+def keep_statistics(network, update):
+    """Run ``update()`` and put back ``network``'s non-trainable weights afterwards.
+
+    A frozen network still runs in training mode inside the other network's
+    step (batch statistics, dropout), as it did in the book's Keras 2; but its
+    batch-norm moving statistics must not move either, or it is not frozen.
+    """
+    frozen = network.non_trainable_weights
+    saved = [tf.identity(weight.value) for weight in frozen]
+    result = update()
+    for weight, value in zip(frozen, saved):
+        weight.assign(value)
+    return result
 
 
 def make_optimizer(name, learning_rate):
@@ -129,6 +147,10 @@ class AdversarialModel:
                 metrics=self._metrics(),
                 jit_compile=self.jit_compile,
             )
+            # Built now, so save_weights/load_weights carry their slots and a resumed
+            # run continues with the same optimizer state.
+            self.d_optimizer.build(critic.trainable_variables)
+            self.g_optimizer.build(self.generator.trainable_variables)
 
     # -- what subclasses fill in -------------------------------------------------
 
@@ -325,23 +347,16 @@ class AdversarialModel:
         plotting.save_loss_plot(self.loss_curves(), path, title=f"{type(self).__name__} training")
 
     def _save_training_state(self, path):
+        """Epoch and fixed noise; optimizer slots travel in the weights file (both models are compiled)."""
         import h5py
 
         with h5py.File(path, "w") as f:
             f.attrs["epoch"] = self.epoch
             f.create_dataset("fixed_noise", data=self._ensure_fixed_noise())
-            for name, optimizer in self._optimizers().items():
-                store = {}
-                optimizer.save_own_variables(store)
-                group = f.create_group(name)
-                for key, value in store.items():
-                    group.create_dataset(key, data=value)
-
-    def _optimizers(self):
-        return {"discriminator_optimizer": self.d_optimizer, "generator_optimizer": self.g_optimizer}
 
     def restore_training_state(self, run_folder):
-        """Continue a saved run: optimizer state, epoch, loss history and fixed noise.
+        """Continue a saved run: epoch, loss history and fixed noise (weights and optimizer
+        slots come from ``load_weights``).
 
         Returns False when the folder holds no training state (a fresh run).
         """
@@ -351,18 +366,9 @@ class AdversarialModel:
         history_path = os.path.join(run_folder, HISTORY_FILE)
         if not os.path.exists(state_path):
             return False
-        networks = {
-            "discriminator_optimizer": self._critic_network,
-            "generator_optimizer": self.generator,
-        }
         with h5py.File(state_path, "r") as f:
             self.epoch = int(f.attrs["epoch"])
             self._fixed_noise = np.asarray(f["fixed_noise"], dtype="float32")
-            for name, optimizer in self._optimizers().items():
-                with self.strategy.scope():
-                    optimizer.build(networks[name].trainable_variables)
-                store = {key: np.asarray(f[name][key]) for key in f[name]}
-                optimizer.load_own_variables(store)
         if os.path.exists(history_path):
             with open(history_path) as f:
                 history = json.load(f)

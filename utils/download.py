@@ -1,0 +1,160 @@
+"""Download data sets into `data/`, and the `gdl-download` command.
+
+The book asks readers to fetch the Quick, Draw! camels by hand and save them
+as `data/camel/full_numpy_bitmap_camel.npy`.  `download_quickdraw` does the
+same with `keras.utils.get_file`, and is careful about two things:
+
+* a download that stops half-way never leaves a file behind that a later run
+  would mistake for the real thing (we download to `<name>.part` and rename
+  it only once it is complete and looks right);
+* when the machine is offline, the error says which file was wanted, from
+  where, and how to train without it (`--data silhouettes`).
+
+Usage from a shell:
+
+    gdl-download camel
+    gdl-download camel elephant --data-dir /big/disk/data
+"""
+
+import argparse
+import os
+import sys
+import urllib.parse
+from pathlib import Path
+
+from keras.utils import get_file
+
+from utils.bitmaps import open_bitmaps
+from utils.paths import data_root
+
+QUICKDRAW_URL = "https://storage.googleapis.com/quickdraw_dataset/full/numpy_bitmap/"
+QUICKDRAW_URL_ENV = "GDL_QUICKDRAW_URL"
+
+OFFLINE_HINT = (
+    "To train without downloading anything, use the animal silhouettes that "
+    "ship with the `animal-shape-mnist` package: `--data silhouettes`."
+)
+
+
+class DownloadError(OSError):
+    """A file could not be downloaded (offline, bad URL, server error...)."""
+
+
+def quickdraw_path(category="camel", data_dir=None):
+    """Where the book keeps a Quick, Draw! category: `data/<c>/full_numpy_bitmap_<c>.npy`."""
+    root = Path(data_dir) if data_dir is not None else data_root()
+    return root / category / f"full_numpy_bitmap_{category}.npy"
+
+
+def fetch(url, target, check=None):
+    """Downloads `url` to `target` with `keras.utils.get_file`, all or nothing.
+
+    The bytes go to `<target>.part` first and are renamed to `target` only when
+    the download finished (and `check(partial_path)`, if given, did not raise),
+    so a failed or interrupted run never leaves a `target` behind.
+
+    Returns:
+        `target` as a `Path`.
+
+    Raises:
+        DownloadError: naming the URL and the target, if the download or
+            the check failed.
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(target.name + ".part")
+    # An absolute `cache_subdir` makes `get_file` write exactly into the
+    # target's folder (it would otherwise fall back to /tmp/.keras when the
+    # cache dir is not writable yet).
+    folder = str(target.parent.resolve())
+    try:
+        try:
+            get_file(
+                fname=partial.name,
+                origin=url,
+                cache_dir=folder,
+                cache_subdir=folder,
+                force_download=True,  # a leftover `.part` is never "cached"
+            )
+        except Exception as err:
+            raise DownloadError(
+                f"Could not download {url} to {target}: {err}"
+            ) from err
+        if check is not None:
+            try:
+                check(partial)
+            except Exception as err:
+                raise DownloadError(
+                    f"Downloaded {url}, but it is not what was expected "
+                    f"({err}); nothing was kept at {target}"
+                ) from err
+    except BaseException:  # also KeyboardInterrupt: never keep half a file
+        partial.unlink(missing_ok=True)
+        raise
+    os.replace(partial, target)
+    return target
+
+
+def download_quickdraw(category="camel", data_dir=None):
+    """Downloads one Quick, Draw! category as the book stores it.
+
+    The file lands at `<data_dir>/<category>/full_numpy_bitmap_<category>.npy`
+    (`data_dir` defaults to the project's `data/` folder, see
+    `utils.paths.data_root`).  If it is already there, nothing is fetched.
+    The base URL can be changed with the `GDL_QUICKDRAW_URL` environment
+    variable (a mirror, or a local server in the tests).
+
+    Returns:
+        The `Path` of the `.npy` file.
+    """
+    target = quickdraw_path(category, data_dir)
+    if target.exists():
+        return target
+
+    base = os.environ.get(QUICKDRAW_URL_ENV) or QUICKDRAW_URL
+    url = base.rstrip("/") + "/" + urllib.parse.quote(f"{category}.npy")
+    try:
+        fetch(url, target, check=open_bitmaps)
+    except DownloadError as err:
+        raise DownloadError(
+            f"{err}. If this machine is offline, copy {category}.npy from a "
+            f"machine that is online to {target}. {OFFLINE_HINT}"
+        ) from err
+    return target
+
+
+def main(argv=None):
+    """Entry point of the `gdl-download` console command."""
+    parser = argparse.ArgumentParser(
+        prog="gdl-download",
+        description=(
+            "Download Quick, Draw! drawings (numpy bitmaps) into the data "
+            "folder, as the book expects: data/<category>/"
+            "full_numpy_bitmap_<category>.npy."
+        ),
+    )
+    parser.add_argument(
+        "categories",
+        nargs="+",
+        metavar="category",
+        help="Quick, Draw! category, e.g. camel",
+    )
+    parser.add_argument(
+        "--data-dir",
+        default=None,
+        help="data folder (default: the project's data/, or $GDL_DATA_DIR)",
+    )
+    args = parser.parse_args(argv)
+
+    for category in args.categories:
+        try:
+            path = download_quickdraw(category, data_dir=args.data_dir)
+        except DownloadError as err:
+            print(f"gdl-download: {err}", file=sys.stderr)
+            return 1
+        print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,146 @@
+"""The chapter's hyper-parameters, as the book's notebooks set them.
+
+The one place the scripts (``utils/cli.py``) and the notebooks read them, so a
+run from the terminal and a run from Jupyter train the same model.  ``model``
+holds the constructor arguments in the book's order: ``GAN(**preset.model)``.
+
+``GDL_SMOKE=1`` in the environment shrinks the training schedule (not the
+architecture) so the test suite can execute the notebooks top to bottom in
+seconds; nobody sets it by hand.
+"""
+
+import os
+from dataclasses import dataclass, field, replace
+
+
+@dataclass(frozen=True)
+class ChapterPreset:
+    section: str
+    data_name: str
+    model: dict
+    batch_size: int
+    epochs: int
+    print_every_n_batches: int
+    train_options: dict = field(default_factory=dict)
+
+    @property
+    def input_dim(self):
+        return tuple(self.model["input_dim"])
+
+
+GAN_CAMEL = ChapterPreset(
+    section="gan",
+    data_name="camel",
+    model=dict(
+        input_dim=(28, 28, 1),
+        discriminator_conv_filters=[64, 64, 128, 128],
+        discriminator_conv_kernel_size=[5, 5, 5, 5],
+        discriminator_conv_strides=[2, 2, 2, 1],
+        discriminator_batch_norm_momentum=None,
+        discriminator_activation="relu",
+        discriminator_dropout_rate=0.4,
+        discriminator_learning_rate=0.0008,
+        generator_initial_dense_layer_size=(7, 7, 64),
+        generator_upsample=[2, 2, 1, 1],
+        generator_conv_filters=[128, 64, 64, 1],
+        generator_conv_kernel_size=[5, 5, 5, 5],
+        generator_conv_strides=[1, 1, 1, 1],
+        generator_batch_norm_momentum=0.9,
+        generator_activation="relu",
+        generator_dropout_rate=None,
+        generator_learning_rate=0.0004,
+        optimiser="rmsprop",
+        z_dim=100,
+    ),
+    batch_size=64,
+    epochs=6000,
+    print_every_n_batches=5,
+)
+
+WGAN_CIFAR_HORSES = ChapterPreset(
+    section="wgan",
+    data_name="horses",
+    model=dict(
+        input_dim=(32, 32, 3),
+        critic_conv_filters=[32, 64, 128, 128],
+        critic_conv_kernel_size=[5, 5, 5, 5],
+        critic_conv_strides=[2, 2, 2, 1],
+        critic_batch_norm_momentum=None,
+        critic_activation="leaky_relu",
+        critic_dropout_rate=None,
+        critic_learning_rate=0.00005,
+        generator_initial_dense_layer_size=(4, 4, 128),
+        generator_upsample=[2, 2, 2, 1],
+        generator_conv_filters=[128, 64, 32, 3],
+        generator_conv_kernel_size=[5, 5, 5, 5],
+        generator_conv_strides=[1, 1, 1, 1],
+        generator_batch_norm_momentum=0.8,
+        generator_activation="leaky_relu",
+        generator_dropout_rate=None,
+        generator_learning_rate=0.00005,
+        optimiser="rmsprop",
+        z_dim=100,
+    ),
+    batch_size=128,
+    epochs=6000,
+    print_every_n_batches=5,
+    train_options=dict(n_critic=5, clip_threshold=0.01),
+)
+
+WGANGP_CELEB = ChapterPreset(
+    section="wgangp",
+    data_name="celeb",
+    model=dict(
+        input_dim=(64, 64, 3),
+        critic_conv_filters=[64, 128, 256, 512],
+        critic_conv_kernel_size=[5, 5, 5, 5],
+        critic_conv_strides=[2, 2, 2, 2],
+        critic_batch_norm_momentum=None,
+        critic_activation="leaky_relu",
+        critic_dropout_rate=None,
+        critic_learning_rate=0.0002,
+        generator_initial_dense_layer_size=(4, 4, 512),
+        generator_upsample=[1, 1, 1, 1],
+        generator_conv_filters=[256, 128, 64, 3],
+        generator_conv_kernel_size=[5, 5, 5, 5],
+        generator_conv_strides=[2, 2, 2, 2],
+        generator_batch_norm_momentum=0.9,
+        generator_activation="leaky_relu",
+        generator_dropout_rate=None,
+        generator_learning_rate=0.0002,
+        optimiser="adam",
+        grad_weight=10,
+        z_dim=100,
+        batch_size=64,
+    ),
+    batch_size=64,
+    epochs=6000,
+    print_every_n_batches=5,
+    train_options=dict(n_critic=5),
+)
+
+PRESETS = {"04_01": GAN_CAMEL, "04_02": WGAN_CIFAR_HORSES, "04_03": WGANGP_CELEB}
+
+SMOKE_SCHEDULE = dict(batch_size=8, epochs=3, print_every_n_batches=2)
+
+
+def get(chapter):
+    """The preset for '04_01', '04_02' or '04_03', shrunk when ``GDL_SMOKE`` is set."""
+    try:
+        preset = PRESETS[chapter]
+    except KeyError:
+        raise KeyError(f"No preset for chapter {chapter!r}; choose one of {sorted(PRESETS)}.") from None
+    if os.environ.get("GDL_SMOKE"):
+        preset = smoke(preset)
+    return preset
+
+
+def smoke(preset):
+    """Same architecture, a schedule of a few small batches."""
+    model = dict(preset.model)
+    if "batch_size" in model:  # WGAN-GP's constructor takes the batch size too
+        model["batch_size"] = SMOKE_SCHEDULE["batch_size"]
+    train_options = dict(preset.train_options)
+    if "n_critic" in train_options:
+        train_options["n_critic"] = 2
+    return replace(preset, model=model, train_options=train_options, **SMOKE_SCHEDULE)
