@@ -273,9 +273,9 @@ class AdversarialModel:
         options = tuple(tf.constant(value, tf.float32) for value in options)
         for step in range(epochs):
             d, g = self._epoch_step(x_train, batch_size, using_generator, n_critic, *options)
-            self._record(d, g)
             if self.epoch % print_every_n_batches == 0:
                 self.sample_images(run_folder)
+            self._record(d, g)
             self.epoch += 1
             if (self.epoch - 1) % print_every_n_batches == 0 or step == epochs - 1:
                 self.save_progress(run_folder)
@@ -372,8 +372,9 @@ class AdversarialModel:
         if os.path.exists(history_path):
             with open(history_path) as f:
                 history = json.load(f)
-            self.d_losses = history["d_losses"]
-            self.g_losses = history["g_losses"]
+            # An interrupt can land between recording a step and counting it.
+            self.d_losses = history["d_losses"][: self.epoch]
+            self.g_losses = history["g_losses"][: self.epoch]
         return True
 
     # -- the book's save / load surface ----------------------------------------------

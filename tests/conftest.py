@@ -1,0 +1,67 @@
+"""Fixtures shared by the test files: isolated data/run folders and local HTTP servers."""
+
+import http.server
+import socket
+import threading
+import types
+
+import pytest
+
+@pytest.fixture
+def data_dir(tmp_path, monkeypatch):
+    """Every test gets its own empty data folder and no download URLs."""
+    folder = tmp_path / "data"
+    folder.mkdir()
+    monkeypatch.setenv("GDL_DATA_DIR", str(folder))
+    monkeypatch.delenv("GDL_QUICKDRAW_URL", raising=False)
+    monkeypatch.delenv("GDL_CIFAR_URL", raising=False)
+    # The local test server must never be reached through a proxy.
+    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    return folder
+
+
+@pytest.fixture
+def http_server(tmp_path):
+    """A local HTTP server for the files in `server.root`; counts GET requests."""
+    root = tmp_path / "www"
+    root.mkdir()
+    requests = []
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, directory=str(root), **kwargs)
+
+        def do_GET(self):
+            requests.append(self.path)
+            super().do_GET()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/"
+    yield types.SimpleNamespace(root=root, url=url, requests=requests)
+    server.shutdown()
+    server.server_close()
+    thread.join()
+
+
+@pytest.fixture
+def dead_url():
+    """A URL on 127.0.0.1 where nothing listens: connections are refused."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return f"http://127.0.0.1:{port}/"
+
+
+@pytest.fixture
+def run_dir(tmp_path, monkeypatch):
+    """Runs go to a temporary folder instead of the project's run/."""
+    folder = tmp_path / "run"
+    folder.mkdir()
+    monkeypatch.setenv("GDL_RUN_DIR", str(folder))
+    return folder

@@ -1,0 +1,92 @@
+"""The chapter commands: help, the offline main job, refusing to overwrite, resuming."""
+
+import json
+import subprocess
+
+import pytest
+
+from utils import cli
+
+
+def test_help_lists_the_options():
+    out = subprocess.run(["gdl-gan", "--help"], capture_output=True, text=True, check=True).stdout
+    for option in ("--data", "--epochs", "--batch-size", "--print-every", "--run-id", "--seed",
+                   "--resume", "--mixed-precision"):
+        assert option in out
+
+
+def test_gan_command_trains_on_the_silhouettes_and_resumes(run_dir, capsys):
+    args = ["--data", "silhouettes", "--epochs", "3", "--batch-size", "8", "--print-every", "2",
+            "--seed", "1"]
+    cli.main_gan(args)
+    folder = run_dir / "gan" / "0001_silhouettes-horse"
+    assert sorted(p.name for p in (folder / "images").iterdir()) == [
+        "sample_0.png", "sample_2.png", "sample_3.png"]
+    assert (folder / "weights" / "weights.weights.h5").exists()
+    assert (folder / "losses.png").exists() and (folder / "params.json").exists()
+    assert (folder / "generator.keras").exists()
+    assert "Done: epoch 3" in capsys.readouterr().out
+
+    with pytest.raises(SystemExit, match="--resume"):
+        cli.main_gan(args)
+
+    cli.main_gan(args[:-2] + ["--resume", "--epochs", "2"])
+    history = json.loads((folder / "history.json").read_text())
+    assert history["epoch"] == 5 and len(history["d_losses"]) == 5
+
+
+def test_resume_with_nothing_saved_says_so(run_dir):
+    with pytest.raises(SystemExit, match="Nothing to resume"):
+        cli.main_gan(["--data", "silhouettes", "--resume", "--run-id", "0042"])
+
+
+def test_camel_offline_points_at_the_offline_option(run_dir, data_dir, dead_url, monkeypatch):
+    monkeypatch.setenv("GDL_QUICKDRAW_URL", dead_url)
+    with pytest.raises(SystemExit) as info:
+        cli.main_gan(["--data", "camel", "--epochs", "1"])
+    message = str(info.value)
+    assert "full_numpy_bitmap_camel.npy" in message and "--data silhouettes" in message
+
+
+def test_camel_from_a_local_mirror(run_dir, data_dir, http_server, monkeypatch):
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    np.save(http_server.root / "camel.npy", rng.integers(0, 256, (40, 784), dtype=np.uint8))
+    monkeypatch.setenv("GDL_QUICKDRAW_URL", http_server.url)
+    cli.main_gan(["--data", "camel", "--epochs", "1", "--batch-size", "8"])
+    assert (data_dir / "camel" / "full_numpy_bitmap_camel.npy").exists()
+    assert (run_dir / "gan" / "0001_camel" / "images" / "sample_0.png").exists()
+
+
+def test_bad_numbers_are_refused(run_dir):
+    with pytest.raises(SystemExit, match="--epochs must be at least 1"):
+        cli.main_gan(["--data", "silhouettes", "--epochs", "0"])
+
+
+def test_interrupted_run_is_saved_and_resumable(run_dir, monkeypatch):
+    from models.GAN import GAN
+
+    calls = {"n": 0}
+    original = GAN._epoch_step
+
+    def interrupt_on_third(self, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(GAN, "_epoch_step", interrupt_on_third)
+    with pytest.raises(SystemExit, match="Interrupted at epoch 2"):
+        cli.main_gan(["--data", "silhouettes", "--epochs", "10", "--batch-size", "8",
+                      "--print-every", "100"])
+    monkeypatch.setattr(GAN, "_epoch_step", original)
+    cli.main_gan(["--data", "silhouettes", "--epochs", "1", "--batch-size", "8", "--resume"])
+    history = json.loads((run_dir / "gan" / "0001_silhouettes-horse" / "history.json").read_text())
+    assert history["epoch"] == 3
+
+
+@pytest.mark.parametrize("command", ["gdl-gan", "gdl-download"])
+def test_console_scripts_are_installed(command):
+    assert subprocess.run([command, "--help"], capture_output=True).returncode == 0
+
