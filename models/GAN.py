@@ -10,7 +10,7 @@ discriminator frozen.
 import tensorflow as tf
 import keras
 
-from models.base import AdversarialModel, keep_statistics
+from models.base import AdversarialModel
 from models.networks import build_discriminator, build_generator
 
 
@@ -95,35 +95,20 @@ class GAN(AdversarialModel):
 
     # -- the two updates -----------------------------------------------------------------
 
-    def _fit_discriminator(self, images, label):
-        """One optimizer update of the discriminator on one batch, like ``train_on_batch``."""
-        labels = tf.fill((tf.shape(images)[0], 1), label)
-        with tf.GradientTape() as tape:
-            predictions = self.discriminator(images, training=True)
-            loss = tf.reduce_mean(self._discriminator_loss(labels, predictions))
-        self._descend(self.d_optimizer, self.discriminator, tape, loss)
-        return loss, binary_accuracy(labels, predictions)
-
     def _critic_update(self, real, noise):
-        fake = self.generator(noise, training=False)
-        loss_real, acc_real = self._fit_discriminator(real, 1.0)
-        loss_fake, acc_fake = self._fit_discriminator(fake, 0.0)
+        fake = self.generator(noise, training=False)  # the book's generator.predict
+        loss_real, labels_real, predictions_real = self._fit_critic(real, 1.0)
+        loss_fake, labels_fake, predictions_fake = self._fit_critic(fake, 0.0)
+        acc_real = binary_accuracy(labels_real, predictions_real)
+        acc_fake = binary_accuracy(labels_fake, predictions_fake)
         return tf.stack([
             0.5 * (loss_real + loss_fake), loss_real, loss_fake,
             0.5 * (acc_real + acc_fake), acc_real, acc_fake,
         ])
 
     def _generator_update(self, noise):
-        labels = tf.ones((tf.shape(noise)[0], 1))
-
-        def update():
-            with tf.GradientTape() as tape:
-                predictions = self.model(noise, training=True)
-                loss = tf.reduce_mean(self._discriminator_loss(labels, predictions))
-            self._descend(self.g_optimizer, self.generator, tape, loss)
-            return tf.stack([loss, binary_accuracy(labels, predictions)])
-
-        return keep_statistics(self.discriminator, update)
+        loss, labels, predictions = self._fit_generator(noise)
+        return tf.stack([loss, binary_accuracy(labels, predictions)])
 
     # -- the book's methods -----------------------------------------------------------------
 

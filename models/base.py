@@ -185,6 +185,29 @@ class AdversarialModel:
         gradients = tape.gradient(scaled, variables)
         optimizer.apply(gradients, variables)
 
+    def _fit_critic(self, images, label):
+        """One update of the discriminator/critic on one labelled batch, like ``train_on_batch``."""
+        critic = self._critic_network
+        labels = tf.fill((tf.shape(images)[0], 1), label)
+        with tf.GradientTape() as tape:
+            predictions = critic(images, training=True)
+            loss = tf.reduce_mean(self._discriminator_loss(labels, predictions))
+        self._descend(self.d_optimizer, critic, tape, loss)
+        return loss, labels, predictions
+
+    def _fit_generator(self, noise):
+        """One update of the generator through the combined model, towards the "real" label."""
+        labels = tf.ones((tf.shape(noise)[0], 1))
+
+        def update():
+            with tf.GradientTape() as tape:
+                predictions = self.model(noise, training=True)
+                loss = tf.reduce_mean(self._discriminator_loss(labels, predictions))
+            self._descend(self.g_optimizer, self.generator, tape, loss)
+            return loss, labels, predictions
+
+        return keep_statistics(self._critic_network, update)
+
     def _noise(self, batch_size):
         return tf.random.normal((batch_size, self.z_dim))
 

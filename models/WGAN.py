@@ -1,0 +1,140 @@
+"""The Wasserstein GAN (book section "Wasserstein GAN", CIFAR-10 horses).
+
+What differs from the GAN: a *critic* with a linear output instead of a
+sigmoid discriminator, the Wasserstein loss with labels +1 (real) and −1
+(fake), ``n_critic`` critic updates per generator update, and the critic's
+weights clipped into [−c, c] after every update to keep it (roughly) 1-Lipschitz.
+The clipping runs inside the compiled step, on the device.
+"""
+
+import tensorflow as tf
+
+from models.base import AdversarialModel
+from models.networks import build_discriminator, build_generator
+
+
+def wasserstein(y_true, y_pred):
+    """−mean(y·f(x)): minimising it raises the critic's score on +1 samples and lowers it on −1."""
+    return -tf.reduce_mean(y_true * y_pred)
+
+
+def clip_weights(variables, clip_threshold):
+    """Clip every variable into [−c, c], once per variable even with several replicas."""
+
+    def clip(strategy):
+        for variable in variables:
+            strategy.extended.update(
+                variable.value,
+                lambda v: v.assign(tf.clip_by_value(v, -clip_threshold, clip_threshold)),
+                group=False,
+            )
+
+    replica_context = tf.distribute.get_replica_context()
+    if replica_context is None:
+        clip(tf.distribute.get_strategy())
+    else:
+        replica_context.merge_call(clip)
+
+
+class WGAN(AdversarialModel):
+    D_LOSS_NAMES = ("d_loss", "d_loss_real", "d_loss_fake")
+    G_LOSS_NAMES = ("g_loss",)
+    SECTION = "wgan"
+
+    def __init__(
+        self,
+        input_dim,
+        critic_conv_filters,
+        critic_conv_kernel_size,
+        critic_conv_strides,
+        critic_batch_norm_momentum,
+        critic_activation,
+        critic_dropout_rate,
+        critic_learning_rate,
+        generator_initial_dense_layer_size,
+        generator_upsample,
+        generator_conv_filters,
+        generator_conv_kernel_size,
+        generator_conv_strides,
+        generator_batch_norm_momentum,
+        generator_activation,
+        generator_dropout_rate,
+        generator_learning_rate,
+        optimiser,
+        z_dim,
+        *,
+        mixed_precision=False,
+        jit_compile=False,
+        strategy=None,
+    ):
+        self.name = "wgan"
+        params = {name: value for name, value in locals().items() if name in self.param_names()}
+        self._setup(params, mixed_precision, jit_compile, strategy)
+
+    @property
+    def critic(self):
+        return self._critic_network
+
+    def _critic_learning_rate(self):
+        return self.critic_learning_rate
+
+    def _build_networks(self, dtype):
+        critic = build_discriminator(
+            self.input_dim,
+            self.critic_conv_filters,
+            self.critic_conv_kernel_size,
+            self.critic_conv_strides,
+            self.critic_batch_norm_momentum,
+            self.critic_activation,
+            self.critic_dropout_rate,
+            output_activation=None,
+            name="critic",
+            dtype=dtype,
+        )
+        generator = build_generator(
+            self.z_dim,
+            self.generator_initial_dense_layer_size,
+            self.generator_upsample,
+            self.generator_conv_filters,
+            self.generator_conv_kernel_size,
+            self.generator_conv_strides,
+            self.generator_batch_norm_momentum,
+            self.generator_activation,
+            self.generator_dropout_rate,
+            dtype=dtype,
+        )
+        return critic, generator
+
+    def _discriminator_loss(self, labels, predictions):
+        return wasserstein(labels, predictions)
+
+    # -- the two updates -----------------------------------------------------------------
+
+    def _critic_update(self, real, noise, clip_threshold):
+        """As the book: a real batch (+1), a fake batch (−1), then clip every critic weight."""
+        fake = self.generator(noise, training=False)  # the book's generator.predict
+        loss_real, _, _ = self._fit_critic(real, 1.0)
+        loss_fake, _, _ = self._fit_critic(fake, -1.0)
+        clip_weights(self.critic.trainable_variables, clip_threshold)
+        return tf.stack([0.5 * (loss_real + loss_fake), loss_real, loss_fake])
+
+    def _generator_update(self, noise):
+        loss, _, _ = self._fit_generator(noise)
+        return tf.reshape(loss, (1,))
+
+    # -- the book's methods -----------------------------------------------------------------
+
+    def train_critic(self, x_train, batch_size, clip_threshold, using_generator=False):
+        """→ [d_loss, d_loss_real, d_loss_fake]; the critic's weights end inside [−c, c]."""
+        clip = tf.constant(clip_threshold, tf.float32)
+        return [float(v) for v in self._critic_step(x_train, batch_size, using_generator, 1, clip)]
+
+    def train_generator(self, batch_size):
+        """→ g_loss"""
+        return float(self._generator_step(batch_size)[0])
+
+    def train(self, x_train, batch_size, epochs, run_folder, print_every_n_batches=10,
+              n_critic=5, clip_threshold=0.01, using_generator=False):
+        """Per "epoch": ``n_critic`` critic updates, then one generator update."""
+        self._train_loop(x_train, batch_size, epochs, run_folder, print_every_n_batches,
+                         using_generator, n_critic=n_critic, options=(clip_threshold,))

@@ -1,0 +1,130 @@
+"""WGAN-GP (book section "WGAN-GP", CelebA faces).
+
+What differs from the WGAN: no weight clipping; instead the critic's loss
+gains a gradient penalty, ``grad_weight · mean((‖∇ₓ critic(x̂)‖₂ − 1)²)`` on
+random points x̂ between real and fake images, which pushes the critic towards
+1-Lipschitz where it matters.  One critic update sees the real batch, the fake
+batch and the penalty together, as the book's ``critic_model`` did.
+
+The book took the gradient with ``K.gradients`` inside a Keras loss; Keras 3
+has no such thing, so the penalty is a nested ``tf.GradientTape`` (a gradient
+of a gradient for the update).
+"""
+
+import tensorflow as tf
+import keras
+
+from models.base import keep_statistics
+from models.WGAN import WGAN, wasserstein
+
+
+class RandomWeightedAverage(keras.layers.Layer):
+    """[real, fake] → α·real + (1 − α)·fake, one α ~ U[0, 1] per sample.
+
+    The batch size comes from the input (the book fixed it at construction,
+    which broke the last, smaller batch); ``batch_size`` is still accepted so
+    the book's ``RandomWeightedAverage(batch_size)`` works.
+    """
+
+    def __init__(self, batch_size=None, **kwargs):
+        super().__init__(**kwargs)
+        self.batch_size = batch_size
+
+    def call(self, inputs):
+        real, fake = inputs
+        rank = len(real.shape)
+        alpha = tf.random.uniform(
+            tf.concat([tf.shape(real)[:1], tf.ones([rank - 1], tf.int32)], axis=0),
+            0.0, 1.0, dtype=real.dtype,
+        )
+        return alpha * real + (1.0 - alpha) * fake
+
+    def compute_output_shape(self, input_shape):
+        return input_shape[0]
+
+    def get_config(self):
+        return {**super().get_config(), "batch_size": self.batch_size}
+
+
+def gradient_penalty(critic, interpolated):
+    """mean over samples of (‖∂critic/∂x̂‖₂ − 1)², the norm over all non-batch axes."""
+    with tf.GradientTape() as tape:
+        tape.watch(interpolated)
+        scores = critic(interpolated, training=True)
+    gradients = tape.gradient(scores, interpolated)
+    axes = list(range(1, len(interpolated.shape)))
+    norms = tf.sqrt(tf.reduce_sum(tf.square(gradients), axis=axes) + 1e-12)
+    return tf.reduce_mean(tf.square(norms - 1.0))
+
+
+class WGANGP(WGAN):
+    D_LOSS_NAMES = ("d_loss", "d_loss_real", "d_loss_fake", "d_loss_gp")
+    SECTION = "wgangp"
+
+    def __init__(
+        self,
+        input_dim,
+        critic_conv_filters,
+        critic_conv_kernel_size,
+        critic_conv_strides,
+        critic_batch_norm_momentum,
+        critic_activation,
+        critic_dropout_rate,
+        critic_learning_rate,
+        generator_initial_dense_layer_size,
+        generator_upsample,
+        generator_conv_filters,
+        generator_conv_kernel_size,
+        generator_conv_strides,
+        generator_batch_norm_momentum,
+        generator_activation,
+        generator_dropout_rate,
+        generator_learning_rate,
+        optimiser,
+        grad_weight,
+        z_dim,
+        batch_size,
+        *,
+        mixed_precision=False,
+        jit_compile=False,
+        strategy=None,
+    ):
+        if critic_batch_norm_momentum:
+            raise ValueError(
+                "WGAN-GP's critic cannot use batch normalisation "
+                f"(critic_batch_norm_momentum={critic_batch_norm_momentum!r}): batch norm makes each "
+                "sample's score depend on the rest of the batch, so the per-sample gradient the "
+                "penalty constrains is no longer the critic's. Pass critic_batch_norm_momentum=None."
+            )
+        self.name = "wgangp"
+        params = {name: value for name, value in locals().items() if name in self.param_names()}
+        self._setup(params, mixed_precision, jit_compile, strategy)
+        self.random_weighted_average = RandomWeightedAverage(batch_size)
+
+    def _critic_update(self, real, noise):
+        """One update on −f(real) + f(fake) + grad_weight·GP; the generator stays frozen."""
+        critic = self.critic
+        # The generator runs in training mode as inside the book's critic_model, but its
+        # batch-norm statistics are put back: it is frozen during the critic's step.
+        fake = keep_statistics(self.generator, lambda: self.generator(noise, training=True))
+        fake = tf.stop_gradient(fake)
+        interpolated = self.random_weighted_average([real, fake])
+        with tf.GradientTape() as tape:
+            loss_real = wasserstein(1.0, critic(real, training=True))
+            loss_fake = wasserstein(-1.0, critic(fake, training=True))
+            penalty = gradient_penalty(critic, interpolated)
+            loss = loss_real + loss_fake + self.grad_weight * penalty
+        self._descend(self.d_optimizer, critic, tape, loss)
+        return tf.stack([loss, loss_real, loss_fake, penalty])
+
+    # -- the book's methods -----------------------------------------------------------------
+
+    def train_critic(self, x_train, batch_size, using_generator=False):
+        """→ [d_loss, d_loss_real, d_loss_fake, d_loss_gp] (d_loss includes grad_weight·gp)."""
+        return [float(v) for v in self._critic_step(x_train, batch_size, using_generator, 1)]
+
+    def train(self, x_train, batch_size, epochs, run_folder, print_every_n_batches=10,
+              n_critic=5, using_generator=False):
+        """Per "epoch": ``n_critic`` critic updates, then one generator update."""
+        self._train_loop(x_train, batch_size, epochs, run_folder, print_every_n_batches,
+                         using_generator, n_critic=n_critic)
