@@ -60,7 +60,7 @@ class GAN(AdversarialModel):
     def _critic_learning_rate(self):
         return self.discriminator_learning_rate
 
-    def _build_networks(self, dtype):
+    def _build_networks(self, dtype, synchronized):
         discriminator = build_discriminator(
             self.input_dim,
             self.discriminator_conv_filters,
@@ -72,6 +72,7 @@ class GAN(AdversarialModel):
             output_activation="sigmoid",
             name="discriminator",
             dtype=dtype,
+            synchronized=synchronized,
         )
         generator = build_generator(
             self.z_dim,
@@ -84,6 +85,7 @@ class GAN(AdversarialModel):
             self.generator_activation,
             self.generator_dropout_rate,
             dtype=dtype,
+            synchronized=synchronized,
         )
         return discriminator, generator
 

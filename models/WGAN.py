@@ -78,7 +78,7 @@ class WGAN(AdversarialModel):
     def _critic_learning_rate(self):
         return self.critic_learning_rate
 
-    def _build_networks(self, dtype):
+    def _build_networks(self, dtype, synchronized):
         critic = build_discriminator(
             self.input_dim,
             self.critic_conv_filters,
@@ -90,6 +90,7 @@ class WGAN(AdversarialModel):
             output_activation=None,
             name="critic",
             dtype=dtype,
+            synchronized=synchronized,
         )
         generator = build_generator(
             self.z_dim,
@@ -102,6 +103,7 @@ class WGAN(AdversarialModel):
             self.generator_activation,
             self.generator_dropout_rate,
             dtype=dtype,
+            synchronized=synchronized,
         )
         return critic, generator
 

@@ -8,7 +8,7 @@ curves, history) and saving/resuming.
 
 A subclass provides:
 
-* ``_build_networks(dtype)`` → (discriminator/critic, generator);
+* ``_build_networks(dtype, synchronized)`` → (discriminator/critic, generator);
 * ``_discriminator_loss``: the loss the combined model is compiled with;
 * ``_critic_update(real, noise, options)`` → 1-D tensor of the critic's losses;
 * ``_generator_update(noise)`` → 1-D tensor of the generator's losses;
@@ -129,7 +129,9 @@ class AdversarialModel:
         self._sources = {}
 
         with self.strategy.scope():
-            critic, self.generator = self._build_networks(self.dtype_policy)
+            critic, self.generator = self._build_networks(
+                self.dtype_policy, synchronized=self.strategy.num_replicas_in_sync > 1
+            )
             self._critic_network = critic
             self.d_optimizer = self._optimizer(self._critic_learning_rate())
             self.g_optimizer = self._optimizer(self.generator_learning_rate)
@@ -279,6 +281,39 @@ class AdversarialModel:
 
         values = self._run(("epoch", id(source), n_critic), replica_fn, source, n_critic, *options)
         return values[:n_d], values[n_d:]
+
+    def train_on_fixed_batch(self, real, critic_noise, generator_noise, *options):
+        """One critic update then one generator update on given inputs, split across replicas.
+
+        The training loop draws its own batches and noise; this fixes them, so a
+        step can be compared between devices or strategies (see tests/test_distribute.py).
+        Returns the critic's and the generator's losses, as the loop records them.
+        """
+        options = tuple(tf.constant(value, tf.float32) for value in options)
+
+        def replica_fn(real, critic_noise, generator_noise, *options):
+            d = self._critic_update(real, critic_noise, *options)
+            return tf.concat([d, self._generator_update(generator_noise)], axis=0)
+
+        @tf.function
+        def step(*args):
+            per_replica = self.strategy.run(replica_fn, args=args)
+            return self.strategy.reduce(tf.distribute.ReduceOp.MEAN, per_replica, axis=None)
+
+        inputs = [self._split_across_replicas(x) for x in (real, critic_noise, generator_noise)]
+        values = step(*inputs, *options).numpy()
+        n_d = len(self.D_LOSS_NAMES)
+        return values[:n_d], values[n_d:]
+
+    def _split_across_replicas(self, value):
+        value = tf.convert_to_tensor(np.asarray(value, dtype="float32"))
+        per_replica = self._per_replica(int(value.shape[0]))
+
+        def shard(context):
+            start = context.replica_id_in_sync_group * per_replica
+            return value[start : start + per_replica]
+
+        return self.strategy.experimental_distribute_values_from_function(shard)
 
     # -- the training loop ---------------------------------------------------------
 

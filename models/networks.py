@@ -37,6 +37,7 @@ def build_discriminator(
     output_activation,
     name="discriminator",
     dtype=None,
+    synchronized=False,
 ):
     """Conv stack → Flatten → Dense(1).
 
@@ -60,7 +61,7 @@ def build_discriminator(
             dtype=dtype,
         )(x)
         if batch_norm_momentum and i > 0:
-            x = layers.BatchNormalization(momentum=batch_norm_momentum, dtype=dtype)(x)
+            x = layers.BatchNormalization(momentum=batch_norm_momentum, synchronized=synchronized, dtype=dtype)(x)
         x = activation_layer(activation, dtype=dtype)(x)
         if dropout_rate:
             x = layers.Dropout(rate=dropout_rate, dtype=dtype)(x)
@@ -87,6 +88,7 @@ def build_generator(
     dropout_rate,
     name="generator",
     dtype=None,
+    synchronized=False,
 ):
     """Dense → reshape → conv stack ending in tanh, so images lie in [-1, 1].
 
@@ -103,7 +105,7 @@ def build_generator(
         dtype=dtype,
     )(inputs)
     if batch_norm_momentum:
-        x = layers.BatchNormalization(momentum=batch_norm_momentum, dtype=dtype)(x)
+        x = layers.BatchNormalization(momentum=batch_norm_momentum, synchronized=synchronized, dtype=dtype)(x)
     x = activation_layer(activation, dtype=dtype)(x)
     x = layers.Reshape(tuple(initial_dense_layer_size), dtype=dtype)(x)
     if dropout_rate:
@@ -125,7 +127,7 @@ def build_generator(
             x = layers.Conv2DTranspose(strides=conv_strides[i], **conv_args)(x)
         if i < n_layers - 1:
             if batch_norm_momentum:
-                x = layers.BatchNormalization(momentum=batch_norm_momentum, dtype=dtype)(x)
+                x = layers.BatchNormalization(momentum=batch_norm_momentum, synchronized=synchronized, dtype=dtype)(x)
             x = activation_layer(activation, dtype=dtype)(x)
         else:
             x = layers.Activation("tanh", dtype="float32")(x)

@@ -1,0 +1,126 @@
+"""tf.distribute: a step under MirroredStrategy on two devices equals the same step on one.
+
+The machine's CPU is split into two logical devices, which must happen before
+TensorFlow starts, so the comparison runs in a fresh interpreter (this file run
+as a script) and reports its measurements as JSON.
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+GLOBAL_BATCH = 16
+
+
+def _compare_in_fresh_process():
+    result = subprocess.run(
+        [sys.executable, __file__], capture_output=True, text=True, timeout=600,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="module")
+def comparison():
+    return _compare_in_fresh_process()
+
+
+def test_two_replicas_were_used(comparison):
+    assert comparison["replicas"] == 2
+
+
+@pytest.mark.parametrize("model", ["GAN", "WGAN"])
+def test_mirrored_step_matches_single_device_step(comparison, model):
+    report = comparison[model]
+    assert report["max_weight_change"] > 1e-3  # the step did move the weights
+    # Absolute, at the scale of N(0, 0.02) weights: a conv bias followed by batch norm has a
+    # zero gradient up to round-off, which Adam rescales to ~1e-5 steps in either run.
+    assert report["max_weight_difference"] < 1e-4
+    assert report["max_loss_difference"] < 1e-5
+
+
+def test_wgan_clipping_holds_on_every_replica(comparison):
+    assert comparison["WGAN"]["max_abs_critic_weight_any_replica"] <= 0.01 + 1e-9
+
+
+def test_wgangp_trains_under_mirrored_strategy(comparison):
+    report = comparison["WGANGP"]
+    assert report["finite"] and report["replicas_agree"]
+    assert report["epoch"] == 2
+
+
+def _worker():
+    import numpy as np
+    import tensorflow as tf
+
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+    import keras
+
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from models.GAN import GAN
+    from models.WGAN import WGAN
+    from models.WGANGP import WGANGP
+    from tiny import critic_params, gan_params
+
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    rng = np.random.default_rng(0)
+    real = rng.uniform(-1, 1, (GLOBAL_BATCH, 8, 8, 1)).astype("float32")
+    # Batch norm is synchronised across replicas (global-batch statistics), so it is
+    # compared too; dropout draws per-replica masks, so the networks here have none.
+    cases = {
+        "GAN": (GAN, gan_params(discriminator_batch_norm_momentum=0.8), ()),
+        "WGAN": (WGAN, critic_params(), (0.01,)),
+    }
+    report = {"replicas": strategy.num_replicas_in_sync}
+    for name, (cls, params, options) in cases.items():
+        keras.utils.set_random_seed(0)
+        single = cls(**params)
+        mirrored = cls(**params, strategy=strategy)
+        mirrored.model.set_weights(single.model.get_weights())
+        start = [np.array(w) for w in single.model.get_weights()]
+        z_critic = rng.normal(size=(GLOBAL_BATCH, single.z_dim)).astype("float32")
+        z_generator = rng.normal(size=(GLOBAL_BATCH, single.z_dim)).astype("float32")
+        d1, g1 = single.train_on_fixed_batch(real, z_critic, z_generator, *options)
+        d2, g2 = mirrored.train_on_fixed_batch(real, z_critic, z_generator, *options)
+        after_single = single.model.get_weights()
+        after_mirrored = mirrored.model.get_weights()
+        report[name] = {
+            "max_weight_change": max(float(np.abs(a - b).max()) for a, b in zip(after_single, start)),
+            "max_weight_difference": max(
+                float(np.abs(a - b).max()) for a, b in zip(after_single, after_mirrored)),
+            "max_loss_difference": float(np.abs(np.concatenate([d1 - d2, g1 - g2])).max()),
+        }
+        if name == "WGAN":
+            per_replica = [
+                float(np.abs(component.numpy()).max())
+                for w in mirrored.critic.trainable_weights for component in w.value.values
+            ]
+            report[name]["max_abs_critic_weight_any_replica"] = max(per_replica)
+
+    params = {k: v for k, v in critic_params().items() if k not in ("optimiser", "z_dim")}
+    wgangp = WGANGP(**params, optimiser="adam", grad_weight=10, z_dim=6, batch_size=GLOBAL_BATCH,
+                    strategy=strategy)
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        wgangp.train(rng.uniform(-1, 1, (64, 8, 8, 1)).astype("float32"), GLOBAL_BATCH, 2, folder,
+                     print_every_n_batches=1, n_critic=2)
+    agree = all(
+        np.array_equal(w.value.values[0].numpy(), w.value.values[1].numpy())
+        for w in wgangp.model.weights
+    )
+    report["WGANGP"] = {
+        "finite": bool(np.isfinite(wgangp.d_losses).all() and np.isfinite(wgangp.g_losses).all()),
+        "replicas_agree": agree,
+        "epoch": wgangp.epoch,
+    }
+    print(json.dumps(report))
+
+
+if __name__ == "__main__":
+    _worker()
