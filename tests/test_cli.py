@@ -90,3 +90,59 @@ def test_interrupted_run_is_saved_and_resumable(run_dir, monkeypatch):
 def test_console_scripts_are_installed(command):
     assert subprocess.run([command, "--help"], capture_output=True).returncode == 0
 
+
+
+def test_wgan_help_lists_the_critic_options():
+    out = subprocess.run(["gdl-wgan", "--help"], capture_output=True, text=True, check=True).stdout
+    for option in ("--n-critic", "--clip-threshold", "--data", "--label", "--epochs", "--resume"):
+        assert option in out
+    assert "--grad-weight" not in out
+
+
+def test_wgangp_help_lists_the_gradient_penalty_weight():
+    out = subprocess.run(["gdl-wgangp", "--help"], capture_output=True, text=True, check=True).stdout
+    for option in ("--grad-weight", "--n-critic", "--data", "--epochs", "--resume"):
+        assert option in out
+    assert "--clip-threshold" not in out
+
+
+def test_wgan_command_clips_the_critic(run_dir, capsys):
+    import numpy as np
+
+    from models.WGAN import WGAN
+    from utils.loaders import load_model
+
+    cli.main_wgan(["--data", "silhouettes", "--epochs", "2", "--batch-size", "8", "--print-every", "1",
+                   "--n-critic", "2", "--clip-threshold", "0.05", "--seed", "1"])
+    folder = run_dir / "wgan" / "0002_silhouettes-horse"
+    assert sorted(p.name for p in (folder / "images").iterdir()) == [
+        "sample_0.png", "sample_1.png", "sample_2.png"]
+    assert (folder / "weights" / "weights.weights.h5").exists()
+    assert (folder / "losses.png").exists() and (folder / "params.json").exists()
+    assert (folder / "critic.keras").exists() and (folder / "generator.keras").exists()
+    assert "Done: epoch 2" in capsys.readouterr().out
+    history = json.loads((folder / "history.json").read_text())
+    assert len(history["d_losses"]) == 2 and len(history["d_losses"][0]) == 3
+
+    gan = load_model(WGAN, folder)
+    weights = np.concatenate([np.ravel(w) for w in gan.critic.get_weights()])
+    assert np.abs(weights).max() <= 0.05 + 1e-7
+    # N(0, 0.02) initial weights: some start beyond 0.05, so clipping left them on the bound.
+    assert np.isclose(np.abs(weights), 0.05).sum() > 0
+
+
+def test_wgangp_command_uses_the_gradient_penalty_weight(run_dir, capsys):
+    cli.main_wgangp(["--data", "silhouettes", "--epochs", "2", "--batch-size", "8", "--print-every", "1",
+                     "--n-critic", "2", "--grad-weight", "5", "--seed", "1"])
+    folder = run_dir / "wgangp" / "0001_silhouettes-horse"
+    assert sorted(p.name for p in (folder / "images").iterdir()) == [
+        "sample_0.png", "sample_1.png", "sample_2.png"]
+    assert (folder / "weights" / "weights.weights.h5").exists()
+    assert (folder / "losses.png").exists()
+    assert (folder / "critic.keras").exists() and (folder / "generator.keras").exists()
+    params = json.loads((folder / "params.json").read_text())
+    assert params["grad_weight"] == 5 and params["batch_size"] == 8
+    assert params["input_dim"] == [64, 64, 3]
+    history = json.loads((folder / "history.json").read_text())
+    assert len(history["d_losses"]) == 2 and len(history["d_losses"][0]) == 4
+    assert "Done: epoch 2" in capsys.readouterr().out

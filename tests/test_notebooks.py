@@ -53,3 +53,73 @@ def test_04_01_gan_camel(workdir, data_dir):
     assert "discriminator_conv_0" in text and "generator_conv_3" in text  # summaries
     images = [o for c in notebook.cells for o in getattr(c, "outputs", []) if "image/png" in o.get("data", {})]
     assert len(images) >= 4  # the drawing, the final grid, the loss and accuracy plots
+
+
+def write_cifar10_folder(folder, images, labels):
+    """A CIFAR-10 python folder as the archive holds it: pickled dicts of uint8 rows (3·32·32, CHW)."""
+    import pickle
+
+    folder.mkdir(parents=True)
+    rows = images.transpose(0, 3, 1, 2).reshape(len(images), 3 * 32 * 32)
+    names = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
+    for name, part in zip(names, np.array_split(np.arange(len(rows)), len(names))):
+        batch = {b"batch_label": name.encode(), b"labels": [int(v) for v in labels[part]],
+                 b"data": rows[part], b"filenames": [f"{k}.png".encode() for k in part]}
+        # Protocol >= 3: Keras' restricted unpickler refuses protocol 2's bytes encoding.
+        (folder / name).write_bytes(pickle.dumps(batch, protocol=4))
+
+
+def silhouette_pixels(classes, image_size):
+    """Real images in uint8 RGB (N, size, size, 3)."""
+    images, labels = load_silhouettes(classes, image_size=image_size, channels=3)
+    return np.round((images + 1) * 127.5).clip(0, 255).astype(np.uint8), labels
+
+
+def test_04_02_wgan_cifar_horses(workdir, data_dir):
+    # Real pictures stand in for CIFAR-10: 160 horse silhouettes with CIFAR's horse label (7), among other
+    # animals with other labels, shuffled across the five training batches and the test batch.
+    # (160, not fewer: the book's notebook shows x_train[150].)
+    horses, _ = silhouette_pixels("horse", 32)
+    others, _ = silhouette_pixels(["cat", "dog", "cow"], 32)
+    images = np.concatenate([horses[:160], others[::100][:30]])
+    labels = np.concatenate([np.full(160, 7), np.arange(30) % 7])  # labels 0-6
+    order = np.random.default_rng(0).permutation(len(images))
+    write_cifar10_folder(data_dir / "cifar-10-batches-py", images[order], labels[order])
+
+    notebook = execute("04_02_wgan_cifar_train.ipynb", workdir)
+
+    run = workdir / "run" / "wgan" / "0002_horses"
+    assert (run / "params.pkl").exists() and (run / "weights" / "weights.weights.h5").exists()
+    assert (run / "images" / "sample_3.png").exists()  # the grid shown after training
+    for name in ("real.png", "memorisation_samples.png", "memorisation_nearest.png"):
+        assert (run / "images" / name).exists()
+    text = outputs_text(notebook)
+    assert "(160, 32, 32, 3)" in text  # x_train.shape: the horses only
+    assert "critic_conv_0" in text and "generator_conv_3" in text  # summaries
+    images_shown = [o for c in notebook.cells for o in getattr(c, "outputs", [])
+                    if "image/png" in o.get("data", {})]
+    assert len(images_shown) >= 5  # a horse, the final grid, the losses, real horses, the check
+
+
+def test_04_03_wgangp_celeb_faces(workdir, data_dir):
+    from PIL import Image
+
+    # Real pictures stand in for CelebA: 40 JPEGs where the book's faces go.
+    faces = data_dir / "celeb" / "img_align_celeba"
+    faces.mkdir(parents=True)
+    pictures, _ = silhouette_pixels(["horse", "cat"], 64)
+    for k, picture in enumerate(pictures[::50][:40]):
+        Image.fromarray(picture, mode="RGB").save(faces / f"{k + 1:06d}.jpg", quality=90)
+
+    notebook = execute("04_03_wgangp_faces_train.ipynb", workdir)
+
+    run = workdir / "run" / "wgangp" / "0001_celeb"
+    assert (run / "params.pkl").exists() and (run / "weights" / "weights.weights.h5").exists()
+    assert (run / "images" / "sample_3.png").exists()
+    text = outputs_text(notebook)
+    assert "40 images, batches of 8" in text  # the stream, with the smoke schedule's batch size
+    assert "dtype=float32" in text  # x_train[0][0][0], an array as in the book
+    assert "critic_conv_0" in text and "generator_conv_3" in text
+    images_shown = [o for c in notebook.cells for o in getattr(c, "outputs", [])
+                    if "image/png" in o.get("data", {})]
+    assert len(images_shown) >= 3  # a face, the final grid, the losses

@@ -17,11 +17,11 @@ from utils.paths import run_root
 SILHOUETTES = "silhouettes"
 
 CHAPTERS = {
-    "04_01": dict(command="gdl-gan", model="models.GAN:GAN", book_data="camel",
+    "04_01": dict(command="gdl-gan", model="models.GAN:GAN", book_data="camel", run_id="0001",
                   title="GAN on Quick, Draw! camels (chapter 4, section 1)"),
-    "04_02": dict(command="gdl-wgan", model="models.WGAN:WGAN", book_data="cifar",
+    "04_02": dict(command="gdl-wgan", model="models.WGAN:WGAN", book_data="cifar", run_id="0002",
                   title="WGAN on CIFAR-10 horses (chapter 4, section 2)"),
-    "04_03": dict(command="gdl-wgangp", model="models.WGANGP:WGANGP", book_data="celeb",
+    "04_03": dict(command="gdl-wgangp", model="models.WGANGP:WGANGP", book_data="celeb", run_id="0001",
                   title="WGAN-GP on CelebA faces (chapter 4, section 3)"),
 }
 
@@ -52,7 +52,8 @@ def build_parser(chapter):
     parser.add_argument("--batch-size", type=int, default=preset.batch_size)
     parser.add_argument("--print-every", type=int, default=preset.print_every_n_batches,
                         help="save a sample grid, weights and loss curves every N steps")
-    parser.add_argument("--run-id", default="0001", help="runs go to run/<section>/<run id>_<data>/")
+    parser.add_argument("--run-id", default=info["run_id"],
+                        help="runs go to run/<section>/<run id>_<data>/ (the notebook's id by default)")
     parser.add_argument("--seed", type=int, default=None, help="seed Python, numpy and TensorFlow")
     parser.add_argument("--resume", action="store_true",
                         help="continue the run saved in the run folder (weights, optimizer, epoch)")
