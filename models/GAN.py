@@ -11,7 +11,6 @@ import tensorflow as tf
 import keras
 
 from models.base import AdversarialModel
-from models.networks import build_discriminator, build_generator
 
 
 def binary_accuracy(labels, predictions):
@@ -22,6 +21,8 @@ class GAN(AdversarialModel):
     D_LOSS_NAMES = ("d_loss", "d_loss_real", "d_loss_fake", "d_acc", "d_acc_real", "d_acc_fake")
     G_LOSS_NAMES = ("g_loss", "g_acc")
     SECTION = "gan"
+    CRITIC = "discriminator"
+    CRITIC_OUTPUT_ACTIVATION = "sigmoid"
 
     def __init__(
         self,
@@ -56,38 +57,6 @@ class GAN(AdversarialModel):
     @property
     def discriminator(self):
         return self._critic_network
-
-    def _critic_learning_rate(self):
-        return self.discriminator_learning_rate
-
-    def _build_networks(self, dtype, synchronized):
-        discriminator = build_discriminator(
-            self.input_dim,
-            self.discriminator_conv_filters,
-            self.discriminator_conv_kernel_size,
-            self.discriminator_conv_strides,
-            self.discriminator_batch_norm_momentum,
-            self.discriminator_activation,
-            self.discriminator_dropout_rate,
-            output_activation="sigmoid",
-            name="discriminator",
-            dtype=dtype,
-            synchronized=synchronized,
-        )
-        generator = build_generator(
-            self.z_dim,
-            self.generator_initial_dense_layer_size,
-            self.generator_upsample,
-            self.generator_conv_filters,
-            self.generator_conv_kernel_size,
-            self.generator_conv_strides,
-            self.generator_batch_norm_momentum,
-            self.generator_activation,
-            self.generator_dropout_rate,
-            dtype=dtype,
-            synchronized=synchronized,
-        )
-        return discriminator, generator
 
     def _discriminator_loss(self, labels, predictions):
         return keras.losses.binary_crossentropy(labels, predictions)

@@ -10,7 +10,6 @@ The clipping runs inside the compiled step, on the device.
 import tensorflow as tf
 
 from models.base import AdversarialModel
-from models.networks import build_discriminator, build_generator
 
 
 def wasserstein(y_true, y_pred):
@@ -40,6 +39,8 @@ class WGAN(AdversarialModel):
     D_LOSS_NAMES = ("d_loss", "d_loss_real", "d_loss_fake")
     G_LOSS_NAMES = ("g_loss",)
     SECTION = "wgan"
+    CRITIC = "critic"
+    CRITIC_OUTPUT_ACTIVATION = None
 
     def __init__(
         self,
@@ -74,38 +75,6 @@ class WGAN(AdversarialModel):
     @property
     def critic(self):
         return self._critic_network
-
-    def _critic_learning_rate(self):
-        return self.critic_learning_rate
-
-    def _build_networks(self, dtype, synchronized):
-        critic = build_discriminator(
-            self.input_dim,
-            self.critic_conv_filters,
-            self.critic_conv_kernel_size,
-            self.critic_conv_strides,
-            self.critic_batch_norm_momentum,
-            self.critic_activation,
-            self.critic_dropout_rate,
-            output_activation=None,
-            name="critic",
-            dtype=dtype,
-            synchronized=synchronized,
-        )
-        generator = build_generator(
-            self.z_dim,
-            self.generator_initial_dense_layer_size,
-            self.generator_upsample,
-            self.generator_conv_filters,
-            self.generator_conv_kernel_size,
-            self.generator_conv_strides,
-            self.generator_batch_norm_momentum,
-            self.generator_activation,
-            self.generator_dropout_rate,
-            dtype=dtype,
-            synchronized=synchronized,
-        )
-        return critic, generator
 
     def _discriminator_loss(self, labels, predictions):
         return wasserstein(labels, predictions)

@@ -8,7 +8,8 @@ curves, history) and saving/resuming.
 
 A subclass provides:
 
-* ``_build_networks(dtype, synchronized)`` → (discriminator/critic, generator);
+* ``CRITIC`` (the prefix of its critic arguments, 'discriminator' or 'critic') and
+  ``CRITIC_OUTPUT_ACTIVATION``;
 * ``_discriminator_loss``: the loss the combined model is compiled with;
 * ``_critic_update(real, noise, options)`` → 1-D tensor of the critic's losses;
 * ``_generator_update(noise)`` → 1-D tensor of the generator's losses;
@@ -25,6 +26,7 @@ import numpy as np
 import tensorflow as tf
 import keras
 
+from models.networks import build_discriminator, build_generator
 from models.sources import make_source
 from utils import plotting
 
@@ -154,10 +156,33 @@ class AdversarialModel:
             self.d_optimizer.build(critic.trainable_variables)
             self.g_optimizer.build(self.generator.trainable_variables)
 
-    # -- what subclasses fill in -------------------------------------------------
+    # -- the networks, from the book's arguments -----------------------------------
+
+    CRITIC_ARGUMENTS = ("conv_filters", "conv_kernel_size", "conv_strides",
+                        "batch_norm_momentum", "activation", "dropout_rate")
+    GENERATOR_ARGUMENTS = ("initial_dense_layer_size", "upsample", "conv_filters",
+                           "conv_kernel_size", "conv_strides", "batch_norm_momentum",
+                           "activation", "dropout_rate")
 
     def _critic_learning_rate(self):
-        raise NotImplementedError
+        return getattr(self, f"{self.CRITIC}_learning_rate")
+
+    def _build_networks(self, dtype, synchronized):
+        critic = build_discriminator(
+            self.input_dim,
+            *(getattr(self, f"{self.CRITIC}_{name}") for name in self.CRITIC_ARGUMENTS),
+            output_activation=self.CRITIC_OUTPUT_ACTIVATION,
+            name=self.CRITIC,
+            dtype=dtype,
+            synchronized=synchronized,
+        )
+        generator = build_generator(
+            self.z_dim,
+            *(getattr(self, f"generator_{name}") for name in self.GENERATOR_ARGUMENTS),
+            dtype=dtype,
+            synchronized=synchronized,
+        )
+        return critic, generator
 
     def _metrics(self):
         return None
