@@ -50,9 +50,7 @@ class GAN(AdversarialModel):
         jit_compile=False,
         strategy=None,
     ):
-        self.name = "gan"
-        params = {name: value for name, value in locals().items() if name in self.param_names()}
-        self._setup(params, mixed_precision, jit_compile, strategy)
+        self._setup(locals())
 
     @property
     def discriminator(self):

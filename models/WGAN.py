@@ -68,9 +68,7 @@ class WGAN(AdversarialModel):
         jit_compile=False,
         strategy=None,
     ):
-        self.name = "wgan"
-        params = {name: value for name, value in locals().items() if name in self.param_names()}
-        self._setup(params, mixed_precision, jit_compile, strategy)
+        self._setup(locals())
 
     @property
     def critic(self):
@@ -97,8 +95,8 @@ class WGAN(AdversarialModel):
 
     def train_critic(self, x_train, batch_size, clip_threshold, using_generator=False):
         """→ [d_loss, d_loss_real, d_loss_fake]; the critic's weights end inside [−c, c]."""
-        clip = tf.constant(clip_threshold, tf.float32)
-        return [float(v) for v in self._critic_step(x_train, batch_size, using_generator, 1, clip)]
+        return [float(v) for v in self._critic_step(x_train, batch_size, using_generator, 1,
+                                                    clip_threshold)]
 
     def train_generator(self, batch_size):
         """→ g_loss"""

@@ -96,9 +96,7 @@ class WGANGP(WGAN):
                 "sample's score depend on the rest of the batch, so the per-sample gradient the "
                 "penalty constrains is no longer the critic's. Pass critic_batch_norm_momentum=None."
             )
-        self.name = "wgangp"
-        params = {name: value for name, value in locals().items() if name in self.param_names()}
-        self._setup(params, mixed_precision, jit_compile, strategy)
+        self._setup(locals())
         self.random_weighted_average = RandomWeightedAverage(batch_size)
 
     def _critic_update(self, real, noise):
@@ -107,7 +105,6 @@ class WGANGP(WGAN):
         # The generator runs in training mode as inside the book's critic_model, but its
         # batch-norm statistics are put back: it is frozen during the critic's step.
         fake = keep_statistics(self.generator, lambda: self.generator(noise, training=True))
-        fake = tf.stop_gradient(fake)
         interpolated = self.random_weighted_average([real, fake])
         with tf.GradientTape() as tape:
             loss_real = wasserstein(1.0, critic(real, training=True))

@@ -115,11 +115,14 @@ class AdversarialModel:
     G_LOSS_NAMES = ()
     SECTION = ""
 
-    def _setup(self, params, mixed_precision=False, jit_compile=False, strategy=None):
-        """Build networks and optimizers; called by each subclass's book-style ``__init__``."""
-        self._params = params
-        for name, value in params.items():
+    def _setup(self, arguments):
+        """Build networks and optimizers from the ``locals()`` of a book-style ``__init__``."""
+        self.name = self.SECTION  # the book's attribute
+        self._params = {name: arguments[name] for name in self.param_names()}
+        for name, value in self._params.items():
             setattr(self, name, value)
+        mixed_precision, jit_compile, strategy = (
+            arguments[name] for name in ("mixed_precision", "jit_compile", "strategy"))
         self.d_losses = []
         self.g_losses = []
         self.epoch = 0
@@ -256,22 +259,34 @@ class AdversarialModel:
             self._sources[key] = (x_train, make_source(x_train, batch_size, using_generator, self.strategy))
         return self._sources[key][1]
 
+    def _on_replicas(self, replica_fn, *args):
+        """Run ``replica_fn`` on every replica and average what it returns."""
+        per_replica = self.strategy.run(replica_fn, args=args)
+        return self.strategy.reduce(tf.distribute.ReduceOp.MEAN, per_replica, axis=None)
+
     def _run(self, key, replica_fn, source, n_batches, *options):
-        """Trace once per key: fetch batches, run ``replica_fn`` on every replica, average."""
+        """Trace once per key: fetch batches, run ``replica_fn`` on every replica, average.
+
+        ``options`` (e.g. the clip threshold) are passed as tensors, so a new value
+        does not retrace the step.
+        """
         step = self._functions.get(key)
         if step is None:
             inner = tf.function(replica_fn, jit_compile=True) if self.jit_compile else replica_fn
 
             def step(*options):
                 fetched = [source.fetch() for _ in range(n_batches)] if source else []
-                per_replica = self.strategy.run(inner, args=(fetched, *options))
-                return self.strategy.reduce(tf.distribute.ReduceOp.MEAN, per_replica, axis=None)
+                return self._on_replicas(inner, fetched, *options)
 
             step = self._functions[key] = tf.function(step)
-        return step(*options).numpy()
+        return step(*(tf.constant(value, tf.float32) for value in options)).numpy()
 
-    def _critic_step(self, x_train, batch_size, using_generator, n_updates, *options):
-        """``n_updates`` critic updates; returns the losses of the last (as the book's loop keeps)."""
+    def _updates(self, x_train, batch_size, using_generator, n_critic, options, generator):
+        """``n_critic`` critic updates, then (if ``generator``) one generator update, in one graph.
+
+        Returns the last critic update's losses (the book's loop keeps the last),
+        followed by the generator's.
+        """
         source = self._source(x_train, batch_size, using_generator)
         per_replica = self._per_replica(batch_size)
 
@@ -279,9 +294,15 @@ class AdversarialModel:
             for batch in fetched:
                 real = source.take(batch, per_replica)
                 losses = self._critic_update(real, self._noise(per_replica), *options)
+            if generator:
+                losses = tf.concat([losses, self._generator_update(self._noise(per_replica))], 0)
             return losses
 
-        return self._run(("critic", id(source), n_updates), replica_fn, source, n_updates, *options)
+        key = ("epoch" if generator else "critic", id(source), n_critic)
+        return self._run(key, replica_fn, source, n_critic, *options)
+
+    def _critic_step(self, x_train, batch_size, using_generator, n_updates, *options):
+        return self._updates(x_train, batch_size, using_generator, n_updates, options, generator=False)
 
     def _generator_step(self, batch_size):
         per_replica = self._per_replica(batch_size)
@@ -292,19 +313,9 @@ class AdversarialModel:
         return self._run(("generator", per_replica), replica_fn, None, 0)
 
     def _epoch_step(self, x_train, batch_size, using_generator, n_critic, *options):
-        """One book "epoch" (n_critic critic updates, then one generator update) in one graph."""
-        source = self._source(x_train, batch_size, using_generator)
-        per_replica = self._per_replica(batch_size)
+        """One book "epoch": n_critic critic updates, then one generator update."""
+        values = self._updates(x_train, batch_size, using_generator, n_critic, options, generator=True)
         n_d = len(self.D_LOSS_NAMES)
-
-        def replica_fn(fetched, *options):
-            for batch in fetched:
-                real = source.take(batch, per_replica)
-                d = self._critic_update(real, self._noise(per_replica), *options)
-            g = self._generator_update(self._noise(per_replica))
-            return tf.concat([d, g], axis=0)
-
-        values = self._run(("epoch", id(source), n_critic), replica_fn, source, n_critic, *options)
         return values[:n_d], values[n_d:]
 
     def train_on_fixed_batch(self, real, critic_noise, generator_noise, *options):
@@ -320,13 +331,8 @@ class AdversarialModel:
             d = self._critic_update(real, critic_noise, *options)
             return tf.concat([d, self._generator_update(generator_noise)], axis=0)
 
-        @tf.function
-        def step(*args):
-            per_replica = self.strategy.run(replica_fn, args=args)
-            return self.strategy.reduce(tf.distribute.ReduceOp.MEAN, per_replica, axis=None)
-
         inputs = [self._split_across_replicas(x) for x in (real, critic_noise, generator_noise)]
-        values = step(*inputs, *options).numpy()
+        values = tf.function(self._on_replicas)(replica_fn, *inputs, *options).numpy()
         n_d = len(self.D_LOSS_NAMES)
         return values[:n_d], values[n_d:]
 
@@ -353,14 +359,14 @@ class AdversarialModel:
             stateful_metrics=self._progress_names(),
             unit_name="batch",
         )
-        options = tuple(tf.constant(value, tf.float32) for value in options)
         for step in range(epochs):
             d, g = self._epoch_step(x_train, batch_size, using_generator, n_critic, *options)
-            if self.epoch % print_every_n_batches == 0:
+            due = self.epoch % print_every_n_batches == 0
+            if due:
                 self.sample_images(run_folder)
             self._record(d, g)
             self.epoch += 1
-            if (self.epoch - 1) % print_every_n_batches == 0 or step == epochs - 1:
+            if due or step == epochs - 1:
                 self.save_progress(run_folder)
             progress.update(step + 1, values=self._progress_values(d, g))
         self.sample_images(run_folder)
@@ -398,12 +404,10 @@ class AdversarialModel:
         d = np.asarray(self.d_losses, dtype=float).reshape(len(self.d_losses), -1)
         g = np.asarray(self.g_losses, dtype=float).reshape(len(self.g_losses), -1)
         panels = {"loss": {}}
-        for k, name in enumerate(self.D_LOSS_NAMES):
-            panel = "accuracy" if "acc" in name else "loss"
-            panels.setdefault(panel, {})[name] = d[:, k] if len(d) else []
-        for k, name in enumerate(self.G_LOSS_NAMES):
-            panel = "accuracy" if "acc" in name else "loss"
-            panels.setdefault(panel, {})[name] = g[:, k] if len(g) else []
+        for names, values in ((self.D_LOSS_NAMES, d), (self.G_LOSS_NAMES, g)):
+            for k, name in enumerate(names):
+                panel = "accuracy" if "acc" in name else "loss"
+                panels.setdefault(panel, {})[name] = values[:, k] if len(values) else []
         return panels
 
     def save_progress(self, run_folder):

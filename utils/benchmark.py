@@ -115,9 +115,6 @@ def book_loop(model, x_train, batch_size, n_critic, clip_threshold):
 
 
 def our_step(model, x_train, batch_size, n_critic, options):
-    import tensorflow as tf
-
-    options = tuple(tf.constant(v, tf.float32) for v in options)
     return lambda: model._epoch_step(x_train, batch_size, False, n_critic, *options)
 
 
