@@ -152,24 +152,20 @@ def stream_ms_per_batch(image_size, batch_size, batches):
         return (time.perf_counter() - start) / batches * 1000
 
 
-CASES = {
-    "04_01": ("models.GAN:GAN", "camel GAN"),
-    "04_02": ("models.WGAN:WGAN", "CIFAR WGAN"),
-    "04_03": ("models.WGANGP:WGANGP", "CelebA WGAN-GP"),
-}
+LABELS = {"04_01": "camel GAN", "04_02": "CIFAR WGAN", "04_03": "CelebA WGAN-GP"}
 
 
 def benchmark(chapters, quick=False, xla=False):
     import keras
 
-    from utils.cli import _import
+    from utils.cli import CHAPTERS, _import
 
     schedule = dict(warmup=1, steps=2, repeats=3) if quick else dict(warmup=3, steps=5, repeats=5)
     rates = {"float32": matmul_gflops("float32"), "bfloat16": matmul_gflops("bfloat16")}
     rows = []
     for chapter in chapters:
         preset = presets.PRESETS[chapter]
-        model_class, label = _import(CASES[chapter][0]), CASES[chapter][1]
+        model_class, label = _import(CHAPTERS[chapter]["model"]), LABELS[chapter]
         batch = preset.batch_size
         n_critic = preset.train_options.get("n_critic", 1)
         clip = preset.train_options.get("clip_threshold")
@@ -230,9 +226,9 @@ def main(argv=None):
     parser.add_argument("--out", default=None, help="folder for benchmark.json/.csv (default run/bench)")
     args = parser.parse_args(argv)
     chapters = args.chapters.split(",")
-    unknown = [c for c in chapters if c not in CASES]
+    unknown = [c for c in chapters if c not in LABELS]
     if unknown:
-        parser.error(f"unknown chapter(s) {unknown}; choose from {sorted(CASES)}")
+        parser.error(f"unknown chapter(s) {unknown}; choose from {sorted(LABELS)}")
 
     print(f"{'preset':<15} {'variant':<31} " + " ".join(f"{c:>12}" for c in COLUMNS[2:]))
     rates, rows = benchmark(chapters, quick=args.quick, xla=args.xla)
