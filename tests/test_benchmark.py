@@ -1,6 +1,7 @@
 """gdl-bench's arithmetic and its reference loop (the timings themselves belong to the command)."""
 
 import numpy as np
+import pytest
 
 from models.GAN import GAN
 from models.WGAN import WGAN
@@ -26,14 +27,58 @@ def test_conv_transpose_counts_per_input_pixel():
     assert benchmark.forward_macs(wgangp.generator) == 192 + 2304 + 1152
 
 
-def test_step_flops_counts_the_penalty():
+def test_step_flops_counts_each_backward_product_once():
     gan = GAN(**gan_params())
-    g, d = 192 + 9216 + 4608, 1760
-    assert benchmark.step_flops(gan, 4, 1) == 2 * 4 * ((g + 6 * d) + (3 * g + 2 * d))
+    g, g1 = 192 + 9216 + 4608, 192
+    d, d1 = 576 + 1152 + 32, 576
+    critic_step = g + 2 * (3 * d - d1)
+    generator_step = 3 * g - g1 + 2 * d
+    assert benchmark.step_flops(gan, 4, 1) == 2 * 4 * (critic_step + generator_step)
+
+
+def test_step_flops_counts_the_penalty_and_its_double_backward():
     params = {k: v for k, v in critic_params().items() if k not in ("optimiser", "z_dim")}
     wgangp = WGANGP(**params, optimiser="adam", grad_weight=10, z_dim=6, batch_size=4)
     wgan = WGAN(**critic_params())
-    assert benchmark.step_flops(wgangp, 4, 5) - benchmark.step_flops(wgan, 4, 5) == 2 * 4 * 5 * 6 * d
+    d, d_out = 576 + 1152 + 32, 32
+    penalty = 2 * d + (2 * d - d_out)  # forward and input gradients; weight gradients and adjoint
+    assert benchmark.step_flops(wgangp, 4, 5) - benchmark.step_flops(wgan, 4, 5) == 2 * 4 * 5 * penalty
+
+
+def test_step_products_of_a_gan_epoch():
+    gan = GAN(**gan_params())
+    products = benchmark.step_products(gan, 1)
+    # Critic: two training passes and the generator step's forward + input gradients.
+    assert products["critic", "forward"] == [3, 3, 3]
+    assert products["critic", "weights"] == [2, 2, 2]
+    assert products["critic", "input"] == [1, 3, 3]
+    # Generator: the fakes, then its own training pass.
+    assert products["generator", "forward"] == [2, 2, 2]
+    assert products["generator", "weights"] == [1, 1, 1]
+    assert products["generator", "input"] == [0, 1, 1]
+
+
+@pytest.mark.parametrize("network", ["generator", "critic"])
+def test_each_layer_product_has_the_shape_of_what_it_computes(network):
+    params = {k: v for k, v in critic_params(generator_upsample=[1, 2],
+                                             generator_conv_strides=[2, 1]).items()
+              if k not in ("optimiser", "z_dim")}
+    wgangp = WGANGP(**params, optimiser="adam", grad_weight=10, z_dim=6, batch_size=4)
+    layers = benchmark.product_layers(getattr(wgangp, network))
+    kinds = {type(layer).__name__ for layer in layers}
+    assert kinds == ({"Dense", "Conv2DTranspose", "Conv2D"} if network == "generator" else {"Dense", "Conv2D"})
+    for layer in layers:
+        expected = {"forward": (3, *layer.output.shape[1:]), "input": (3, *layer.input.shape[1:]),
+                    "weights": tuple(layer.kernel.shape)}
+        for product, shape in expected.items():
+            assert tuple(benchmark.layer_product(layer, product, 3)().shape) == shape, (layer.name, product)
+
+
+def test_arithmetic_seconds_adds_up_the_timed_products(monkeypatch):
+    wgan = WGAN(**critic_params())
+    monkeypatch.setattr(benchmark, "product_seconds", lambda layer, product, batch, repeats: 1.0)
+    expected = sum(sum(counts) for counts in benchmark.step_products(wgan, 5).values())
+    assert benchmark.arithmetic_seconds(wgan, 4, 5) == expected
 
 
 def test_the_books_loop_runs_and_clips_like_the_book():

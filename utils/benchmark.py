@@ -9,12 +9,15 @@ discriminator updates) three ways:
   (c) the same step under mixed precision (bfloat16 on CPUs, float16 on GPUs);
   (d) with ``--xla``: (b) compiled with XLA.
 
-It counts the step's FLOPs from the layer shapes (convolutions and dense
-layers; a backward pass costs twice its forward pass, the gradient penalty's
-double backward is counted), measures this machine's float32 and bfloat16
-matrix-multiply rate, and prints ms per step, images per second, achieved
-GFLOP/s and that as a fraction of the matmul rate.  Warm-up steps are excluded
-and each row is the median of repeats.  The table is also written to
+It counts the step's FLOPs from the layer shapes (every forward, input-gradient
+and weight-gradient product of the convolutions and dense layers, the gradient
+penalty's double backward included) and measures this machine's float32 and
+bfloat16 matrix-multiply rate.  It also times each of those layer products on
+its own: their sum is the cost of the step's own arithmetic here, and the step's
+time over it is the overhead of everything else.  It prints ms per step, images
+per second, GFLOP per step, achieved GFLOP/s, that as a fraction of the matmul
+rate, the arithmetic's ms and the step's multiple of it.  Warm-up steps are
+excluded and each row is the median of repeats.  The table is also written to
 ``run/bench/benchmark.json`` and ``.csv``.
 """
 
@@ -34,43 +37,161 @@ from utils.paths import run_root
 # --------------------------------------------------------------------------- FLOPs
 
 
-def forward_macs(network):
-    """Multiply-accumulates of one forward pass for one image, from the layer shapes."""
+def product_layers(network):
+    """The layers whose arithmetic we count: convolutions (plain and transposed) and dense layers."""
     import keras
 
-    macs = 0
-    for layer in network.layers:
-        if isinstance(layer, keras.layers.Conv2DTranspose):
-            _, h, w, c_in = layer.input.shape
-            k_h, k_w = layer.kernel_size
-            macs += h * w * k_h * k_w * c_in * layer.filters
-        elif isinstance(layer, keras.layers.Conv2D):
-            _, h, w, c_out = layer.output.shape
-            k_h, k_w = layer.kernel_size
-            macs += h * w * k_h * k_w * layer.input.shape[-1] * c_out
-        elif isinstance(layer, keras.layers.Dense):
-            macs += layer.input.shape[-1] * layer.units
+    kinds = (keras.layers.Conv2D, keras.layers.Conv2DTranspose, keras.layers.Dense)
+    return [layer for layer in network.layers if isinstance(layer, kinds)]
+
+
+def layer_macs(network):
+    """Multiply-accumulates of each product layer's forward pass for one image, in order."""
+    import keras
+
+    macs = []
+    for layer in product_layers(network):
+        if isinstance(layer, keras.layers.Dense):
+            macs.append(layer.input.shape[-1] * layer.units)
+            continue
+        # A transposed convolution visits every input pixel, a convolution every output pixel.
+        transposed = isinstance(layer, keras.layers.Conv2DTranspose)
+        _, h, w, _ = (layer.input if transposed else layer.output).shape
+        k_h, k_w = layer.kernel_size
+        macs.append(h * w * k_h * k_w * layer.input.shape[-1] * layer.filters)
     return macs
 
 
-def step_flops(model, batch_size, n_critic):
-    """FLOPs of one book "epoch" of ``model`` (2 FLOPs per multiply-accumulate).
+def forward_macs(network):
+    """Multiply-accumulates of one forward pass for one image, from the layer shapes."""
+    return sum(layer_macs(network))
 
-    In units of one forward pass per image, G for the generator and D for the critic:
-    * a GAN/WGAN critic step: G (fakes) + 2 × 3D (a training pass each on the real and fake batch);
-    * a WGAN-GP critic step: G + 2 × 3D + 6D for the penalty (forward and input-gradient on the
-      interpolates, 2D, and their gradient with respect to the weights, twice that again);
-    * a generator step: 3G + 2D (the critic's forward pass and its gradient with respect to its input).
+
+# A layer's three products: its forward pass, the gradient with respect to its input,
+# and the gradient with respect to its weights.  Each costs the forward pass's MACs.
+PRODUCTS = ("forward", "input", "weights")
+
+
+def step_products(model, n_critic):
+    """How often one book "epoch" runs each layer product, per image.
+
+    Returns ``{(network, product): [count per conv/dense layer]}`` for the networks
+    'generator' and 'critic':
+    * a training pass of the critic on a batch: forward, weight gradients, and input
+      gradients above the first layer (nothing needs the gradient of the images);
+    * a critic step: the generator's forward pass (the fakes) and two training passes
+      (real and fake batch);
+    * WGAN-GP adds the penalty: forward and input gradients on the interpolates, then
+      their double backward: weight gradients, and the penalty's gradient carried up
+      the chain (a forward-type product per layer below the output).  The ReLU slopes
+      are constant, so nothing flows back through the forward pass (see
+      ``models.WGANGP.call_with_constant_slopes``);
+    * a generator step: the generator's forward pass, weight gradients and input
+      gradients above its first layer, and the critic's forward pass and input gradients.
     """
-    g = forward_macs(model.generator)
-    d = forward_macs(model._critic_network)
-    critic_step = g + 6 * d + (6 * d if type(model).__name__ == "WGANGP" else 0)
-    generator_step = 3 * g + 2 * d
-    return 2 * batch_size * (n_critic * critic_step + generator_step)
+    n_layers = {"generator": len(layer_macs(model.generator)),
+                "critic": len(layer_macs(model._critic_network))}
+    counts = {(net, product): [0] * n for net, n in n_layers.items() for product in PRODUCTS}
+
+    def add(net, product, times=1, skip_first=False, skip_last=False):
+        layers = range(n_layers[net])
+        for i in layers[1 if skip_first else 0: len(layers) - (1 if skip_last else 0)]:
+            counts[net, product][i] += times
+
+    def training_pass(net, times):
+        add(net, "forward", times)
+        add(net, "weights", times)
+        add(net, "input", times, skip_first=True)
+
+    add("generator", "forward", n_critic)
+    training_pass("critic", 2 * n_critic)
+    if type(model).__name__ == "WGANGP":
+        add("critic", "forward", n_critic)
+        add("critic", "input", n_critic)
+        add("critic", "weights", n_critic)
+        add("critic", "forward", n_critic, skip_last=True)
+    training_pass("generator", 1)
+    add("critic", "forward", 1)
+    add("critic", "input", 1)
+    return counts
 
 
-def matmul_gflops(dtype="float32", n=2048, repeats=5):
-    """The machine's dense matrix-multiply rate: the ceiling a conv net can approach."""
+def _networks(model):
+    return {"generator": model.generator, "critic": model._critic_network}
+
+
+def step_flops(model, batch_size, n_critic):
+    """FLOPs of one book "epoch" of ``model``: 2 per multiply-accumulate of every layer product."""
+    macs = {net: layer_macs(network) for net, network in _networks(model).items()}
+    total = sum(count * macs[net][i]
+                for (net, _), counts in step_products(model, n_critic).items()
+                for i, count in enumerate(counts))
+    return 2 * batch_size * total
+
+
+def arithmetic_seconds(model, batch_size, n_critic, repeats=5):
+    """What one epoch's layer products cost on this machine, each timed on its own.
+
+    The step's floor: its convolutions and matrix products at their shapes and
+    precision, run one after another with nothing around them (no activations,
+    losses, optimizer or data).  A step's time over this is its overhead.
+    """
+    layers = {net: product_layers(network) for net, network in _networks(model).items()}
+    seconds = 0.0
+    for (net, product), counts in step_products(model, n_critic).items():
+        for layer, count in zip(layers[net], counts):
+            if count:
+                seconds += count * product_seconds(layer, product, batch_size, repeats)
+    return seconds
+
+
+def product_seconds(layer, product, batch_size, repeats=5):
+    """Fastest of ``repeats`` runs of one product of ``layer`` (see ``layer_product``)."""
+    compiled = layer_product(layer, product, batch_size)
+    compiled().numpy()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        compiled().numpy()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def layer_product(layer, product, batch_size):
+    """A compiled function computing one product of ``layer`` on random inputs in its compute dtype.
+
+    'forward' returns the layer's output (before bias and activation), 'input' a
+    gradient shaped like its input, 'weights' one shaped like its kernel.
+    """
+    import keras
+    import tensorflow as tf
+
+    dtype = layer.compute_dtype
+    x = tf.cast(tf.random.normal((batch_size, *layer.input.shape[1:])), dtype)
+    y = tf.cast(tf.random.normal((batch_size, *layer.output.shape[1:])), dtype)
+    kernel = tf.cast(tf.random.normal(layer.kernel.shape), dtype)
+    if isinstance(layer, keras.layers.Dense):
+        run = {"forward": lambda: tf.matmul(x, kernel),
+               "input": lambda: tf.matmul(y, kernel, transpose_b=True),
+               "weights": lambda: tf.matmul(x, y, transpose_a=True)}[product]
+        return tf.function(run)
+    strides, padding = (1, *layer.strides, 1), layer.padding.upper()
+    # A transposed convolution is a convolution's input gradient, and the other way round.
+    transposed = isinstance(layer, keras.layers.Conv2DTranspose)
+    small, large = (x, y) if transposed else (y, x)
+    convolve = lambda: tf.nn.conv2d(large, kernel, strides, padding)
+    transpose = lambda: tf.nn.conv2d_transpose(small, kernel, large.shape, strides, padding)
+    filters = lambda: tf.raw_ops.Conv2DBackpropFilter(
+        input=large, filter_sizes=kernel.shape, out_backprop=small, strides=strides, padding=padding)
+    run = {"forward": transpose if transposed else convolve,
+           "input": convolve if transposed else transpose,
+           "weights": filters}[product]
+    return tf.function(run)
+
+
+def matmul_gflops(dtype="float32", n=2048, repeats=10):
+    """The machine's dense matrix-multiply rate, from the fastest of ``repeats`` products:
+    the ceiling a conv net can approach (the fastest run is the one nothing else disturbed)."""
     import tensorflow as tf
 
     a = tf.random.normal((n, n), dtype=tf.float32)
@@ -83,7 +204,7 @@ def matmul_gflops(dtype="float32", n=2048, repeats=5):
         start = time.perf_counter()
         multiply(a, b).numpy()
         times.append(time.perf_counter() - start)
-    return 2 * n**3 / statistics.median(times) / 1e9
+    return 2 * n**3 / min(times) / 1e9
 
 
 # --------------------------------------------------------------------------- the rows
@@ -166,6 +287,7 @@ def benchmark(chapters, quick=False, xla=False):
     rates = {"float32": matmul_gflops("float32"), "bfloat16": matmul_gflops("bfloat16")}
     rows = []
     for chapter in chapters:
+        arithmetic = {}  # per precision: the step's layer products, each timed on its own
         preset = presets.PRESETS[chapter]
         model_class, label = _import(CHAPTERS[chapter]["model"]), LABELS[chapter]
         batch = preset.batch_size
@@ -187,6 +309,9 @@ def benchmark(chapters, quick=False, xla=False):
             seconds = time_steps(step, **schedule)
             flops = step_flops(model, batch, n_critic)
             rate_name = "bfloat16" if model.dtype_policy == "mixed_bfloat16" else "float32"
+            if model.dtype_policy not in arithmetic:
+                arithmetic[model.dtype_policy] = arithmetic_seconds(model, batch, n_critic)
+            floor = arithmetic[model.dtype_policy]
             gflops = flops / seconds / 1e9
             rows.append(dict(
                 preset=label, variant=name, batch=batch, n_critic=n_critic,
@@ -196,6 +321,8 @@ def benchmark(chapters, quick=False, xla=False):
                 gflop_per_s=round(gflops, 1),
                 fraction_of_matmul=round(gflops / rates[rate_name], 3),
                 matmul_rate=rate_name,
+                arithmetic_ms=round(floor * 1000, 1),
+                x_arithmetic=round(seconds / floor, 2),
             ))
             print(_format_row(rows[-1]), flush=True)
         if chapter == "04_03":
@@ -207,7 +334,7 @@ def benchmark(chapters, quick=False, xla=False):
 
 
 COLUMNS = ("preset", "variant", "ms_per_step", "images_per_s", "gflop_per_step", "gflop_per_s",
-           "fraction_of_matmul")
+           "fraction_of_matmul", "arithmetic_ms", "x_arithmetic")
 
 
 def _format_row(row):
