@@ -1,5 +1,7 @@
 """gdl-bench's arithmetic and its reference loop (the timings themselves belong to the command)."""
 
+import json
+
 import numpy as np
 import pytest
 
@@ -94,3 +96,22 @@ def test_the_books_loop_runs_and_clips_like_the_book():
 
 def test_matmul_rate_is_positive():
     assert benchmark.matmul_gflops(n=256, repeats=2) > 0
+
+
+def test_the_command_prints_and_writes_the_table(monkeypatch, tmp_path, capsys):
+    from dataclasses import replace
+
+    from utils import presets
+
+    tiny = replace(presets.GAN_CAMEL, batch_size=8,
+                   model=gan_params(input_dim=(28, 28, 1), generator_initial_dense_layer_size=(7, 7, 8)))
+    monkeypatch.setitem(presets.PRESETS, "04_01", tiny)
+    benchmark.main(["--quick", "--chapters", "04_01", "--out", str(tmp_path)])
+    printed = capsys.readouterr().out
+    assert "x_arithmetic" in printed and "speed-up over the book's loop" in printed
+    table = json.loads((tmp_path / "benchmark.json").read_text())
+    assert [row["variant"][:3] for row in table["rows"]] == ["(a)", "(b)", "(c)"]
+    for row in table["rows"]:
+        assert row["ms_per_step"] > 0 and row["arithmetic_ms"] > 0 and row["matmul_gflop_per_s"] > 0
+        assert row["x_arithmetic"] == pytest.approx(row["ms_per_step"] / row["arithmetic_ms"], rel=0.02, abs=0.01)
+    assert (tmp_path / "benchmark.csv").read_text().startswith("preset,variant,ms_per_step")

@@ -284,7 +284,9 @@ def benchmark(chapters, quick=False, xla=False):
     from utils.cli import CHAPTERS, _import
 
     schedule = dict(warmup=1, steps=2, repeats=3) if quick else dict(warmup=3, steps=5, repeats=5)
-    rates = {"float32": matmul_gflops("float32"), "bfloat16": matmul_gflops("bfloat16")}
+    # The matmul rate is measured before each row: the fastest reading is the machine's
+    # ceiling, and a spread shows that its speed changed during the run.
+    rates = {"float32": [], "bfloat16": []}
     rows = []
     for chapter in chapters:
         arithmetic = {}  # per precision: the step's layer products, each timed on its own
@@ -306,9 +308,11 @@ def benchmark(chapters, quick=False, xla=False):
             model = model_class(**preset.model, **options)
             step = (book_loop(model, x_train, batch, n_critic, clip) if kind == "book"
                     else our_step(model, x_train, batch, n_critic, () if clip is None else (clip,)))
+            rate_name = "bfloat16" if model.dtype_policy == "mixed_bfloat16" else "float32"
+            rate = matmul_gflops(rate_name)
+            rates[rate_name].append(rate)
             seconds = time_steps(step, **schedule)
             flops = step_flops(model, batch, n_critic)
-            rate_name = "bfloat16" if model.dtype_policy == "mixed_bfloat16" else "float32"
             if model.dtype_policy not in arithmetic:
                 arithmetic[model.dtype_policy] = arithmetic_seconds(model, batch, n_critic)
             floor = arithmetic[model.dtype_policy]
@@ -319,17 +323,21 @@ def benchmark(chapters, quick=False, xla=False):
                 images_per_s=round(batch / seconds, 1),
                 gflop_per_step=round(flops / 1e9, 1),
                 gflop_per_s=round(gflops, 1),
-                fraction_of_matmul=round(gflops / rates[rate_name], 3),
                 matmul_rate=rate_name,
+                matmul_gflop_per_s=round(rate, 1),
                 arithmetic_ms=round(floor * 1000, 1),
                 x_arithmetic=round(seconds / floor, 2),
             ))
-            print(_format_row(rows[-1]), flush=True)
+            print(f"  {label}, {name}: {rows[-1]['ms_per_step']} ms per step", flush=True)
         if chapter == "04_03":
             rows.append(dict(preset=label, variant="input pipeline (CelebA stream)",
                              ms_per_step=round(stream_ms_per_batch(64, batch, 8 if quick else 32), 1),
                              note="ms to decode, resize and batch one batch, overlapped with the step"))
-            print(_format_row(rows[-1]), flush=True)
+            print(f"  {label}, input pipeline: {rows[-1]['ms_per_step']} ms per batch", flush=True)
+    ceiling = {name: max(values) for name, values in rates.items() if values}
+    for row in rows:
+        if "gflop_per_s" in row:
+            row["fraction_of_matmul"] = round(row["gflop_per_s"] / ceiling[row["matmul_rate"]], 3)
     return rates, rows
 
 
@@ -359,10 +367,18 @@ def main(argv=None):
     if unknown:
         parser.error(f"unknown chapter(s) {unknown}; choose from {sorted(LABELS)}")
 
-    print(f"{'preset':<15} {'variant':<31} " + " ".join(f"{c:>12}" for c in COLUMNS[2:]))
-    rates, rows = benchmark(chapters, quick=args.quick, xla=args.xla)
-    print(f"\nmatmul rate (2048×2048): float32 {rates['float32']:.1f} GFLOP/s, "
-          f"bfloat16 {rates['bfloat16']:.1f} GFLOP/s")
+    measured, rows = benchmark(chapters, quick=args.quick, xla=args.xla)
+    rates = {name: round(max(values), 1) for name, values in measured.items() if values}
+    print(f"\n{'preset':<15} {'variant':<31} " + " ".join(f"{c:>12}" for c in COLUMNS[2:]))
+    for row in rows:
+        print(_format_row(row))
+    print("\nmatmul rate (2048×2048, fastest of the readings before each row): " + ", ".join(
+        f"{name} {rate:.0f} GFLOP/s" for name, rate in rates.items()))
+    unsteady = [name for name, values in measured.items() if values and min(values) < 0.85 * max(values)]
+    if unsteady:
+        print(f"warning: the {' and '.join(unsteady)} matmul rate varied by more than 15% during the run "
+              f"({', '.join(f'{min(measured[n]):.0f}–{max(measured[n]):.0f}' for n in unsteady)} GFLOP/s); "
+              "something else was using the CPU, so compare rows with care or run again.")
     by_preset = {}
     for row in rows:
         if "ms_per_step" in row and row["variant"].startswith("("):
@@ -377,7 +393,8 @@ def main(argv=None):
     with open(os.path.join(folder, "benchmark.json"), "w") as f:
         json.dump({"matmul_gflop_per_s": rates, "rows": rows, "quick": args.quick}, f, indent=2)
     with open(os.path.join(folder, "benchmark.csv"), "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=[*COLUMNS, "batch", "n_critic", "matmul_rate", "note"])
+        writer = csv.DictWriter(f, fieldnames=[*COLUMNS, "batch", "n_critic", "matmul_rate",
+                                               "matmul_gflop_per_s", "note"])
         writer.writeheader()
         for row in rows:
             writer.writerow({k: row.get(k, "") for k in writer.fieldnames})
