@@ -1,0 +1,165 @@
+"""``gdl-precision-check``: does mixed precision cost sample quality?
+
+It trains a chapter preset twice from the same seed, on the silhouettes that
+ship with the project: once in float32 and once with mixed precision (bfloat16
+on CPUs, float16 on GPUs).  Both start from the same weights and draw their grids
+from the same fixed noise, so the two grids show the same 25 latent points.
+
+Grids are for the eye; two numbers make "the same quality" checkable, both mean
+absolute pixel differences to a nearest neighbour (the distance of the book's
+memorisation check):
+
+* realism: from each generated sample to its nearest training image (do the
+  samples look like the data?);
+* coverage: from each training image to its nearest generated sample (does the
+  generator produce all of the data, or only part of it?  A collapsed generator
+  scores well on realism and badly here).
+
+Both are measured against one half of the training set; the other half, scored
+the same way, shows what a perfect generator would get.  Everything goes to
+``run/precision/<chapter>/``: both runs, ``side_by_side.png`` and
+``precision.json``.
+"""
+
+import argparse
+import json
+import os
+
+import numpy as np
+
+from utils import presets
+from utils.memorisation import nearest_training_images
+from utils.paths import run_root
+from utils.plotting import tile_images
+
+POLICIES = (("float32", False), ("mixed", True))
+
+
+def quality(samples, x_train):
+    """(realism, coverage) of ``samples`` against ``x_train``; lower is better for both."""
+    _, realism = nearest_training_images(samples, x_train)
+    _, coverage = nearest_training_images(x_train, samples)
+    return float(realism.mean()), float(coverage.mean())
+
+
+def split_halves(x_train, n_samples, seed=0):
+    """Two random halves of the training set: real samples (at most ``n_samples``) and a
+    scoring set.  Real samples scored against the scoring set show what a perfect generator
+    would get; generated samples are scored against the same set, with as many samples."""
+    order = np.random.default_rng(seed).permutation(len(x_train))
+    half = len(order) // 2
+    return x_train[order[:half]][:n_samples], x_train[order[half:]]
+
+
+def generate(model, n_samples, seed):
+    noise = np.random.default_rng(seed).normal(size=(n_samples, model.z_dim)).astype("float32")
+    return np.asarray(model.generator.predict(noise, batch_size=256, verbose=0), dtype="float32")
+
+
+def train_both(chapter, x_train, epochs, batch_size, seed, folder):
+    """Train the preset in each precision from the same seed → {name: model}."""
+    import keras
+
+    from utils.cli import CHAPTERS, _import
+
+    preset = presets.PRESETS[chapter]
+    model_class = _import(CHAPTERS[chapter]["model"])
+    arguments = dict(preset.model)
+    if "batch_size" in arguments:
+        arguments["batch_size"] = batch_size
+    fixed_noise = np.random.default_rng(seed).normal(size=(25, preset.model["z_dim"])).astype("float32")
+    models = {}
+    for name, mixed in POLICIES:
+        keras.utils.set_random_seed(seed)
+        model = model_class(**arguments, mixed_precision=mixed)
+        model._fixed_noise = fixed_noise
+        print(f"{name}: training {model_class.__name__} for {epochs} steps", flush=True)
+        model.train(x_train, batch_size=batch_size, epochs=epochs,
+                    run_folder=os.path.join(folder, name), print_every_n_batches=max(1, epochs // 4),
+                    **preset.train_options)
+        models[name] = model
+    return models
+
+
+def save_side_by_side(models, path):
+    """The two final grids from the same fixed noise, float32 left, mixed precision right."""
+    from PIL import Image
+
+    grids = [tile_images(model.generator(model._fixed_noise, training=False).numpy())
+             for model in models.values()]
+    gap = np.full((grids[0].shape[0], 8, grids[0].shape[2]), 255, np.uint8)
+    picture = np.concatenate([grids[0], gap, grids[1]], axis=1)
+    scale = max(1, 640 // picture.shape[1])
+    image = Image.fromarray(picture[:, :, 0] if picture.shape[2] == 1 else picture)
+    image.resize((image.width * scale, image.height * scale), Image.NEAREST).save(path)
+    return path
+
+
+def check(chapter="04_01", classes="horse", epochs=400, batch_size=None, seed=0, n_samples=500,
+          folder=None):
+    """Train both precisions, score them, save the grids → the report written to precision.json."""
+    from utils.loaders import load_silhouettes
+
+    preset = presets.PRESETS[chapter]
+    batch_size = batch_size or preset.batch_size
+    folder = folder or os.path.join(run_root(), "precision", chapter)
+    os.makedirs(folder, exist_ok=True)
+    height, _, channels = preset.input_dim
+    x_train, _ = load_silhouettes(None if classes == "all" else classes.split(","),
+                                  image_size=height, channels=channels)
+    models = train_both(chapter, x_train, epochs, batch_size, seed, folder)
+
+    report = {"chapter": chapter, "classes": classes, "epochs": epochs, "batch_size": batch_size,
+              "seed": seed, "n_samples": n_samples}
+    real, scoring_set = split_halves(x_train, n_samples, seed)
+    realism, coverage = quality(real, scoring_set)
+    report["real images"] = {"realism": realism, "coverage": coverage, "n_scored": len(real)}
+    for name, model in models.items():
+        realism, coverage = quality(generate(model, len(real), seed), scoring_set)
+        last = max(1, epochs // 10)
+        report[name] = {
+            "policy": model.dtype_policy or "float32",
+            "realism": realism,
+            "coverage": coverage,
+            "d_loss_last_10pct": float(np.mean([d[0] for d in model.d_losses[-last:]])),
+            "g_loss_last_10pct": float(np.mean([np.ravel(g)[0] for g in model.g_losses[-last:]])),
+        }
+    report["side_by_side"] = save_side_by_side(models, os.path.join(folder, "side_by_side.png"))
+    with open(os.path.join(folder, "precision.json"), "w") as f:
+        json.dump(report, f, indent=2)
+    return report
+
+
+def format_report(report):
+    lines = [f"{'':<12} {'realism':>9} {'coverage':>9}   (mean |pixel difference| to the nearest "
+             f"neighbour; lower is better)"]
+    for name in ("real images", "float32", "mixed"):
+        row = report[name]
+        label = name if name != "mixed" else f"mixed ({report['mixed']['policy']})"
+        lines.append(f"{label:<12} {row['realism']:>9.4f} {row['coverage']:>9.4f}")
+    ratio = {key: report["mixed"][key] / report["float32"][key] for key in ("realism", "coverage")}
+    lines.append(f"mixed / float32: realism {ratio['realism']:.2f}, coverage {ratio['coverage']:.2f}")
+    lines.append(f"Grids from the same noise: {report['side_by_side']}")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(
+        prog="gdl-precision-check", description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--chapter", choices=sorted(presets.PRESETS), default="04_01")
+    parser.add_argument("--classes", default="horse",
+                        help="comma-separated silhouette animals, or 'all'")
+    parser.add_argument("--epochs", type=int, default=400, help="training steps per precision")
+    parser.add_argument("--batch-size", type=int, default=None, help="the preset's by default")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--samples", type=int, default=500, help="generated images scored per run")
+    parser.add_argument("--out", default=None, help="default run/precision/<chapter>")
+    args = parser.parse_args(argv)
+    for name in ("epochs", "samples"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name} must be at least 1 (got {getattr(args, name)})")
+    report = check(args.chapter, args.classes, args.epochs, args.batch_size, args.seed,
+                   args.samples, args.out)
+    print(format_report(report))
