@@ -1,7 +1,7 @@
 """``gdl-bench``: how fast one training step of each chapter preset runs here.
 
 For each preset it times one "epoch" (a generator update with its critic or
-discriminator updates) three ways:
+discriminator updates) three ways, four with ``--xla``:
 
   (a) the book's loop ported to Keras 3 as the book writes it: ``generator.predict``,
       then ``train_on_batch`` calls, and for WGAN the per-layer numpy weight clipping;
