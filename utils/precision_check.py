@@ -3,7 +3,9 @@
 It trains a chapter preset twice from the same seed, on the silhouettes that
 ship with the project: once in float32 and once with mixed precision (bfloat16
 on CPUs, float16 on GPUs).  Both start from the same weights and draw their grids
-from the same fixed noise, so the two grids show the same 25 latent points.
+from the same fixed noise.  Rounding differs from the first step on, and the runs
+draw their batches differently, so a cell of one grid need not show the same
+animal as in the other: compare the grids as a whole.
 
 Grids are for the eye; two numbers make "the same quality" checkable, both mean
 absolute pixel differences to a nearest neighbour (the distance of the book's
@@ -82,16 +84,22 @@ def train_both(chapter, x_train, epochs, batch_size, seed, folder):
 
 
 def save_side_by_side(models, path):
-    """The two final grids from the same fixed noise, float32 left, mixed precision right."""
-    from PIL import Image
+    """The two final grids from the same fixed noise, labelled, float32 left, mixed precision right."""
+    from PIL import Image, ImageDraw
 
     grids = [tile_images(model.generator(model._fixed_noise, training=False).numpy())
              for model in models.values()]
     gap = np.full((grids[0].shape[0], 8, grids[0].shape[2]), 255, np.uint8)
     picture = np.concatenate([grids[0], gap, grids[1]], axis=1)
     scale = max(1, 640 // picture.shape[1])
-    image = Image.fromarray(picture[:, :, 0] if picture.shape[2] == 1 else picture)
-    image.resize((image.width * scale, image.height * scale), Image.NEAREST).save(path)
+    image = Image.fromarray(picture[:, :, 0] if picture.shape[2] == 1 else picture).convert("RGB")
+    image = image.resize((image.width * scale, image.height * scale), Image.NEAREST)
+    labelled = Image.new("RGB", (image.width, image.height + 20), "white")
+    labelled.paste(image, (0, 20))
+    draw = ImageDraw.Draw(labelled)
+    for k, model in enumerate(models.values()):
+        draw.text((4 + k * (image.width + 8 * scale) // 2, 4), model.dtype_policy or "float32", fill="black")
+    labelled.save(path)
     return path
 
 
@@ -131,12 +139,12 @@ def check(chapter="04_01", classes="horse", epochs=400, batch_size=None, seed=0,
 
 
 def format_report(report):
-    lines = [f"{'':<12} {'realism':>9} {'coverage':>9}   (mean |pixel difference| to the nearest "
+    lines = [f"{'':<24} {'realism':>9} {'coverage':>9}   (mean |pixel difference| to the nearest "
              f"neighbour; lower is better)"]
     for name in ("real images", "float32", "mixed"):
         row = report[name]
         label = name if name != "mixed" else f"mixed ({report['mixed']['policy']})"
-        lines.append(f"{label:<12} {row['realism']:>9.4f} {row['coverage']:>9.4f}")
+        lines.append(f"{label:<24} {row['realism']:>9.4f} {row['coverage']:>9.4f}")
     ratio = {key: report["mixed"][key] / report["float32"][key] for key in ("realism", "coverage")}
     lines.append(f"mixed / float32: realism {ratio['realism']:.2f}, coverage {ratio['coverage']:.2f}")
     lines.append(f"Grids from the same noise: {report['side_by_side']}")
