@@ -94,6 +94,15 @@ def test_the_books_loop_runs_and_clips_like_the_book():
     assert int(gan.g_optimizer.iterations) == before + 1
 
 
+def test_variants_are_timed_in_turns():
+    calls = []
+    seconds = benchmark.time_in_turns([lambda: calls.append("a"), lambda: calls.append("b")],
+                                      warmup=1, steps=2, repeats=2,
+                                      between_rounds=lambda: calls.append("|"))
+    assert "".join(calls) == "ab|aabb|aabb"
+    assert len(seconds) == 2 and all(s >= 0 for s in seconds)
+
+
 def test_matmul_rate_is_positive():
     assert benchmark.matmul_gflops(n=256, repeats=2) > 0
 
@@ -112,6 +121,8 @@ def test_the_command_prints_and_writes_the_table(monkeypatch, tmp_path, capsys):
     table = json.loads((tmp_path / "benchmark.json").read_text())
     assert [row["variant"][:3] for row in table["rows"]] == ["(a)", "(b)", "(c)"]
     for row in table["rows"]:
-        assert row["ms_per_step"] > 0 and row["arithmetic_ms"] > 0 and row["matmul_gflop_per_s"] > 0
+        assert row["ms_per_step"] > 0 and row["arithmetic_ms"] > 0 and row["fraction_of_matmul"] > 0
         assert row["x_arithmetic"] == pytest.approx(row["ms_per_step"] / row["arithmetic_ms"], rel=0.02, abs=0.01)
+    assert len(table["matmul_readings"]["float32"]) == 3  # one per round of --quick
+    assert table["matmul_gflop_per_s"]["float32"] == pytest.approx(max(table["matmul_readings"]["float32"]), abs=0.1)
     assert (tmp_path / "benchmark.csv").read_text().startswith("preset,variant,ms_per_step")

@@ -16,8 +16,10 @@ bfloat16 matrix-multiply rate.  It also times each of those layer products on
 its own: their sum is the cost of the step's own arithmetic here, and the step's
 time over it is the overhead of everything else.  It prints ms per step, images
 per second, GFLOP per step, achieved GFLOP/s, that as a fraction of the matmul
-rate, the arithmetic's ms and the step's multiple of it.  Warm-up steps are
-excluded and each row is the median of repeats.  The table is also written to
+rate, the arithmetic's ms and the step's multiple of it.  A preset's variants
+are timed in turns, round after round, so that a change in the machine's speed
+hits them alike; warm-up steps are excluded and each row is the median of the
+rounds.  The table is also written to
 ``run/bench/benchmark.json`` and ``.csv``.
 """
 
@@ -239,16 +241,26 @@ def our_step(model, x_train, batch_size, n_critic, options):
     return lambda: model._epoch_step(x_train, batch_size, False, n_critic, *options)
 
 
-def time_steps(step, warmup, steps, repeats):
-    for _ in range(warmup):
-        step()
-    per_step = []
+def time_in_turns(functions, warmup, steps, repeats, between_rounds=None):
+    """Median seconds per call of each function, timed in turns.
+
+    Each round times ``steps`` calls of every function one after the other, so a
+    change in the machine's speed (a shared VM, another job) hits all of them
+    alike and their ratios stay fair.  ``between_rounds()`` runs before each round.
+    """
+    for function in functions:
+        for _ in range(warmup):
+            function()
+    per_call = [[] for _ in functions]
     for _ in range(repeats):
-        start = time.perf_counter()
-        for _ in range(steps):
-            step()
-        per_step.append((time.perf_counter() - start) / steps)
-    return statistics.median(per_step)
+        if between_rounds:
+            between_rounds()
+        for function, times in zip(functions, per_call):
+            start = time.perf_counter()
+            for _ in range(steps):
+                function()
+            times.append((time.perf_counter() - start) / steps)
+    return [statistics.median(times) for times in per_call]
 
 
 def stream_ms_per_batch(image_size, batch_size, batches):
@@ -275,6 +287,10 @@ def stream_ms_per_batch(image_size, batch_size, batches):
         return elapsed / batches * 1000
 
 
+def _rate_name(model):
+    return "bfloat16" if model.dtype_policy == "mixed_bfloat16" else "float32"
+
+
 LABELS = {"04_01": "camel GAN", "04_02": "CIFAR WGAN", "04_03": "CelebA WGAN-GP"}
 
 
@@ -284,12 +300,11 @@ def benchmark(chapters, quick=False, xla=False):
     from utils.cli import CHAPTERS, _import
 
     schedule = dict(warmup=1, steps=2, repeats=3) if quick else dict(warmup=3, steps=5, repeats=5)
-    # The matmul rate is measured before each row: the fastest reading is the machine's
+    # The matmul rate is read in every round: the fastest reading is the machine's
     # ceiling, and a spread shows that its speed changed during the run.
     rates = {"float32": [], "bfloat16": []}
     rows = []
     for chapter in chapters:
-        arithmetic = {}  # per precision: the step's layer products, each timed on its own
         preset = presets.PRESETS[chapter]
         model_class, label = _import(CHAPTERS[chapter]["model"]), LABELS[chapter]
         batch = preset.batch_size
@@ -300,6 +315,7 @@ def benchmark(chapters, quick=False, xla=False):
                     ("(c) ours mixed", {"mixed_precision": True}, "ours")]
         if xla:
             variants.append(("(d) ours XLA", {"jit_compile": True}, "ours"))
+        timed = []
         for name, options, kind in variants:
             if kind == "book" and chapter == "04_03":
                 rows.append(dict(preset=label, variant=name, note="the book's K.gradients loss does not run on Keras 3"))
@@ -308,25 +324,32 @@ def benchmark(chapters, quick=False, xla=False):
             model = model_class(**preset.model, **options)
             step = (book_loop(model, x_train, batch, n_critic, clip) if kind == "book"
                     else our_step(model, x_train, batch, n_critic, () if clip is None else (clip,)))
-            rate_name = "bfloat16" if model.dtype_policy == "mixed_bfloat16" else "float32"
-            rate = matmul_gflops(rate_name)
-            rates[rate_name].append(rate)
-            seconds = time_steps(step, **schedule)
+            timed.append((name, model, step))
+
+        # Per precision, the step's layer products timed on their own, once a round.
+        by_policy = {model.dtype_policy: model for _, model, _ in timed}
+        arithmetic = {policy: [] for policy in by_policy}
+
+        def between_rounds():
+            for name in {_rate_name(model) for _, model, _ in timed}:
+                rates[name].append(matmul_gflops(name))
+            for policy, model in by_policy.items():
+                arithmetic[policy].append(arithmetic_seconds(model, batch, n_critic, repeats=1))
+
+        print(f"  timing {label}: {', '.join(name for name, _, _ in timed)}, in turns", flush=True)
+        seconds = time_in_turns([step for _, _, step in timed], **schedule, between_rounds=between_rounds)
+        for (name, model, _), step_seconds in zip(timed, seconds):
             flops = step_flops(model, batch, n_critic)
-            if model.dtype_policy not in arithmetic:
-                arithmetic[model.dtype_policy] = arithmetic_seconds(model, batch, n_critic)
-            floor = arithmetic[model.dtype_policy]
-            gflops = flops / seconds / 1e9
+            floor = statistics.median(arithmetic[model.dtype_policy])
             rows.append(dict(
                 preset=label, variant=name, batch=batch, n_critic=n_critic,
-                ms_per_step=round(seconds * 1000, 1),
-                images_per_s=round(batch / seconds, 1),
+                ms_per_step=round(step_seconds * 1000, 1),
+                images_per_s=round(batch / step_seconds, 1),
                 gflop_per_step=round(flops / 1e9, 1),
-                gflop_per_s=round(gflops, 1),
-                matmul_rate=rate_name,
-                matmul_gflop_per_s=round(rate, 1),
+                gflop_per_s=round(flops / step_seconds / 1e9, 1),
+                matmul_rate=_rate_name(model),
                 arithmetic_ms=round(floor * 1000, 1),
-                x_arithmetic=round(seconds / floor, 2),
+                x_arithmetic=round(step_seconds / floor, 2),
             ))
             print(f"  {label}, {name}: {rows[-1]['ms_per_step']} ms per step", flush=True)
         if chapter == "04_03":
@@ -372,7 +395,7 @@ def main(argv=None):
     print(f"\n{'preset':<15} {'variant':<31} " + " ".join(f"{c:>12}" for c in COLUMNS[2:]))
     for row in rows:
         print(_format_row(row))
-    print("\nmatmul rate (2048×2048, fastest of the readings before each row): " + ", ".join(
+    print("\nmatmul rate (2048×2048, fastest of the readings taken in every round): " + ", ".join(
         f"{name} {rate:.0f} GFLOP/s" for name, rate in rates.items()))
     unsteady = [name for name, values in measured.items() if values and min(values) < 0.85 * max(values)]
     if unsteady:
@@ -391,10 +414,10 @@ def main(argv=None):
     folder = args.out or os.path.join(run_root(), "bench")
     os.makedirs(folder, exist_ok=True)
     with open(os.path.join(folder, "benchmark.json"), "w") as f:
-        json.dump({"matmul_gflop_per_s": rates, "rows": rows, "quick": args.quick}, f, indent=2)
+        json.dump({"matmul_gflop_per_s": rates, "matmul_readings": measured, "rows": rows,
+                   "quick": args.quick}, f, indent=2)
     with open(os.path.join(folder, "benchmark.csv"), "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=[*COLUMNS, "batch", "n_critic", "matmul_rate",
-                                               "matmul_gflop_per_s", "note"])
+        writer = csv.DictWriter(f, fieldnames=[*COLUMNS, "batch", "n_critic", "matmul_rate", "note"])
         writer.writeheader()
         for row in rows:
             writer.writerow({k: row.get(k, "") for k in writer.fieldnames})
