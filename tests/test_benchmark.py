@@ -121,7 +121,9 @@ def test_the_command_prints_and_writes_the_table(monkeypatch, tmp_path, capsys):
     table = json.loads((tmp_path / "benchmark.json").read_text())
     assert [row["variant"][:3] for row in table["rows"]] == ["(a)", "(b)", "(c)"]
     for row in table["rows"]:
-        assert row["ms_per_step"] > 0 and row["arithmetic_ms"] > 0 and row["fraction_of_matmul"] > 0
+        assert row["ms_per_step"] > 0 and row["arithmetic_ms"] > 0
+        ceiling = table["matmul_gflop_per_s"][row["matmul_rate"]]
+        assert row["fraction_of_matmul"] == pytest.approx(row["gflop_per_s"] / ceiling, abs=1e-3)
         assert row["x_arithmetic"] == pytest.approx(row["ms_per_step"] / row["arithmetic_ms"], rel=0.02, abs=0.01)
     assert len(table["matmul_readings"]["float32"]) == 3  # one per round of --quick
     assert table["matmul_gflop_per_s"]["float32"] == pytest.approx(max(table["matmul_readings"]["float32"]), abs=0.1)
