@@ -128,3 +128,13 @@ def test_the_command_prints_and_writes_the_table(monkeypatch, tmp_path, capsys):
     assert len(table["matmul_readings"]["float32"]) == 3  # one per round of --quick
     assert table["matmul_gflop_per_s"]["float32"] == pytest.approx(max(table["matmul_readings"]["float32"]), abs=0.1)
     assert (tmp_path / "benchmark.csv").read_text().startswith("preset,variant,ms_per_step")
+
+
+@pytest.mark.parametrize("readings, warned", [([400.0, 390.0, 380.0], False), ([400.0, 330.0], True)])
+def test_the_command_warns_when_the_matmul_readings_spread(monkeypatch, tmp_path, capsys, readings, warned):
+    monkeypatch.setattr(benchmark, "benchmark", lambda chapters, quick, xla: (
+        {"float32": readings, "bfloat16": []}, []))
+    benchmark.main(["--out", str(tmp_path)])
+    printed = capsys.readouterr().out
+    assert ("warning: the float32 matmul rate varied by more than 15%" in printed) is warned
+    assert "float32 400 GFLOP/s" in printed

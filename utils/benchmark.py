@@ -74,6 +74,10 @@ def forward_macs(network):
 PRODUCTS = ("forward", "input", "weights")
 
 
+def _networks(model):
+    return {"generator": model.generator, "critic": model._critic_network}
+
+
 def step_products(model, n_critic):
     """How often one book "epoch" runs each layer product, per image.
 
@@ -91,8 +95,7 @@ def step_products(model, n_critic):
     * a generator step: the generator's forward pass, weight gradients and input
       gradients above its first layer, and the critic's forward pass and input gradients.
     """
-    n_layers = {"generator": len(layer_macs(model.generator)),
-                "critic": len(layer_macs(model._critic_network))}
+    n_layers = {net: len(product_layers(network)) for net, network in _networks(model).items()}
     counts = {(net, product): [0] * n for net, n in n_layers.items() for product in PRODUCTS}
 
     def add(net, product, times=1, skip_first=False, skip_last=False):
@@ -116,10 +119,6 @@ def step_products(model, n_critic):
     add("critic", "forward", 1)
     add("critic", "input", 1)
     return counts
-
-
-def _networks(model):
-    return {"generator": model.generator, "critic": model._critic_network}
 
 
 def step_flops(model, batch_size, n_critic):
@@ -149,7 +148,11 @@ def arithmetic_seconds(model, batch_size, n_critic, repeats=5):
 
 def product_seconds(layer, product, batch_size, repeats=5):
     """Fastest of ``repeats`` runs of one product of ``layer`` (see ``layer_product``)."""
-    compiled = layer_product(layer, product, batch_size)
+    return fastest_seconds(layer_product(layer, product, batch_size), repeats)
+
+
+def fastest_seconds(compiled, repeats):
+    """Fastest of ``repeats`` timed calls of ``compiled()`` after one untimed call (tracing)."""
     compiled().numpy()
     times = []
     for _ in range(repeats):
@@ -199,14 +202,8 @@ def matmul_gflops(dtype="float32", n=2048, repeats=10):
     a = tf.random.normal((n, n), dtype=tf.float32)
     b = tf.random.normal((n, n), dtype=tf.float32)
     a, b = tf.cast(a, dtype), tf.cast(b, dtype)
-    multiply = tf.function(lambda x, y: tf.matmul(x, y))
-    multiply(a, b).numpy()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        multiply(a, b).numpy()
-        times.append(time.perf_counter() - start)
-    return 2 * n**3 / min(times) / 1e9
+    multiply = tf.function(lambda: tf.matmul(a, b))
+    return 2 * n**3 / fastest_seconds(multiply, repeats) / 1e9
 
 
 # --------------------------------------------------------------------------- the rows
@@ -357,11 +354,16 @@ def benchmark(chapters, quick=False, xla=False):
                              ms_per_step=round(stream_ms_per_batch(64, batch, 8 if quick else 32), 1),
                              note="ms to decode, resize and batch one batch, overlapped with the step"))
             print(f"  {label}, input pipeline: {rows[-1]['ms_per_step']} ms per batch", flush=True)
-    ceiling = {name: max(values) for name, values in rates.items() if values}
+    ceiling = matmul_ceiling(rates)
     for row in rows:
         if "gflop_per_s" in row:
             row["fraction_of_matmul"] = round(row["gflop_per_s"] / ceiling[row["matmul_rate"]], 3)
     return rates, rows
+
+
+def matmul_ceiling(readings):
+    """Per precision, the fastest matmul reading of a run: the machine's undisturbed rate."""
+    return {name: max(values) for name, values in readings.items() if values}
 
 
 COLUMNS = ("preset", "variant", "ms_per_step", "images_per_s", "gflop_per_step", "gflop_per_s",
@@ -391,7 +393,7 @@ def main(argv=None):
         parser.error(f"unknown chapter(s) {unknown}; choose from {sorted(LABELS)}")
 
     measured, rows = benchmark(chapters, quick=args.quick, xla=args.xla)
-    rates = {name: round(max(values), 1) for name, values in measured.items() if values}
+    rates = {name: round(rate, 1) for name, rate in matmul_ceiling(measured).items()}
     print(f"\n{'preset':<15} {'variant':<31} " + " ".join(f"{c:>12}" for c in COLUMNS[2:]))
     for row in rows:
         print(_format_row(row))
