@@ -108,12 +108,10 @@ def test_matmul_rate_is_positive():
 
 
 def test_the_command_prints_and_writes_the_table(monkeypatch, tmp_path, capsys):
-    from dataclasses import replace
-
+    from tiny import camel_preset
     from utils import presets
 
-    tiny = replace(presets.GAN_CAMEL, batch_size=8,
-                   model=gan_params(input_dim=(28, 28, 1), generator_initial_dense_layer_size=(7, 7, 8)))
+    tiny = camel_preset(batch_size=8)
     monkeypatch.setitem(presets.PRESETS, "04_01", tiny)
     benchmark.main(["--quick", "--chapters", "04_01", "--out", str(tmp_path)])
     printed = capsys.readouterr().out

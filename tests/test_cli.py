@@ -8,6 +8,15 @@ import pytest
 from utils import cli
 
 
+def assert_saved_run(folder, samples, networks):
+    """What every command leaves in its run folder."""
+    assert sorted(p.name for p in (folder / "images").iterdir()) == [f"sample_{n}.png" for n in samples]
+    assert (folder / "weights" / "weights.weights.h5").exists()
+    assert (folder / "losses.png").exists() and (folder / "params.json").exists()
+    for network in networks:
+        assert (folder / f"{network}.keras").exists()
+
+
 def test_help_lists_the_options():
     out = subprocess.run(["gdl-gan", "--help"], capture_output=True, text=True, check=True).stdout
     for option in ("--data", "--epochs", "--batch-size", "--print-every", "--run-id", "--seed",
@@ -20,11 +29,7 @@ def test_gan_command_trains_on_the_silhouettes_and_resumes(run_dir, capsys):
             "--seed", "1"]
     cli.main_gan(args)
     folder = run_dir / "gan" / "0001_silhouettes-horse"
-    assert sorted(p.name for p in (folder / "images").iterdir()) == [
-        "sample_0.png", "sample_2.png", "sample_3.png"]
-    assert (folder / "weights" / "weights.weights.h5").exists()
-    assert (folder / "losses.png").exists() and (folder / "params.json").exists()
-    assert (folder / "generator.keras").exists()
+    assert_saved_run(folder, samples=(0, 2, 3), networks=("generator",))
     assert "Done: epoch 3" in capsys.readouterr().out
 
     with pytest.raises(SystemExit, match="--resume"):
@@ -115,11 +120,7 @@ def test_wgan_command_clips_the_critic(run_dir, capsys):
     cli.main_wgan(["--data", "silhouettes", "--epochs", "2", "--batch-size", "8", "--print-every", "1",
                    "--n-critic", "2", "--clip-threshold", "0.05", "--seed", "1"])
     folder = run_dir / "wgan" / "0002_silhouettes-horse"
-    assert sorted(p.name for p in (folder / "images").iterdir()) == [
-        "sample_0.png", "sample_1.png", "sample_2.png"]
-    assert (folder / "weights" / "weights.weights.h5").exists()
-    assert (folder / "losses.png").exists() and (folder / "params.json").exists()
-    assert (folder / "critic.keras").exists() and (folder / "generator.keras").exists()
+    assert_saved_run(folder, samples=(0, 1, 2), networks=("critic", "generator"))
     assert "Done: epoch 2" in capsys.readouterr().out
     history = json.loads((folder / "history.json").read_text())
     assert len(history["d_losses"]) == 2 and len(history["d_losses"][0]) == 3
@@ -135,11 +136,7 @@ def test_wgangp_command_uses_the_gradient_penalty_weight(run_dir, capsys):
     cli.main_wgangp(["--data", "silhouettes", "--epochs", "2", "--batch-size", "8", "--print-every", "1",
                      "--n-critic", "2", "--grad-weight", "5", "--seed", "1"])
     folder = run_dir / "wgangp" / "0001_silhouettes-horse"
-    assert sorted(p.name for p in (folder / "images").iterdir()) == [
-        "sample_0.png", "sample_1.png", "sample_2.png"]
-    assert (folder / "weights" / "weights.weights.h5").exists()
-    assert (folder / "losses.png").exists()
-    assert (folder / "critic.keras").exists() and (folder / "generator.keras").exists()
+    assert_saved_run(folder, samples=(0, 1, 2), networks=("critic", "generator"))
     params = json.loads((folder / "params.json").read_text())
     assert params["grad_weight"] == 5 and params["batch_size"] == 8
     assert params["input_dim"] == [64, 64, 3]

@@ -35,13 +35,10 @@ def test_halves_do_not_overlap():
 @pytest.fixture
 def tiny_presets(monkeypatch):
     """The camel preset, shrunk so that both precisions train in seconds."""
-    from dataclasses import replace
-
-    from tiny import gan_params
+    from tiny import camel_preset
     from utils import presets
 
-    small = replace(presets.GAN_CAMEL, batch_size=16, model=gan_params(
-        input_dim=(28, 28, 1), generator_initial_dense_layer_size=(7, 7, 8)))
+    small = camel_preset(batch_size=16)
     monkeypatch.setitem(presets.PRESETS, "04_01", small)
 
 

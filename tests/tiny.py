@@ -40,6 +40,16 @@ def critic_params(**overrides):
     return params
 
 
+def camel_preset(batch_size):
+    """The camel chapter preset with the tiny networks, at the camel's 28×28 images."""
+    from dataclasses import replace
+
+    from utils import presets
+
+    return replace(presets.GAN_CAMEL, batch_size=batch_size, model=gan_params(
+        input_dim=(28, 28, 1), generator_initial_dense_layer_size=(7, 7, 8)))
+
+
 def images(n=32, size=8, channels=1, seed=0):
     rng = np.random.default_rng(seed)
     return rng.uniform(-1, 1, (n, size, size, channels)).astype("float32")
