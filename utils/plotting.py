@@ -28,17 +28,19 @@ def tile_images(images, rows=5, cols=5, gap=2):
 def save_image_grid(images, path, rows=5, cols=5, min_size=320):
     """Save a rows×cols grid; small images are enlarged (nearest) so a 28×28 grid is legible."""
     grid = tile_images(images, rows, cols)
-    scale = max(1, int(np.ceil(min_size / max(grid.shape[:2]))))
-    if grid.shape[2] == 1:
-        picture = Image.fromarray(grid[:, :, 0], mode="L")
-    else:
-        picture = Image.fromarray(grid, mode="RGB")
-    if scale > 1:
-        picture = picture.resize(
-            (picture.width * scale, picture.height * scale), Image.NEAREST
-        )
-    picture.save(path)
+    enlarge(grid, max(1, int(np.ceil(min_size / max(grid.shape[:2]))))).save(path)
     return path
+
+
+def enlarge(pixels, scale):
+    """A uint8 (H, W, 1 or 3) array as a picture ``scale`` times larger, pixels kept sharp (nearest)."""
+    if pixels.shape[2] == 1:
+        picture = Image.fromarray(pixels[:, :, 0], mode="L")
+    else:
+        picture = Image.fromarray(pixels, mode="RGB")
+    if scale > 1:
+        picture = picture.resize((picture.width * scale, picture.height * scale), Image.NEAREST)
+    return picture
 
 
 def save_loss_plot(panels, path, title="Training"):

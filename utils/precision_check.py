@@ -32,7 +32,7 @@ import numpy as np
 from utils import presets
 from utils.memorisation import nearest_training_images
 from utils.paths import run_root
-from utils.plotting import tile_images
+from utils.plotting import enlarge, tile_images
 
 POLICIES = (("float32", False), ("mixed", True))
 
@@ -92,8 +92,7 @@ def save_side_by_side(models, path):
     gap = np.full((grids[0].shape[0], 8, grids[0].shape[2]), 255, np.uint8)
     picture = np.concatenate([grids[0], gap, grids[1]], axis=1)
     scale = max(1, 640 // picture.shape[1])
-    image = Image.fromarray(picture[:, :, 0] if picture.shape[2] == 1 else picture).convert("RGB")
-    image = image.resize((image.width * scale, image.height * scale), Image.NEAREST)
+    image = enlarge(picture, scale).convert("RGB")
     labelled = Image.new("RGB", (image.width, image.height + 20), "white")
     labelled.paste(image, (0, 20))
     draw = ImageDraw.Draw(labelled)
