@@ -10,14 +10,16 @@ discriminator frozen.
 import tensorflow as tf
 import keras
 
-from models.base import AdversarialModel
+from models.adversarial import AdversarialModel
+from models.book import BookModel
 
 
 def binary_accuracy(labels, predictions):
     return tf.reduce_mean(keras.metrics.binary_accuracy(labels, predictions))
 
 
-class GAN(AdversarialModel):
+@keras.saving.register_keras_serializable(package="gdl")
+class GAN(BookModel, AdversarialModel):
     D_LOSS_NAMES = ("d_loss", "d_loss_real", "d_loss_fake", "d_acc", "d_acc_real", "d_acc_fake")
     G_LOSS_NAMES = ("g_loss", "g_acc")
     SECTION = "gan"
@@ -54,12 +56,12 @@ class GAN(AdversarialModel):
 
     @property
     def discriminator(self):
-        return self._critic_network
+        return self.adversary
 
-    def _discriminator_loss(self, labels, predictions):
+    def adversarial_loss(self, labels, predictions):
         return keras.losses.binary_crossentropy(labels, predictions)
 
-    def _metrics(self):
+    def _adversary_metrics(self):
         return ["accuracy"]
 
     # -- the two updates -----------------------------------------------------------------
@@ -83,20 +85,22 @@ class GAN(AdversarialModel):
 
     def train_discriminator(self, x_train, batch_size, using_generator=False):
         """→ [d_loss, d_loss_real, d_loss_fake, d_acc, d_acc_real, d_acc_fake]"""
-        return [float(v) for v in self._critic_step(x_train, batch_size, using_generator, 1)]
+        real = self._book_batch(x_train, batch_size, using_generator)
+        return [float(v) for v in self.critic_step(real)]
 
     def train_generator(self, batch_size):
         """→ [g_loss, g_acc]"""
-        return [float(v) for v in self._generator_step(batch_size)]
+        return [float(v) for v in self.generator_step(batch_size)]
 
     def train(self, x_train, batch_size, epochs, run_folder, print_every_n_batches=50,
-              using_generator=False):
-        """One "epoch" is one batch: a discriminator step then a generator step."""
-        self._train_loop(x_train, batch_size, epochs, run_folder, print_every_n_batches,
-                         using_generator)
+              using_generator=False, *, callbacks=(), tensorboard=True):
+        """One "epoch" is one batch: a discriminator step then a generator step.
 
-    def _progress_names(self):
+        ``fit()`` underneath: ``callbacks`` are passed on; returns its ``History``.
+        """
+        self.n_critic = 1
+        return self._train(x_train, batch_size, epochs, run_folder, print_every_n_batches,
+                           using_generator, callbacks, tensorboard)
+
+    def progress_names(self):
         return ["d_loss", "g_loss", "d_acc"]
-
-    def _progress_values(self, d, g):
-        return [("d_loss", float(d[0])), ("g_loss", float(g[0])), ("d_acc", float(d[3]))]

@@ -8,8 +8,10 @@ The clipping runs inside the compiled step, on the device.
 """
 
 import tensorflow as tf
+import keras
 
-from models.base import AdversarialModel
+from models.adversarial import AdversarialModel
+from models.book import BookModel
 
 
 def wasserstein(y_true, y_pred):
@@ -35,7 +37,8 @@ def clip_weights(variables, clip_threshold):
         replica_context.merge_call(clip)
 
 
-class WGAN(AdversarialModel):
+@keras.saving.register_keras_serializable(package="gdl")
+class WGAN(BookModel, AdversarialModel):
     D_LOSS_NAMES = ("d_loss", "d_loss_real", "d_loss_fake")
     G_LOSS_NAMES = ("g_loss",)
     SECTION = "wgan"
@@ -68,23 +71,35 @@ class WGAN(AdversarialModel):
         jit_compile=False,
         strategy=None,
     ):
+        self._clip_threshold = 0.01
         self._setup(locals())
 
     @property
     def critic(self):
-        return self._critic_network
+        return self.adversary
 
-    def _discriminator_loss(self, labels, predictions):
+    @property
+    def clip_threshold(self):
+        """Critic weights are clipped into [−c, c] after every update (a new value retraces the step)."""
+        return self._clip_threshold
+
+    @clip_threshold.setter
+    def clip_threshold(self, value):
+        if float(value) != self._clip_threshold:
+            self._clip_threshold = float(value)
+            self._retrace()
+
+    def adversarial_loss(self, labels, predictions):
         return wasserstein(labels, predictions)
 
     # -- the two updates -----------------------------------------------------------------
 
-    def _critic_update(self, real, noise, clip_threshold):
+    def _critic_update(self, real, noise):
         """As the book: a real batch (+1), a fake batch (−1), then clip every critic weight."""
         fake = self.generator(noise, training=False)  # the book's generator.predict
         loss_real, _, _ = self._fit_critic(real, 1.0)
         loss_fake, _, _ = self._fit_critic(fake, -1.0)
-        clip_weights(self.critic.trainable_variables, clip_threshold)
+        clip_weights(self.critic.trainable_variables, self.clip_threshold)
         return tf.stack([0.5 * (loss_real + loss_fake), loss_real, loss_fake])
 
     def _generator_update(self, noise):
@@ -95,15 +110,18 @@ class WGAN(AdversarialModel):
 
     def train_critic(self, x_train, batch_size, clip_threshold, using_generator=False):
         """→ [d_loss, d_loss_real, d_loss_fake]; the critic's weights end inside [−c, c]."""
-        return [float(v) for v in self._critic_step(x_train, batch_size, using_generator, 1,
-                                                    clip_threshold)]
+        self.clip_threshold = clip_threshold
+        real = self._book_batch(x_train, batch_size, using_generator)
+        return [float(v) for v in self.critic_step(real)]
 
     def train_generator(self, batch_size):
         """→ g_loss"""
-        return float(self._generator_step(batch_size)[0])
+        return float(self.generator_step(batch_size)[0])
 
     def train(self, x_train, batch_size, epochs, run_folder, print_every_n_batches=10,
-              n_critic=5, clip_threshold=0.01, using_generator=False):
-        """Per "epoch": ``n_critic`` critic updates, then one generator update."""
-        self._train_loop(x_train, batch_size, epochs, run_folder, print_every_n_batches,
-                         using_generator, n_critic=n_critic, options=(clip_threshold,))
+              n_critic=5, clip_threshold=0.01, using_generator=False, *, callbacks=(),
+              tensorboard=True):
+        """Per "epoch": ``n_critic`` critic updates, then one generator update (``fit()`` underneath)."""
+        self.n_critic, self.clip_threshold = n_critic, clip_threshold
+        return self._train(x_train, batch_size, epochs, run_folder, print_every_n_batches,
+                           using_generator, callbacks, tensorboard)

@@ -14,7 +14,7 @@ of a gradient for the update).
 import tensorflow as tf
 import keras
 
-from models.base import keep_statistics
+from models.combined import keep_statistics
 from models.WGAN import WGAN, wasserstein
 
 
@@ -107,6 +107,7 @@ def _layer_chain(model):
     return chain if chain and previous is model.outputs[0] else None
 
 
+@keras.saving.register_keras_serializable(package="gdl")
 class WGANGP(WGAN):
     D_LOSS_NAMES = ("d_loss", "d_loss_real", "d_loss_fake", "d_loss_gp")
     SECTION = "wgangp"
@@ -168,10 +169,12 @@ class WGANGP(WGAN):
 
     def train_critic(self, x_train, batch_size, using_generator=False):
         """→ [d_loss, d_loss_real, d_loss_fake, d_loss_gp] (d_loss includes grad_weight·gp)."""
-        return [float(v) for v in self._critic_step(x_train, batch_size, using_generator, 1)]
+        real = self._book_batch(x_train, batch_size, using_generator)
+        return [float(v) for v in self.critic_step(real)]
 
     def train(self, x_train, batch_size, epochs, run_folder, print_every_n_batches=10,
-              n_critic=5, using_generator=False):
-        """Per "epoch": ``n_critic`` critic updates, then one generator update."""
-        self._train_loop(x_train, batch_size, epochs, run_folder, print_every_n_batches,
-                         using_generator, n_critic=n_critic)
+              n_critic=5, using_generator=False, *, callbacks=(), tensorboard=True):
+        """Per "epoch": ``n_critic`` critic updates, then one generator update (``fit()`` underneath)."""
+        self.n_critic = n_critic
+        return self._train(x_train, batch_size, epochs, run_folder, print_every_n_batches,
+                           using_generator, callbacks, tensorboard)

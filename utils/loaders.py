@@ -130,4 +130,4 @@ def load_celeb(data_name, image_size, batch_size, shuffle=True, seed=None):
 
 
 # The book imports load_model from here; it lives with the rest of run-folder reading.
-from utils.saved_runs import load_model  # noqa: E402,F401
+from utils.runs.saved import load_model  # noqa: E402,F401

@@ -1,8 +1,9 @@
 """Rebuild a model from a run folder written by ``save`` and ``train``."""
 
 import json
-import os
 import pickle
+
+from utils.runs.folder import RunFolder
 
 
 class _NoGlobalsUnpickler(pickle.Unpickler):
@@ -17,13 +18,12 @@ class _NoGlobalsUnpickler(pickle.Unpickler):
 
 def read_params(folder):
     """The constructor arguments: ``params.json`` (a dict), else the book's ``params.pkl`` (a list)."""
-    json_path = os.path.join(folder, "params.json")
-    pkl_path = os.path.join(folder, "params.pkl")
-    if os.path.exists(json_path):
-        with open(json_path) as f:
+    folder = RunFolder(folder)
+    if folder.params_json.exists():
+        with open(folder.params_json) as f:
             return json.load(f)
-    if os.path.exists(pkl_path):
-        with open(pkl_path, "rb") as f:
+    if folder.params_pkl.exists():
+        with open(folder.params_pkl, "rb") as f:
             return _NoGlobalsUnpickler(f).load()
     raise FileNotFoundError(
         f"No params.json or params.pkl in {folder}: it is not a saved run. "
@@ -32,18 +32,18 @@ def read_params(folder):
 
 
 def load_model(model_class, folder, **options):
-    """Rebuild ``model_class`` from ``folder``, load its weights and, if saved, its training state.
+    """Rebuild ``model_class`` from ``folder`` and load its checkpoint.
 
-    With the training state (optimizer slots, epoch, loss history, fixed noise)
-    a further ``train`` call continues the run exactly where it stopped.
-    ``options`` are the keyword-only extras (``mixed_precision``, ``strategy``...).
+    The checkpoint holds the weights, the optimizer state and the training state
+    (epoch, loss history, fixed noise), so a further ``train`` call continues
+    the run exactly where it stopped.  ``options`` are the keyword-only extras
+    (``mixed_precision``, ``strategy``...).
     """
-    folder = str(folder)
+    folder = RunFolder(folder)
     params = read_params(folder)
     if isinstance(params, dict):
         model = model_class(**params, **options)
     else:
         model = model_class(*params, **options)
-    model.load_weights(os.path.join(folder, "weights", "weights.weights.h5"))
-    model.restore_training_state(folder)
+    model.load_weights(folder.checkpoint)
     return model

@@ -1,0 +1,230 @@
+"""One adversarial training step as a Keras model, so that ``fit()`` trains a GAN.
+
+``train_step`` is one of the book's "epochs": ``n_critic`` updates of the
+discriminator or critic, each on its own slice of the batch (fresh real
+images for every update), then one update of the generator.  The losses are
+Keras metrics named as the book names them (``d_loss``, ``d_loss_real``, ...),
+so callbacks, ``History`` and TensorBoard see them like any model's loss.
+
+A subclass says only what differs between GAN, WGAN and WGAN-GP:
+
+* ``D_LOSS_NAMES`` / ``G_LOSS_NAMES``: what its updates return, in the book's order;
+* ``adversarial_loss(labels, predictions)``: the loss of the adversary (the
+  discriminator or critic) and of the combined model;
+* ``_critic_update(real, noise)`` → 1-D tensor of the adversary's losses;
+* ``_generator_update(noise)`` → 1-D tensor of the generator's losses.
+
+The step is TensorFlow's (``tf.GradientTape``, ``tf.distribute``): a custom
+``train_step`` is backend-specific, and TensorFlow is what distribution needs.
+"""
+
+import numpy as np
+import tensorflow as tf
+import keras
+
+from models.combined import CombinedModel, keep_statistics
+
+
+def resolve_precision(mixed_precision):
+    """``True`` → bfloat16 on CPUs, float16 (with loss scaling) on GPUs; a policy name is taken as is."""
+    if not mixed_precision:
+        return None
+    if isinstance(mixed_precision, str):
+        return mixed_precision
+    return "mixed_float16" if tf.config.list_logical_devices("GPU") else "mixed_bfloat16"
+
+
+class AdversarialModel(keras.Model):
+    """A generator and its adversary, trained against each other by ``fit()``.
+
+    ``fit`` takes images (an array, a ``tf.data.Dataset``, or ``(images, labels)``
+    pairs whose labels are ignored).  Each batch that reaches ``train_step`` is
+    split into ``n_critic`` slices, one per adversary update; the generator
+    update uses as many latent points as one slice holds.  So with
+    ``n_critic=5``, ``fit(x, batch_size=5 * 64)`` makes five critic updates on
+    64 images each and one generator update on 64 latent points.
+    """
+
+    D_LOSS_NAMES = ()
+    G_LOSS_NAMES = ()
+
+    def __init__(self, adversary, generator, n_critic=1, **kwargs):
+        super().__init__(**kwargs)
+        self.adversary = adversary
+        self.generator = generator
+        # The book's gan.model: z → D(G(z)) with the adversary frozen.
+        self.model = CombinedModel(generator, adversary, name="model")
+        self._n_critic = int(n_critic)
+        self._d_trackers = [keras.metrics.Mean(name=name) for name in self.D_LOSS_NAMES]
+        self._g_trackers = [keras.metrics.Mean(name=name) for name in self.G_LOSS_NAMES]
+        self._latent_dim = int(generator.inputs[0].shape[-1])
+        self._book_steps = {}
+        latent = keras.ops.zeros((1, self._latent_dim))
+        self.model(latent)
+        self(latent)
+
+    def call(self, z, training=False):
+        """Images from latent points: ``gan.predict(noise)`` is ``gan.generator.predict(noise)``."""
+        return self.generator(z, training=training)
+
+    # -- configuration -------------------------------------------------------------
+
+    def compile(self, d_optimizer="rmsprop", g_optimizer="rmsprop", **kwargs):
+        """Set the two optimizers (Keras' other ``compile`` options: ``jit_compile``,
+        ``steps_per_execution``, ``run_eagerly``...).
+
+        The adversary and the combined model are compiled with the same two
+        optimizers, so the book's ``discriminator.train_on_batch`` and
+        ``model.train_on_batch`` continue the same optimizer state as ``fit``.
+        """
+        super().compile(optimizer=None, **kwargs)
+        self.d_optimizer = self._wrap_optimizer(keras.optimizers.get(d_optimizer))
+        self.g_optimizer = self._wrap_optimizer(keras.optimizers.get(g_optimizer))
+        for network, optimizer in ((self.adversary, self.d_optimizer), (self.model, self.g_optimizer)):
+            network.compile(optimizer=optimizer, loss=self.adversarial_loss,
+                            metrics=self._adversary_metrics(), jit_compile=self.jit_compile)
+        # Built now, so saved weights carry their slots and a resumed run continues
+        # with the same optimizer state.
+        with self.distribute_strategy.scope():
+            self.d_optimizer.build(self.adversary.trainable_variables)
+            self.g_optimizer.build(self.generator.trainable_variables)
+
+    def get_compile_config(self):
+        # The constructor compiles with the book's optimizers; a saved .keras model is
+        # restored with their state from its weights, so no compile config is kept.
+        return None
+
+    def _wrap_optimizer(self, optimizer):
+        if self.dtype_policy.name == "mixed_float16" and not isinstance(
+                optimizer, keras.optimizers.LossScaleOptimizer):
+            optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+        return optimizer
+
+    def _adversary_metrics(self):
+        return None
+
+    @property
+    def n_critic(self):
+        """Adversary updates per generator update (a new value retraces the step)."""
+        return self._n_critic
+
+    @n_critic.setter
+    def n_critic(self, value):
+        if int(value) != self._n_critic:
+            self._n_critic = int(value)
+            self._retrace()
+
+    def _retrace(self):
+        self.train_function = None
+        self._book_steps = {}
+
+    @property
+    def metrics(self):
+        return [*self._d_trackers, *self._g_trackers]
+
+    # -- the step fit() runs -------------------------------------------------------------
+
+    def train_step(self, data):
+        real, _, _ = keras.utils.unpack_x_y_sample_weight(data)
+        real = tf.cast(real, "float32")
+        n = self.n_critic
+        for i in range(n):
+            batch = real[i::n]
+            d = self._critic_update(batch, self._noise(tf.shape(batch)[0]))
+        g = self._generator_update(self._noise(tf.shape(batch)[0]))
+        return self._record(d, g)
+
+    def _record(self, d, g):
+        """The step's losses into the metrics (the last adversary update's, as the book keeps)."""
+        for tracker, value in zip(self._d_trackers, tf.unstack(d)):
+            tracker.update_state(value)
+        for tracker, value in zip(self._g_trackers, tf.unstack(g)):
+            tracker.update_state(value)
+        return {metric.name: metric.result() for metric in self.metrics}
+
+    def _noise(self, batch_size):
+        return tf.random.normal((batch_size, self._latent_dim))
+
+    # -- one optimizer update ------------------------------------------------------
+
+    def _descend(self, optimizer, network, tape, loss):
+        """Apply ``loss``'s gradient to ``network`` only (the other network stays frozen).
+
+        Keras sums gradients across replicas, so each replica contributes its
+        loss divided by the number of replicas: the update is the gradient of
+        the global-batch mean.
+        """
+        variables = network.trainable_variables
+        with tape:
+            scaled = optimizer.scale_loss(loss / self.distribute_strategy.num_replicas_in_sync)
+        gradients = tape.gradient(scaled, variables)
+        optimizer.apply(gradients, variables)
+
+    def _fit_critic(self, images, label):
+        """One update of the adversary on one labelled batch, like ``train_on_batch``."""
+        labels = tf.fill((tf.shape(images)[0], 1), label)
+        with tf.GradientTape() as tape:
+            predictions = self.adversary(images, training=True)
+            loss = tf.reduce_mean(self.adversarial_loss(labels, predictions))
+        self._descend(self.d_optimizer, self.adversary, tape, loss)
+        return loss, labels, predictions
+
+    def _fit_generator(self, noise):
+        """One update of the generator through the combined model, towards the "real" label."""
+        labels = tf.ones((tf.shape(noise)[0], 1))
+
+        def update():
+            with tf.GradientTape() as tape:
+                predictions = self.model(noise, training=True)
+                loss = tf.reduce_mean(self.adversarial_loss(labels, predictions))
+            self._descend(self.g_optimizer, self.generator, tape, loss)
+            return loss, labels, predictions
+
+        return keep_statistics(self.adversary, update)
+
+    # -- single updates on given batches (the book's train_discriminator/train_generator) ----
+
+    def critic_step(self, real):
+        """One adversary update on the batch ``real`` (split across replicas) → its losses."""
+        return self._on_replicas("critic", lambda real: self._critic_update(
+            real, self._noise(tf.shape(real)[0])), real)
+
+    def generator_step(self, batch_size):
+        """One generator update on ``batch_size`` latent points → its losses."""
+        latent = tf.zeros((int(batch_size), 0))  # carries only the batch size to each replica
+        return self._on_replicas("generator", lambda latent: self._generator_update(
+            self._noise(tf.shape(latent)[0])), latent)
+
+    def _on_replicas(self, key, replica_fn, global_batch):
+        """Run ``replica_fn`` on each replica's share of ``global_batch``; average what it returns."""
+        strategy = self.distribute_strategy
+        step = self._book_steps.get(key)
+        if step is None:
+            inner = tf.function(replica_fn, jit_compile=True) if self.jit_compile else replica_fn
+
+            def step(batch):
+                per_replica = strategy.run(inner, args=(batch,))
+                return strategy.reduce(tf.distribute.ReduceOp.MEAN, per_replica, axis=None)
+
+            step = self._book_steps[key] = tf.function(step)
+        return step(split_across_replicas(strategy, global_batch)).numpy()
+
+
+def split_across_replicas(strategy, value):
+    """A global batch as per-replica slices (the first replica takes the first rows)."""
+    value = tf.convert_to_tensor(np.asarray(value, dtype="float32"))
+    replicas = strategy.num_replicas_in_sync
+    if replicas == 1:
+        return value
+    size = int(value.shape[0])
+    if size % replicas:
+        raise ValueError(
+            f"batch_size={size} must be divisible by the {replicas} replicas of the "
+            f"distribution strategy (each replica trains on batch_size / replicas).")
+    per_replica = size // replicas
+
+    def shard(context):
+        start = context.replica_id_in_sync_group * per_replica
+        return value[start: start + per_replica]
+
+    return strategy.experimental_distribute_values_from_function(shard)

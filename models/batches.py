@@ -1,0 +1,102 @@
+"""Where the real batches of ``train()`` come from: an array or a stream, as a ``tf.data.Dataset``.
+
+Two kinds of training set reach the book's ``train``:
+
+* an in-memory array (camels, CIFAR, the silhouettes): shuffled passes over
+  the images, batched, repeated for as many steps as asked;
+* a stream of batches (``using_generator=True``: CelebA's ``load_celeb``, a
+  ``tf.data.Dataset``, or any iterator yielding ``(images, labels)`` like the
+  book's Keras 2 ``DirectoryIterator``), re-batched to the step's size.
+
+Either way ``fit()`` receives an endless dataset of float32 image batches;
+Keras distributes it across replicas when a strategy has several.
+"""
+
+import numpy as np
+import tensorflow as tf
+
+
+def training_dataset(x_train, batch_size, using_generator=False):
+    """An endless ``tf.data.Dataset`` of float32 image batches of exactly ``batch_size`` images."""
+    if not using_generator:
+        if is_stream(x_train):
+            raise ValueError(
+                "x_train is a stream of batches (an iterator or dataset), not an array: "
+                "call train(..., using_generator=True)."
+            )
+        return array_batches(x_train, batch_size)
+    return image_batches(x_train, batch_size)
+
+
+def array_batches(x_train, batch_size):
+    images = np.asarray(x_train)
+    if images.ndim != 4:
+        raise ValueError(
+            f"x_train must be an array of images shaped (N, height, width, channels); "
+            f"got shape {images.shape}. A stream of batches needs using_generator=True."
+        )
+    if len(images) == 0:
+        raise ValueError("x_train is empty: there is nothing to train on.")
+    dataset = tf.data.Dataset.from_tensor_slices(images.astype(np.float32, copy=False))
+    return dataset.shuffle(len(images)).repeat().batch(batch_size, drop_remainder=True).prefetch(
+        tf.data.AUTOTUNE)
+
+
+def is_stream(x):
+    return isinstance(x, tf.data.Dataset) or hasattr(x, "__next__") or hasattr(x, "dataset")
+
+
+def image_batches(stream, batch_size):
+    """An endless ``tf.data.Dataset`` of float32 image batches of exactly ``batch_size``."""
+    if hasattr(stream, "dataset"):  # utils.loaders.load_celeb's ImageStream
+        dataset = stream.dataset
+    elif isinstance(stream, tf.data.Dataset):
+        dataset = stream
+    elif hasattr(stream, "__next__"):
+        dataset = _from_iterator(stream)
+    else:
+        raise TypeError(
+            f"using_generator=True needs load_celeb's stream, a tf.data.Dataset or an iterator "
+            f"of (images, labels) batches; got {type(stream).__name__}."
+        )
+    if isinstance(dataset.element_spec, tuple):
+        dataset = dataset.map(lambda images, *rest: images)
+    rank = dataset.element_spec.shape.rank
+    if rank == 3:
+        dataset = dataset.batch(batch_size, drop_remainder=True)
+    elif dataset.element_spec.shape[0] != batch_size:
+        dataset = dataset.unbatch().batch(batch_size, drop_remainder=True)
+    return dataset.map(lambda images: tf.cast(images, tf.float32)).repeat().prefetch(
+        tf.data.AUTOTUNE
+    )
+
+
+def _from_iterator(iterator):
+    first = next(iterator)
+    first_images = np.asarray(first[0] if isinstance(first, (tuple, list)) else first)
+
+    def batches():
+        yield first_images
+        for batch in iterator:
+            yield np.asarray(batch[0] if isinstance(batch, (tuple, list)) else batch)
+
+    spec = tf.TensorSpec((None, *first_images.shape[1:]), tf.float32)
+    return tf.data.Dataset.from_generator(batches, output_signature=spec)
+
+
+def book_batch(x_train, batch_size, using_generator, iterators):
+    """One batch for the book's ``train_discriminator``/``train_critic``.
+
+    From an array: ``batch_size`` random images, as the book's ``np.random.randint``.
+    From a stream: its next batch; ``iterators`` keeps one iterator per stream.
+    """
+    if not using_generator:
+        images = np.asarray(x_train)
+        if images.ndim != 4 or len(images) == 0:
+            array_batches(images, batch_size)  # raises the clear error
+        return images[np.random.randint(0, len(images), batch_size)].astype("float32", copy=False)
+    key = (id(x_train), batch_size)
+    if key not in iterators:
+        # Keep x_train referenced so that its id cannot be reused by another object.
+        iterators[key] = (x_train, iter(image_batches(x_train, batch_size)))
+    return next(iterators[key][1]).numpy()

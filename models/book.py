@@ -1,0 +1,267 @@
+"""The book's surface on top of the Keras model: what the chapter's readers type.
+
+GAN, WGAN and WGANGP are ``keras.Model``s (``models.adversarial``) trained by
+``fit()``.  This mixin adds what the book prints, as thin layers over that:
+
+* the constructor's book arguments (``param_names``, kept as attributes, in
+  ``params.json``/``params.pkl`` and in the Keras config);
+* ``train(x_train, batch_size, epochs, run_folder, print_every_n_batches, ...)``:
+  ``fit()`` with each Keras epoch one of the book's "epochs" (one batch) and the
+  run folder's callbacks;
+* ``train_discriminator``/``train_critic`` and ``train_generator``: one update;
+* ``d_losses``, ``g_losses``, ``epoch``: the per-epoch history every ``fit`` keeps;
+* ``save``, ``save_model``, ``load_weights``, ``sample_images``, ``plot_model``,
+  ``get_opti``.  Where a book name is also a Keras one (``save``,
+  ``load_weights``, ``name``), both meanings work: ``save('x.keras')`` is Keras'
+  whole-model save, ``save(folder)`` the book's; ``load_weights`` takes Keras
+  weight files and the book's ``weights/weights.h5`` name.
+"""
+
+import inspect
+import json
+import os
+import pickle
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+import keras
+
+from models.adversarial import resolve_precision
+from models.batches import book_batch, training_dataset
+from models.networks import build_discriminator, build_generator
+from utils import plotting
+from utils.runs.callbacks import TrainingDiverged, TrainingInterrupted, run_callbacks
+from utils.runs.checkpoint import read_training_state
+from utils.runs.folder import RunFolder, keras3_weights_file
+
+
+def make_optimizer(name, learning_rate):
+    """The book's ``get_opti``: 'adam' → Adam(β₁=0.5), 'rmsprop' → RMSprop, else Adam."""
+    if name == "adam":
+        return keras.optimizers.Adam(learning_rate=learning_rate, beta_1=0.5)
+    if name == "rmsprop":
+        return keras.optimizers.RMSprop(learning_rate=learning_rate)
+    return keras.optimizers.Adam(learning_rate=learning_rate)
+
+
+class BookHistory(keras.callbacks.Callback):
+    """Keeps the book's ``d_losses``, ``g_losses`` and ``epoch`` from every ``fit``'s epoch logs."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        model = self.model
+        model.d_losses.append([float(logs[name]) for name in model.D_LOSS_NAMES])
+        g = [float(logs[name]) for name in model.G_LOSS_NAMES]
+        model.g_losses.append(g if len(g) > 1 else g[0])
+        model.epoch = epoch + 1
+
+
+class BookModel:
+    """The book's attributes and verbs (see the module docstring); mixed into GAN, WGAN, WGANGP."""
+
+    SECTION = ""
+    CRITIC = "critic"  # the prefix of the adversary's constructor arguments
+    CRITIC_OUTPUT_ACTIVATION = None
+    CRITIC_ARGUMENTS = ("conv_filters", "conv_kernel_size", "conv_strides",
+                        "batch_norm_momentum", "activation", "dropout_rate")
+    GENERATOR_ARGUMENTS = ("initial_dense_layer_size", "upsample", "conv_filters",
+                           "conv_kernel_size", "conv_strides", "batch_norm_momentum",
+                           "activation", "dropout_rate")
+
+    def _setup(self, arguments):
+        """Build the networks, the Keras model and its optimizers from a book ``__init__``'s ``locals()``."""
+        params = {name: arguments[name] for name in self.param_names()}
+        strategy = arguments["strategy"] or tf.distribute.get_strategy()
+        policy = resolve_precision(arguments["mixed_precision"])
+        with strategy.scope():
+            adversary, generator = self._build_networks(
+                params, policy, synchronized=strategy.num_replicas_in_sync > 1)
+            super().__init__(adversary, generator, name=self.SECTION, dtype=policy)
+            # Plain attributes, as the book's: Keras would wrap lists in tracked containers.
+            object.__setattr__(self, "_params", params)
+            for name, value in params.items():
+                object.__setattr__(self, name, value)
+            self.d_losses = []
+            self.g_losses = []
+            self.epoch = 0
+            self._fixed_noise = None
+            self._book_iterators = {}
+            self.compile(
+                d_optimizer=make_optimizer(self.optimiser, params[f"{self.CRITIC}_learning_rate"]),
+                g_optimizer=make_optimizer(self.optimiser, self.generator_learning_rate),
+                jit_compile=bool(arguments["jit_compile"]),
+            )
+
+    def _build_networks(self, params, dtype, synchronized):
+        adversary = build_discriminator(
+            params["input_dim"],
+            *(params[f"{self.CRITIC}_{name}"] for name in self.CRITIC_ARGUMENTS),
+            output_activation=self.CRITIC_OUTPUT_ACTIVATION,
+            name=self.CRITIC,
+            dtype=dtype,
+            synchronized=synchronized,
+        )
+        generator = build_generator(
+            params["z_dim"],
+            *(params[f"generator_{name}"] for name in self.GENERATOR_ARGUMENTS),
+            dtype=dtype,
+            synchronized=synchronized,
+        )
+        return adversary, generator
+
+    @classmethod
+    def param_names(cls):
+        """The constructor's book arguments, in the book's order."""
+        signature = inspect.signature(cls.__init__)
+        return [
+            p.name
+            for p in signature.parameters.values()
+            if p.kind is p.POSITIONAL_OR_KEYWORD and p.name != "self"
+        ]
+
+    def get_config(self):
+        policy = self.dtype_policy.name
+        return {**self._params, "mixed_precision": policy if policy.startswith("mixed") else False,
+                "jit_compile": bool(self.jit_compile)}
+
+    @classmethod
+    def from_config(cls, config):
+        config = {key: value for key, value in config.items() if key not in ("name", "trainable", "dtype")}
+        return cls(**config)
+
+    def get_opti(self, lr):
+        """The book's helper, kept for readers who call it."""
+        return make_optimizer(self.optimiser, lr)
+
+    # -- the book's history, kept by every fit -------------------------------------------
+
+    def fit(self, *args, callbacks=None, **kwargs):
+        """``keras.Model.fit``; the epoch logs also extend ``d_losses``, ``g_losses`` and ``epoch``."""
+        return super().fit(*args, callbacks=[BookHistory(), *(callbacks or [])], **kwargs)
+
+    def progress_names(self):
+        """What the progress bar shows."""
+        return ["d_loss", "g_loss"]
+
+    @property
+    def fixed_noise(self):
+        """One latent batch per model, so that successive grids show the same 25 points."""
+        if self._fixed_noise is None:
+            self._fixed_noise = np.random.normal(0.0, 1.0, (25, self.z_dim)).astype("float32")
+        return self._fixed_noise
+
+    @fixed_noise.setter
+    def fixed_noise(self, value):
+        self._fixed_noise = np.asarray(value, dtype="float32")
+
+    # -- the book's training verbs -----------------------------------------------------------
+
+    def _train(self, x_train, batch_size, epochs, run_folder, print_every_n_batches,
+               using_generator, callbacks=(), tensorboard=True):
+        """The book's loop as ``fit()``: a Keras epoch is one step, the run folder kept by callbacks."""
+        folder = RunFolder(run_folder).make()
+        dataset = training_dataset(x_train, batch_size * self.n_critic, using_generator)
+        self.fixed_noise  # drawn before training, so that every grid uses the same points
+        saving = run_callbacks(self, folder, every=print_every_n_batches, epochs=epochs,
+                               tensorboard=tensorboard)
+        first = self.epoch
+        history = self.fit(dataset, initial_epoch=first, epochs=first + epochs, steps_per_epoch=1,
+                           shuffle=False, verbose=0, callbacks=[*saving, *callbacks])
+        divergence, stop = saving[0], saving[-1]
+        if divergence.message:
+            raise TrainingDiverged(divergence.message)
+        if stop.received is not None:
+            raise TrainingInterrupted(stop.received, self.epoch, folder)
+        return history
+
+    def _book_batch(self, x_train, batch_size, using_generator):
+        return book_batch(x_train, batch_size, using_generator, self._book_iterators)
+
+    def sample_images(self, run_folder):
+        """Save a 5×5 grid from the fixed noise batch as ``images/sample_<epoch>.png``."""
+        path = RunFolder(run_folder).sample(self.epoch)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        images = self.generator(self.fixed_noise, training=False)
+        plotting.save_image_grid(keras.ops.convert_to_numpy(images), path)
+        return str(path)
+
+    # -- the book's save / load surface ----------------------------------------------
+
+    def save(self, filepath, *args, **kwargs):
+        """The book's ``save(folder)``: constructor arguments (params.json, and params.pkl for the
+        book) and diagrams.  A ``.keras`` or ``.h5`` file name is Keras' whole-model save."""
+        if os.fspath(filepath).endswith((".keras", ".h5")):
+            return super().save(filepath, *args, **kwargs)
+        folder = RunFolder(filepath)
+        folder.path.mkdir(parents=True, exist_ok=True)
+        names = self.param_names()
+        params = [self._params[name] for name in names]
+        with open(folder.params_json, "w") as f:
+            json.dump(dict(zip(names, params)), f, indent=2)
+        with open(folder.params_pkl, "wb") as f:
+            pickle.dump(params, f)
+        self.plot_model(folder)
+
+    def save_model(self, run_folder):
+        """Whole-model ``.keras`` archives of both networks (the book saved ``.h5`` models)."""
+        folder = RunFolder(run_folder)
+        folder.path.mkdir(parents=True, exist_ok=True)
+        for network in (self.adversary, self.generator):
+            network.save(folder.archive(network.name))
+
+    def load_weights(self, filepath, *args, **kwargs):
+        """Load a weights file: Keras' ``.weights.h5``, or the book's ``weights/weights.h5`` name.
+
+        A run folder's checkpoint also restores the training state (epoch, loss
+        history, fixed noise), so a further ``train`` continues the run.
+        """
+        filepath = keras3_weights_file(filepath)
+        if not os.path.exists(filepath):
+            raise FileNotFoundError(
+                f"No weights file at {filepath}. Train first (it is written every "
+                f"print_every_n_batches), or point at a run's weights/weights.weights.h5."
+            )
+        super().load_weights(filepath, *args, **kwargs)
+        if filepath.endswith(".weights.h5"):
+            state = read_training_state(filepath)
+            if state is not None:
+                self._restore(state)
+
+    def _restore(self, state):
+        self.epoch = state["epoch"]
+        self.fixed_noise = state["fixed_noise"]
+        self.d_losses = state["d_losses"]
+        single = len(self.G_LOSS_NAMES) == 1
+        self.g_losses = [g[0] for g in state["g_losses"]] if single else state["g_losses"]
+
+    def plot_model(self, run_folder):
+        """Diagrams in ``viz/`` when pydot and graphviz are installed; text summaries always."""
+        viz = RunFolder(run_folder).viz
+        viz.mkdir(parents=True, exist_ok=True)
+        networks = {"model": self.model, self.adversary.name: self.adversary,
+                    "generator": self.generator}
+        for name, network in networks.items():
+            lines = []
+            network.summary(print_fn=lambda line, *args, **kwargs: lines.append(line))
+            Path(viz, f"{name}_summary.txt").write_text("\n".join(lines) + "\n")
+        missing = _missing_diagram_tools()
+        if missing:
+            print(f"plot_model: wrote text summaries to {viz} ({missing} not installed, so no diagrams)")
+            return
+        for name, network in networks.items():
+            keras.utils.plot_model(
+                network, to_file=os.path.join(viz, f"{name}.png"),
+                show_shapes=True, show_layer_names=True,
+            )
+
+
+def _missing_diagram_tools():
+    """Keras' plot_model needs pydot and graphviz's ``dot``; name whichever is missing."""
+    import importlib.util
+    import shutil
+
+    missing = [name for name, found in (
+        ("pydot", importlib.util.find_spec("pydot") is not None),
+        ("graphviz", shutil.which("dot") is not None),
+    ) if not found]
+    return " and ".join(missing)

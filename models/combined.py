@@ -1,0 +1,58 @@
+"""The book's combined model z → D(G(z)), whose discriminator is really frozen."""
+
+import tensorflow as tf
+import keras
+
+
+class CombinedModel(keras.Model):
+    """z → D(G(z)), the model the generator is trained through.
+
+    The book freezes the discriminator by toggling ``trainable`` around
+    ``compile()``.  Keras 3 reads ``trainable`` when the train function is
+    traced, so that recipe silently trains the discriminator too.  Here the
+    model simply declares that its trainable weights are the generator's: every
+    optimizer step through this model, including a user's own
+    ``model.train_on_batch``, can only move the generator.
+    """
+
+    def __init__(self, generator, discriminator, **kwargs):
+        super().__init__(**kwargs)
+        self.generator = generator
+        self.discriminator = discriminator
+
+    def call(self, z, training=None):
+        return self.discriminator(self.generator(z, training=training), training=training)
+
+    def train_step(self, data):
+        return keep_statistics(self.discriminator, lambda: super(CombinedModel, self).train_step(data))
+
+    @property
+    def trainable_weights(self):
+        return self.generator.trainable_weights
+
+    @property
+    def trainable_variables(self):
+        return self.generator.trainable_variables
+
+    @property
+    def non_trainable_weights(self):
+        return self.generator.non_trainable_weights + self.discriminator.weights
+
+    @property
+    def non_trainable_variables(self):
+        return self.non_trainable_weights
+
+
+def keep_statistics(network, update):
+    """Run ``update()`` and put back ``network``'s non-trainable weights afterwards.
+
+    A frozen network still runs in training mode inside the other network's
+    step (batch statistics, dropout), as it did in the book's Keras 2; but its
+    batch-norm moving statistics must not move either, or it is not frozen.
+    """
+    frozen = network.non_trainable_weights
+    saved = [tf.identity(weight.value) for weight in frozen]
+    result = update()
+    for weight, value in zip(frozen, saved):
+        weight.assign(value)
+    return result

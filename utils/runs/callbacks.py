@@ -1,0 +1,248 @@
+"""Keras callbacks that write the run folder and keep a run safe to stop.
+
+They work from the book's ``train()`` and from a plain ``fit()`` alike::
+
+    gan.fit(dataset, epochs=..., callbacks=run_callbacks(gan, RunFolder('run/gan/0001_camel'), every=50))
+
+``every`` counts Keras epochs; the book's ``train()`` makes each Keras epoch
+one step (one of the book's "epochs"), so ``every`` is its ``print_every_n_batches``.
+In a multi-worker cluster only the chief writes (``is_chief``).
+"""
+
+import json
+import os
+import signal
+import threading
+
+import numpy as np
+import tensorflow as tf
+import keras
+
+from utils import plotting
+from utils.runs.checkpoint import write_checkpoint
+from utils.runs.folder import replace_atomically
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """SIGINT or SIGTERM stopped training after a whole step, and the run was saved."""
+
+    def __init__(self, signum, epoch, folder):
+        self.signum, self.epoch, self.folder = signum, epoch, folder
+        name = signal.Signals(signum).name
+        super().__init__(f"{name} received: stopped after epoch {epoch} and saved the run in "
+                         f"{folder}. Continue it with load_model(<class>, '{folder}') and train(...).")
+
+
+class TrainingDiverged(FloatingPointError):
+    """A loss became NaN or infinite; the run folder keeps the last good checkpoint."""
+
+
+def is_chief():
+    """Whether this process writes the run folder: yes, except a non-chief worker of a cluster."""
+    config = json.loads(os.environ.get("TF_CONFIG") or "{}")
+    task = config.get("task") or {}
+    if not task:
+        return True
+    if task.get("type") == "chief":
+        return True
+    return task.get("type") == "worker" and "chief" not in config.get("cluster", {}) and int(
+        task.get("index", 0)) == 0
+
+
+def _finite(values):
+    return all(np.isfinite(np.asarray(v, dtype="float64")).all() for v in values)
+
+
+def _last_losses_finite(model):
+    last = [losses[-1] for losses in (model.d_losses, model.g_losses) if losses]
+    return _finite(last)
+
+
+class SampleGrid(keras.callbacks.Callback):
+    """A 5×5 grid from the model's fixed noise every ``every`` epochs (``images/sample_<epoch>.png``)
+    and at the end, also as an image in TensorBoard when ``tensorboard`` is set."""
+
+    def __init__(self, folder, every, tensorboard=True):
+        super().__init__()
+        self.folder, self.every, self.tensorboard = folder, every, tensorboard
+        self._writer = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch % self.every == 0:
+            self.save(epoch)
+
+    def on_train_end(self, logs=None):
+        self.save(self.model.epoch)
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+    def save(self, epoch):
+        if not is_chief():
+            return None
+        images = keras.ops.convert_to_numpy(self.model.generator(self.model.fixed_noise, training=False))
+        if not np.isfinite(images).all():
+            return None  # a diverged generator: keep the last good grid
+        path = self.folder.sample(epoch)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        replace_atomically(path, lambda tmp: plotting.save_image_grid(images, tmp))
+        if self.tensorboard:
+            if self._writer is None:
+                self._writer = tf.summary.create_file_writer(str(self.folder.logs / "samples"))
+            grid = plotting.tile_images(images)
+            with self._writer.as_default():
+                tf.summary.image("samples", grid[None], step=epoch)
+        return path
+
+
+class Checkpoint(keras.callbacks.Callback):
+    """Every ``every`` epochs and when training ends: the checkpoint (weights, optimizer and
+    training state, one file), then ``history.json`` and ``losses.png`` from the same state.
+
+    Non-finite weights or losses are never saved: the last good checkpoint stays.
+    """
+
+    def __init__(self, folder, every):
+        super().__init__()
+        self.folder, self.every = folder, every
+        self.saved_epoch = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch % self.every == 0:
+            self.save()
+
+    def on_train_end(self, logs=None):
+        self.save()
+
+    def save(self):
+        model = self.model
+        if not is_chief() or self.saved_epoch == model.epoch:
+            return False
+        if not (_last_losses_finite(model) and _finite(model.get_weights())):
+            print(f"\nNot saved: epoch {model.epoch} has non-finite weights or losses; "
+                  f"{self.folder.checkpoint} keeps the last good checkpoint.")
+            return False
+        self.folder.weights.mkdir(parents=True, exist_ok=True)
+        write_checkpoint(model, self.folder.checkpoint)
+        replace_atomically(self.folder.history, lambda tmp: _write_history(model, tmp))
+        replace_atomically(self.folder.loss_plot, lambda tmp: plotting.save_loss_plot(
+            loss_panels(model), tmp, title=f"{type(model).__name__} training"))
+        self.saved_epoch = model.epoch
+        return True
+
+
+def _write_history(model, path):
+    with open(path, "w") as f:
+        json.dump({
+            "epoch": model.epoch,
+            "d_loss_names": list(model.D_LOSS_NAMES),
+            "g_loss_names": list(model.G_LOSS_NAMES),
+            "d_losses": model.d_losses,
+            "g_losses": model.g_losses,
+        }, f)
+
+
+def loss_panels(model):
+    """Named series for the loss plot: a 'loss' panel, and an 'accuracy' one for the GAN."""
+    panels = {"loss": {}}
+    for names, history in ((model.D_LOSS_NAMES, model.d_losses), (model.G_LOSS_NAMES, model.g_losses)):
+        values = np.asarray(history, dtype=float).reshape(len(history), -1)
+        for k, name in enumerate(names):
+            panel = "accuracy" if "acc" in name else "loss"
+            panels.setdefault(panel, {})[name] = values[:, k] if len(values) else []
+    return panels
+
+
+class StopOnDivergence(keras.callbacks.Callback):
+    """Stop as soon as a loss is NaN or infinite; ``message`` names the epoch and the loss."""
+
+    def __init__(self):
+        super().__init__()
+        self.message = None
+        self._epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        for name, value in (logs or {}).items():
+            value = float(value)
+            if not np.isfinite(value):
+                self.message = (f"Training diverged at epoch {self._epoch}: {name} is {value}. "
+                                "Training stopped; the run folder keeps the last good checkpoint. "
+                                "Resume from it with a lower learning rate, or check the data "
+                                "for NaN or infinite values.")
+                self.model.stop_training = True
+                return
+
+
+class StopOnSignal(keras.callbacks.Callback):
+    """SIGINT (Ctrl-C) and SIGTERM (``kill``, SLURM, Kubernetes) finish the current step, then stop.
+
+    The callbacks before it save the run as training ends.  A second Ctrl-C
+    stops at once (``KeyboardInterrupt``); saves are atomic, so the last
+    checkpoint still loads.
+    """
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self):
+        super().__init__()
+        self.received = None
+        self._previous = {}
+
+    def on_train_begin(self, logs=None):
+        self.received = None
+        if threading.current_thread() is not threading.main_thread():
+            return  # only the main thread may handle signals
+        for signum in self.SIGNALS:
+            self._previous[signum] = signal.signal(signum, self._handle)
+
+    def _handle(self, signum, frame):
+        if self.received is not None and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.received = signum
+        print(f"\n{signal.Signals(signum).name} received: finishing this step, then saving "
+              "(Ctrl-C again to stop at once).", flush=True)
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.received is not None:
+            self.model.stop_training = True
+
+    def on_train_end(self, logs=None):
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+        self._previous = {}
+
+
+class RunProgress(keras.callbacks.Callback):
+    """One progress bar for the whole run, however many Keras epochs it has."""
+
+    def __init__(self, epochs, names):
+        super().__init__()
+        self.epochs, self.names = epochs, list(names)
+        self._bar, self._first = None, None
+
+    def on_train_begin(self, logs=None):
+        self._bar = keras.utils.Progbar(self.epochs, stateful_metrics=self.names, unit_name="epoch")
+        self._first = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self._first is None:
+            self._first = epoch
+        logs = logs or {}
+        self._bar.update(epoch - self._first + 1,
+                         values=[(name, float(logs[name])) for name in self.names if name in logs])
+
+
+def run_callbacks(model, folder, every, epochs=None, tensorboard=True):
+    """The callbacks that keep a run folder: divergence check, grids, checkpoint, TensorBoard,
+    one progress bar (when ``epochs`` is given) and safe stopping, in the order they must run."""
+    callbacks = [StopOnDivergence(), SampleGrid(folder, every, tensorboard), Checkpoint(folder, every)]
+    if tensorboard and is_chief():
+        callbacks.append(keras.callbacks.TensorBoard(log_dir=str(folder.logs), write_graph=False,
+                                                     profile_batch=0))
+    if epochs is not None:
+        callbacks.append(RunProgress(epochs, model.progress_names()))
+    callbacks.append(StopOnSignal())  # last: its handlers stay in place while the others save
+    return callbacks

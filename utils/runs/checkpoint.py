@@ -1,0 +1,50 @@
+"""One checkpoint = one file: the model's weights and optimizer state, and its training state.
+
+The training state (epoch, loss history, the fixed noise of the sample grids,
+and which class wrote it) is stored as a group inside the Keras weights file,
+so that one atomic file replacement saves all of it: weights, state and history
+of a checkpoint always agree, whatever interrupts the save.  Keras' own
+``load_weights`` reads such a file and ignores the extra group.
+"""
+
+import h5py
+import numpy as np
+
+from utils.runs.folder import replace_atomically
+
+STATE_GROUP = "gdl_training_state"
+
+
+def write_checkpoint(model, path):
+    """Save ``model`` (weights, optimizer slots, epoch, losses, fixed noise) to ``path`` atomically."""
+
+    def write(tmp):
+        model.save_weights(tmp)
+        with h5py.File(tmp, "a") as f:
+            state = f.create_group(STATE_GROUP)
+            state.attrs["epoch"] = int(model.epoch)
+            state.attrs["model_class"] = type(model).__name__
+            state.create_dataset("fixed_noise", data=np.asarray(model.fixed_noise, dtype="float32"))
+            state.create_dataset("d_losses", data=_table(model.d_losses))
+            state.create_dataset("g_losses", data=_table(model.g_losses))
+
+    return replace_atomically(path, write)
+
+
+def _table(losses):
+    return np.asarray(losses, dtype="float64").reshape(len(losses), -1)
+
+
+def read_training_state(path):
+    """The training state saved in a checkpoint, or None for a plain weights file."""
+    with h5py.File(path, "r") as f:
+        if STATE_GROUP not in f:
+            return None
+        state = f[STATE_GROUP]
+        return {
+            "epoch": int(state.attrs["epoch"]),
+            "model_class": str(state.attrs["model_class"]),
+            "fixed_noise": np.asarray(state["fixed_noise"], dtype="float32"),
+            "d_losses": np.asarray(state["d_losses"]).tolist(),
+            "g_losses": np.asarray(state["g_losses"]).tolist(),
+        }

@@ -1,0 +1,132 @@
+"""The run folder: one object that knows where everything of a training run lives.
+
+``run/<section>/<run id>_<data>/`` (the book's layout, e.g. ``run/gan/0001_camel``)::
+
+    params.json, params.pkl       the constructor's arguments (``save``)
+    images/sample_<epoch>.png     5×5 grids from one fixed noise batch
+    weights/weights.weights.h5    the checkpoint: weights, optimizer state, training state
+    history.json, losses.png      the loss history of that checkpoint, as data and as a plot
+    logs/                         TensorBoard (``tensorboard --logdir run/``)
+    viz/                          model diagrams and summaries
+    generator.keras, ...          whole networks (``save_model``)
+
+Commands, ``load_model``, callbacks and notebooks ask this object for paths
+instead of spelling them.  Every file is replaced atomically (``replace_atomically``).
+"""
+
+import os
+from pathlib import Path
+
+from utils.paths import run_root
+
+CHECKPOINT_NAME = "weights.weights.h5"
+BOOK_WEIGHTS_NAME = "weights.h5"  # what the book's notebooks type
+
+
+class RunFolder:
+    """The paths of one run; ``os.fspath(folder)`` is the folder itself."""
+
+    def __init__(self, path):
+        self.path = Path(os.fspath(path))
+
+    @classmethod
+    def for_run(cls, section, run_id, data_name):
+        """``run/<section>/<run id>_<data name>/`` under ``utils.paths.run_root()``."""
+        return cls(run_root() / section / f"{run_id}_{data_name}")
+
+    def __fspath__(self):
+        return str(self.path)
+
+    def __str__(self):
+        return str(self.path)
+
+    def __repr__(self):
+        return f"RunFolder({str(self.path)!r})"
+
+    @property
+    def images(self):
+        return self.path / "images"
+
+    @property
+    def weights(self):
+        return self.path / "weights"
+
+    @property
+    def viz(self):
+        return self.path / "viz"
+
+    @property
+    def logs(self):
+        return self.path / "logs"
+
+    @property
+    def checkpoint(self):
+        return self.weights / CHECKPOINT_NAME
+
+    @property
+    def params_json(self):
+        return self.path / "params.json"
+
+    @property
+    def params_pkl(self):
+        return self.path / "params.pkl"
+
+    @property
+    def history(self):
+        return self.path / "history.json"
+
+    @property
+    def loss_plot(self):
+        return self.path / "losses.png"
+
+    def sample(self, epoch):
+        return self.images / f"sample_{epoch}.png"
+
+    def archive(self, network_name):
+        """Where ``save_model`` puts a whole network (``generator.keras``, ``critic.keras``...)."""
+        return self.path / f"{network_name}.keras"
+
+    def make(self):
+        for folder in (self.images, self.weights, self.viz):
+            folder.mkdir(parents=True, exist_ok=True)
+        return self
+
+    def holds_run(self):
+        """Whether a checkpoint has been saved here (a run to resume, not to overwrite)."""
+        return self.checkpoint.exists()
+
+
+def keras3_weights_file(filepath):
+    """The file the book means by ``weights/weights.h5``: Keras 3 saves ``weights/weights.weights.h5``."""
+    filepath = os.fspath(filepath)
+    if filepath.endswith(".weights.h5") or os.path.exists(filepath):
+        return filepath
+    if filepath.endswith(".h5"):
+        keras3_name = filepath[: -len(".h5")] + ".weights.h5"
+        if os.path.exists(keras3_name):
+            return keras3_name
+        raise FileNotFoundError(
+            f"No weights file at {filepath}. Keras 3 weight files end in '.weights.h5': "
+            f"this project saves them as {os.path.join(os.path.dirname(filepath) or '.', CHECKPOINT_NAME)}."
+        )
+    return filepath
+
+
+def replace_atomically(path, write):
+    """Write ``path`` through a temporary name in its folder, then swap it in.
+
+    An interrupted save (a signal, ``kill -9``, a full disk) leaves the previous
+    file whole and no temporary file behind.  ``write(tmp_path)`` writes the file;
+    the name keeps the real one's ending (Keras wants ``.weights.h5``).
+    """
+    path = Path(path)
+    tmp = path.with_name(f".tmp-{path.name}")
+    try:
+        write(str(tmp))
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
