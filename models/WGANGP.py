@@ -148,7 +148,8 @@ class WGANGP(WGAN):
                 "penalty constrains is no longer the critic's. Pass critic_batch_norm_momentum=None."
             )
         self._setup(locals())
-        self.random_weighted_average = RandomWeightedAverage(batch_size)
+        # A layer without weights: kept as a plain attribute, outside the built model's state.
+        object.__setattr__(self, "random_weighted_average", RandomWeightedAverage(batch_size))
 
     def _critic_update(self, real, noise):
         """One update on −f(real) + f(fake) + grad_weight·GP; the generator stays frozen."""

@@ -85,18 +85,18 @@ def test_arithmetic_seconds_adds_up_the_timed_products(monkeypatch):
 
 def test_the_books_loop_runs_and_clips_like_the_book():
     wgan = WGAN(**critic_params())
-    benchmark.book_loop(wgan, images(), 8, n_critic=2, clip_threshold=0.01)()
+    benchmark.book_loop(wgan, images(), 8, n_critic=2, clip_threshold=0.01)(1)
     weights = np.concatenate([np.ravel(w) for w in wgan.critic.get_weights()])
     assert np.abs(weights).max() <= 0.01 + 1e-9
     gan = GAN(**gan_params())
     before = int(gan.g_optimizer.iterations)
-    benchmark.book_loop(gan, images(), 8, n_critic=1, clip_threshold=None)()
+    benchmark.book_loop(gan, images(), 8, n_critic=1, clip_threshold=None)(1)
     assert int(gan.g_optimizer.iterations) == before + 1
 
 
 def test_variants_are_timed_in_turns():
     calls = []
-    seconds = benchmark.time_in_turns([lambda: calls.append("a"), lambda: calls.append("b")],
+    seconds = benchmark.time_in_turns([lambda n: calls.extend("a" * n), lambda n: calls.extend("b" * n)],
                                       warmup=1, steps=2, repeats=2,
                                       between_rounds=lambda: calls.append("|"))
     assert "".join(calls) == "ab|aabb|aabb"
@@ -108,11 +108,9 @@ def test_matmul_rate_is_positive():
 
 
 def test_the_command_prints_and_writes_the_table(monkeypatch, tmp_path, capsys):
-    from tiny import camel_preset
-    from utils import presets
+    from tiny import use_tiny_camel
 
-    tiny = camel_preset(batch_size=8)
-    monkeypatch.setitem(presets.PRESETS, "04_01", tiny)
+    use_tiny_camel(monkeypatch, batch_size=8)
     benchmark.main(["--quick", "--chapters", "04_01", "--out", str(tmp_path)])
     printed = capsys.readouterr().out
     assert "x_arithmetic" in printed and "speed-up over the book's loop" in printed

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from models.base import resolve_precision
+from models.adversarial import resolve_precision
 from models.GAN import GAN
 from models.WGAN import WGAN
 from tiny import critic_params, gan_params

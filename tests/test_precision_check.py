@@ -35,11 +35,9 @@ def test_halves_do_not_overlap():
 @pytest.fixture
 def tiny_presets(monkeypatch):
     """The camel preset, shrunk so that both precisions train in seconds."""
-    from tiny import camel_preset
-    from utils import presets
+    from tiny import use_tiny_camel
 
-    small = camel_preset(batch_size=16)
-    monkeypatch.setitem(presets.PRESETS, "04_01", small)
+    use_tiny_camel(monkeypatch, batch_size=16)
 
 
 def test_check_trains_both_precisions_from_the_same_start(tiny_presets, run_dir):
@@ -59,7 +57,7 @@ def test_both_runs_start_from_the_same_weights_and_noise(tiny_presets, run_dir):
     models = precision_check.train_both("04_01", load_silhouettes("horse")[0], 0, 16, 3,
                                         str(run_dir / "p"))
     first, second = models.values()
-    np.testing.assert_array_equal(first._fixed_noise, second._fixed_noise)
+    np.testing.assert_array_equal(first.fixed_noise, second.fixed_noise)
     for a, b in zip(first.generator.get_weights(), second.generator.get_weights()):
         np.testing.assert_array_equal(a, b)
 

@@ -29,9 +29,9 @@ def test_save_writes_readable_params_and_the_books_pickle(tmp_path):
 
 
 def test_plot_model_without_pydot_writes_summaries_and_a_note(tmp_path, monkeypatch, capsys):
-    import models.base
+    import models.book
 
-    monkeypatch.setattr(models.base, "_missing_diagram_tools", lambda: "pydot")
+    monkeypatch.setattr(models.book, "_missing_diagram_tools", lambda: "pydot")
     GAN(**gan_params()).plot_model(tmp_path)
     assert "text summaries" in capsys.readouterr().out
     assert sorted(os.listdir(tmp_path / "viz")) == [
@@ -56,7 +56,7 @@ def test_interrupted_run_resumes_with_optimizer_epoch_and_history(tmp_path):
         assert len(state) == len(restored) and int(loaded.iterations) == int(original.iterations) > 0
         for a, b in zip(state, restored):
             np.testing.assert_array_equal(a, b)
-    np.testing.assert_array_equal(resumed._fixed_noise, gan._fixed_noise)
+    np.testing.assert_array_equal(resumed.fixed_noise, gan.fixed_noise)
 
     resumed.train(x, 16, 3, tmp_path, print_every_n_batches=2)
     assert resumed.epoch == 8 and len(resumed.d_losses) == 8

@@ -50,6 +50,16 @@ def camel_preset(batch_size):
         input_dim=(28, 28, 1), generator_initial_dense_layer_size=(7, 7, 8)))
 
 
+def use_tiny_camel(monkeypatch, batch_size):
+    """Make the registry's 04_01 chapter train the tiny camel preset."""
+    from dataclasses import replace
+
+    from utils import chapters
+
+    monkeypatch.setitem(chapters.CHAPTERS, "04_01",
+                        replace(chapters.CHAPTERS["04_01"], preset=camel_preset(batch_size)))
+
+
 def images(n=32, size=8, channels=1, seed=0):
     rng = np.random.default_rng(seed)
     return rng.uniform(-1, 1, (n, size, size, channels)).astype("float32")

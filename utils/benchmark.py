@@ -33,7 +33,6 @@ import time
 
 import numpy as np
 
-from utils import presets
 from utils.paths import run_root
 
 # --------------------------------------------------------------------------- FLOPs
@@ -75,7 +74,7 @@ PRODUCTS = ("forward", "input", "weights")
 
 
 def _networks(model):
-    return {"generator": model.generator, "critic": model._critic_network}
+    return {"generator": model.generator, "critic": model.adversary}
 
 
 def step_products(model, n_critic):
@@ -110,7 +109,9 @@ def step_products(model, n_critic):
 
     add("generator", "forward", n_critic)
     training_pass("critic", 2 * n_critic)
-    if type(model).__name__ == "WGANGP":
+    from models.WGANGP import WGANGP
+
+    if isinstance(model, WGANGP):
         add("critic", "forward", n_critic)
         add("critic", "input", n_critic)
         add("critic", "weights", n_critic)
@@ -211,10 +212,16 @@ def matmul_gflops(dtype="float32", n=2048, repeats=10):
 
 def book_loop(model, x_train, batch_size, n_critic, clip_threshold):
     """One epoch exactly as the book's Keras 2 code does it, on Keras 3 objects."""
-    critic, generator = model._critic_network, model.generator
-    wasserstein = type(model).__name__ != "GAN"
+    critic, generator = model.adversary, model.generator
+    from models.GAN import GAN
+
+    wasserstein = not isinstance(model, GAN)
     real_label = np.ones((batch_size, 1))
     fake_label = -np.ones((batch_size, 1)) if wasserstein else np.zeros((batch_size, 1))
+
+    def epochs(n):
+        for _ in range(n):
+            epoch()
 
     def epoch():
         for _ in range(n_critic):
@@ -231,31 +238,38 @@ def book_loop(model, x_train, batch_size, n_critic, clip_threshold):
         noise = np.random.normal(0, 1, (batch_size, model.z_dim))
         model.model.train_on_batch(noise, real_label)
 
-    return epoch
+    return epochs
 
 
-def our_step(model, x_train, batch_size, n_critic, options):
-    return lambda: model._epoch_step(x_train, batch_size, False, n_critic, *options)
+def our_steps(model, x_train, batch_size, n_critic, clip_threshold):
+    """``n`` epochs exactly as the book's ``train()`` runs them now: ``fit()``, one step per
+    Keras epoch, on the same data pipeline (the run folder's callbacks are left out)."""
+    from models.batches import training_dataset
+
+    model.n_critic = n_critic
+    if clip_threshold is not None:
+        model.clip_threshold = clip_threshold
+    dataset = training_dataset(x_train, batch_size * n_critic)
+    return lambda n: model.fit(dataset, epochs=n, steps_per_epoch=1, shuffle=False, verbose=0)
 
 
 def time_in_turns(functions, warmup, steps, repeats, between_rounds=None):
-    """Median seconds per call of each function, timed in turns.
+    """Median seconds per step of each function, timed in turns.
 
-    Each round times ``steps`` calls of every function one after the other, so a
-    change in the machine's speed (a shared VM, another job) hits all of them
-    alike and their ratios stay fair.  ``between_rounds()`` runs before each round.
+    ``function(n)`` runs ``n`` steps.  Each round times ``steps`` steps of every
+    function one after the other, so a change in the machine's speed (a shared
+    VM, another job) hits all of them alike and their ratios stay fair.
+    ``between_rounds()`` runs before each round.
     """
     for function in functions:
-        for _ in range(warmup):
-            function()
+        function(warmup)
     per_call = [[] for _ in functions]
     for _ in range(repeats):
         if between_rounds:
             between_rounds()
         for function, times in zip(functions, per_call):
             start = time.perf_counter()
-            for _ in range(steps):
-                function()
+            function(steps)
             times.append((time.perf_counter() - start) / steps)
     return [statistics.median(times) for times in per_call]
 
@@ -285,16 +299,13 @@ def stream_ms_per_batch(image_size, batch_size, batches):
 
 
 def _rate_name(model):
-    return "bfloat16" if model.dtype_policy == "mixed_bfloat16" else "float32"
-
-
-LABELS = {"04_01": "camel GAN", "04_02": "CIFAR WGAN", "04_03": "CelebA WGAN-GP"}
+    return "bfloat16" if model.dtype_policy.name == "mixed_bfloat16" else "float32"
 
 
 def benchmark(chapters, quick=False, xla=False):
     import keras
 
-    from utils.cli import CHAPTERS, _import
+    from utils.chapters import CHAPTERS
 
     schedule = dict(warmup=1, steps=2, repeats=3) if quick else dict(warmup=3, steps=5, repeats=5)
     # The matmul rate is read in every round: the fastest reading is the machine's
@@ -302,8 +313,8 @@ def benchmark(chapters, quick=False, xla=False):
     rates = {"float32": [], "bfloat16": []}
     rows = []
     for chapter in chapters:
-        preset = presets.PRESETS[chapter]
-        model_class, label = _import(CHAPTERS[chapter]["model"]), LABELS[chapter]
+        preset = CHAPTERS[chapter].preset
+        model_class, label = CHAPTERS[chapter].model_class, CHAPTERS[chapter].label
         batch = preset.batch_size
         n_critic = preset.train_options.get("n_critic", 1)
         clip = preset.train_options.get("clip_threshold")
@@ -320,11 +331,11 @@ def benchmark(chapters, quick=False, xla=False):
             keras.utils.set_random_seed(0)
             model = model_class(**preset.model, **options)
             step = (book_loop(model, x_train, batch, n_critic, clip) if kind == "book"
-                    else our_step(model, x_train, batch, n_critic, () if clip is None else (clip,)))
+                    else our_steps(model, x_train, batch, n_critic, clip))
             timed.append((name, model, step))
 
         # Per precision, the step's layer products timed on their own, once a round.
-        by_policy = {model.dtype_policy: model for _, model, _ in timed}
+        by_policy = {model.dtype_policy.name: model for _, model, _ in timed}
         arithmetic = {policy: [] for policy in by_policy}
 
         def between_rounds():
@@ -337,7 +348,7 @@ def benchmark(chapters, quick=False, xla=False):
         seconds = time_in_turns([step for _, _, step in timed], **schedule, between_rounds=between_rounds)
         for (name, model, _), step_seconds in zip(timed, seconds):
             flops = step_flops(model, batch, n_critic)
-            floor = statistics.median(arithmetic[model.dtype_policy])
+            floor = statistics.median(arithmetic[model.dtype_policy.name])
             rows.append(dict(
                 preset=label, variant=name, batch=batch, n_critic=n_critic,
                 ms_per_step=round(step_seconds * 1000, 1),
@@ -388,9 +399,10 @@ def main(argv=None):
     parser.add_argument("--out", default=None, help="folder for benchmark.json/.csv (default run/bench)")
     args = parser.parse_args(argv)
     chapters = args.chapters.split(",")
-    unknown = [c for c in chapters if c not in LABELS]
+    known = ("04_01", "04_02", "04_03")
+    unknown = [c for c in chapters if c not in known]
     if unknown:
-        parser.error(f"unknown chapter(s) {unknown}; choose from {sorted(LABELS)}")
+        parser.error(f"unknown chapter(s) {unknown}; choose from {list(known)}")
 
     measured, rows = benchmark(chapters, quick=args.quick, xla=args.xla)
     rates = {name: round(rate, 1) for name, rate in matmul_ceiling(measured).items()}

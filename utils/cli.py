@@ -2,41 +2,32 @@
 
 Each trains its chapter's preset (``utils/presets.py``, shared with the
 notebooks) on the book's data set or, offline, on the silhouettes that ship
-with the project, and leaves grids, weights and loss curves under
-``run/<section>/<run id>_<data>/``.  Ctrl-C saves the run; ``--resume``
-continues it.
+with the project, and leaves grids, weights, loss curves and TensorBoard logs
+under ``run/<section>/<run id>_<data>/``.  Ctrl-C or SIGTERM finishes the
+current step and saves the run; ``--resume`` continues it.
 """
 
 import argparse
-import os
+import signal
 import sys
 
-from utils import presets
-from utils.paths import run_root
+from utils.chapters import CHAPTERS
 
 SILHOUETTES = "silhouettes"
 
-CHAPTERS = {
-    "04_01": dict(command="gdl-gan", model="models.GAN:GAN", book_data="camel", run_id="0001",
-                  title="GAN on Quick, Draw! camels (chapter 4, section 1)"),
-    "04_02": dict(command="gdl-wgan", model="models.WGAN:WGAN", book_data="cifar", run_id="0002",
-                  title="WGAN on CIFAR-10 horses (chapter 4, section 2)"),
-    "04_03": dict(command="gdl-wgangp", model="models.WGANGP:WGANGP", book_data="celeb", run_id="0001",
-                  title="WGAN-GP on CelebA faces (chapter 4, section 3)"),
-}
-
 
 def build_parser(chapter):
-    info, preset = CHAPTERS[chapter], presets.PRESETS[chapter]
+    info = CHAPTERS[chapter]
+    preset = info.preset
     parser = argparse.ArgumentParser(
-        prog=info["command"],
-        description=f"Train the book's {info['title']} and save grids, weights and "
+        prog=info.command,
+        description=f"Train the book's {info.title} and save grids, weights and "
         f"loss curves under run/{preset.section}/<run id>_<data>/.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument(
-        "--data", choices=[info["book_data"], SILHOUETTES], default=info["book_data"],
-        help=f"'{info['book_data']}' is the book's data set (see README for getting it); "
+        "--data", choices=[info.book_data, SILHOUETTES], default=info.book_data,
+        help=f"'{info.book_data}' is the book's data set (see README for getting it); "
         f"'{SILHOUETTES}' are the animal silhouettes installed with the project (works offline)",
     )
     parser.add_argument(
@@ -52,11 +43,13 @@ def build_parser(chapter):
     parser.add_argument("--batch-size", type=int, default=preset.batch_size)
     parser.add_argument("--print-every", type=int, default=preset.print_every_n_batches,
                         help="save a sample grid, weights and loss curves every N steps")
-    parser.add_argument("--run-id", default=info["run_id"],
+    parser.add_argument("--run-id", default=info.run_id,
                         help="runs go to run/<section>/<run id>_<data>/ (the notebook's id by default)")
     parser.add_argument("--seed", type=int, default=None, help="seed Python, numpy and TensorFlow")
     parser.add_argument("--resume", action="store_true",
                         help="continue the run saved in the run folder (weights, optimizer, epoch)")
+    parser.add_argument("--no-tensorboard", dest="tensorboard", action="store_false",
+                        help="do not write TensorBoard logs to the run folder's logs/")
     if "n_critic" in preset.train_options:
         parser.add_argument("--n-critic", type=int, default=preset.train_options["n_critic"],
                             help="critic updates per generator update")
@@ -107,62 +100,61 @@ def train_options(args, preset):
 
 
 def run(chapter, argv=None):
+    info = CHAPTERS[chapter]
     args = build_parser(chapter).parse_args(argv)
-    preset = presets.PRESETS[chapter]
+    preset = info.preset
     for name in ("epochs", "batch_size", "print_every"):
         if getattr(args, name) < 1:
             sys.exit(f"--{name.replace('_', '-')} must be at least 1 (got {getattr(args, name)}).")
 
     import keras
     from utils.loaders import load_model
+    from utils.runs.callbacks import TrainingDiverged, TrainingInterrupted
+    from utils.runs.folder import RunFolder
 
     if args.seed is not None:
         keras.utils.set_random_seed(args.seed)
     try:
         x_train, using_generator, data_name = load_training_data(chapter, args, preset)
     except (OSError, ValueError) as error:
-        sys.exit(f"{CHAPTERS[chapter]['command']}: {error}")
-    run_folder = os.path.join(run_root(), preset.section, f"{args.run_id}_{data_name}")
-    model_class = _import(CHAPTERS[chapter]["model"])
+        sys.exit(f"{info.command}: {error}")
+    folder = RunFolder.for_run(preset.section, args.run_id, data_name)
     options = dict(mixed_precision=args.mixed_precision, jit_compile=args.jit_compile)
+    resume_hint = f"{info.command} {' '.join(argv if argv is not None else sys.argv[1:])}"
+    if "--resume" not in resume_hint:
+        resume_hint += " --resume"
 
-    saved = os.path.exists(os.path.join(run_folder, "weights", "training_state.h5"))
     if args.resume:
-        if not saved:
-            sys.exit(f"Nothing to resume: {run_folder} holds no saved run. Drop --resume to start one.")
-        model = load_model(model_class, run_folder, **options)
-        print(f"Resuming {run_folder} at epoch {model.epoch}.")
+        if not folder.holds_run():
+            sys.exit(f"Nothing to resume: {folder} holds no saved run. Drop --resume to start one.")
+        model = load_model(info.model_class, folder, **options)
+        print(f"Resuming {folder} at epoch {model.epoch}.")
     else:
-        if saved:
+        if folder.holds_run():
             sys.exit(
-                f"{run_folder} already holds a run. Pass --resume to continue it, "
+                f"{folder} already holds a run. Pass --resume to continue it, "
                 f"or --run-id to start a new one next to it."
             )
-        model = model_class(**model_arguments(args, preset), **options)
-        model.save(run_folder)
-        print(f"Training {model_class.__name__} on {data_name} into {run_folder}")
+        model = info.model_class(**model_arguments(args, preset), **options)
+        model.save(folder)
+        print(f"Training {info.model_class.__name__} on {data_name} into {folder}")
 
     try:
         model.train(
-            x_train, batch_size=args.batch_size, epochs=args.epochs, run_folder=run_folder,
+            x_train, batch_size=args.batch_size, epochs=args.epochs, run_folder=folder,
             print_every_n_batches=args.print_every, using_generator=using_generator,
-            **train_options(args, preset),
+            tensorboard=args.tensorboard, **train_options(args, preset),
         )
-    except KeyboardInterrupt:
-        model.save_progress(run_folder)
-        sys.exit(f"\nInterrupted at epoch {model.epoch}; saved. Continue with --resume "
-                 f"--run-id {args.run_id}.")
-    model.save_model(run_folder)
-    print(f"\nDone: epoch {model.epoch}. Samples in {os.path.join(run_folder, 'images')}, "
-          f"loss curves in {os.path.join(run_folder, 'losses.png')}.")
+    except TrainingInterrupted as stop:
+        print(f"\n{signal.Signals(stop.signum).name}: stopped after epoch {stop.epoch}; the run is "
+              f"saved in {folder}. Continue it with:\n  {resume_hint}", file=sys.stderr)
+        sys.exit(128 + stop.signum)
+    except TrainingDiverged as error:
+        sys.exit(f"\n{error}\nContinue from the last good checkpoint with:\n  {resume_hint}")
+    model.save_model(folder)
+    print(f"\nDone: epoch {model.epoch}. Samples in {folder.images}, "
+          f"loss curves in {folder.loss_plot}; TensorBoard: tensorboard --logdir {folder.path.parent.parent}")
     return model
-
-
-def _import(target):
-    import importlib
-
-    module, name = target.split(":")
-    return getattr(importlib.import_module(module), name)
 
 
 def main_gan(argv=None):

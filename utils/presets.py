@@ -119,17 +119,14 @@ WGANGP_CELEB = ChapterPreset(
     train_options=dict(n_critic=5),
 )
 
-PRESETS = {"04_01": GAN_CAMEL, "04_02": WGAN_CIFAR_HORSES, "04_03": WGANGP_CELEB}
-
 SMOKE_SCHEDULE = dict(batch_size=8, epochs=3, print_every_n_batches=2)
 
 
 def get(chapter):
     """The preset for '04_01', '04_02' or '04_03', shrunk when ``GDL_SMOKE`` is set."""
-    try:
-        preset = PRESETS[chapter]
-    except KeyError:
-        raise KeyError(f"No preset for chapter {chapter!r}; choose one of {sorted(PRESETS)}.") from None
+    from utils.chapters import get as chapter_info  # the registry imports the presets
+
+    preset = chapter_info(chapter).preset
     if os.environ.get("GDL_SMOKE"):
         preset = smoke(preset)
     return preset

@@ -19,7 +19,7 @@ import tensorflow as tf
 import keras
 
 from utils import plotting
-from utils.runs.checkpoint import write_checkpoint
+from utils.runs.checkpoint import loss_table, write_checkpoint
 from utils.runs.folder import replace_atomically
 
 
@@ -146,10 +146,10 @@ def loss_panels(model):
     """Named series for the loss plot: a 'loss' panel, and an 'accuracy' one for the GAN."""
     panels = {"loss": {}}
     for names, history in ((model.D_LOSS_NAMES, model.d_losses), (model.G_LOSS_NAMES, model.g_losses)):
-        values = np.asarray(history, dtype=float).reshape(len(history), -1)
+        values = loss_table(history, names)
         for k, name in enumerate(names):
             panel = "accuracy" if "acc" in name else "loss"
-            panels.setdefault(panel, {})[name] = values[:, k] if len(values) else []
+            panels.setdefault(panel, {})[name] = values[:, k]
     return panels
 
 

@@ -25,14 +25,15 @@ def write_checkpoint(model, path):
             state.attrs["epoch"] = int(model.epoch)
             state.attrs["model_class"] = type(model).__name__
             state.create_dataset("fixed_noise", data=np.asarray(model.fixed_noise, dtype="float32"))
-            state.create_dataset("d_losses", data=_table(model.d_losses))
-            state.create_dataset("g_losses", data=_table(model.g_losses))
+            state.create_dataset("d_losses", data=loss_table(model.d_losses, model.D_LOSS_NAMES))
+            state.create_dataset("g_losses", data=loss_table(model.g_losses, model.G_LOSS_NAMES))
 
     return replace_atomically(path, write)
 
 
-def _table(losses):
-    return np.asarray(losses, dtype="float64").reshape(len(losses), -1)
+def loss_table(losses, names):
+    """A loss history (one list, or one number, per epoch) as an (epochs, len(names)) array."""
+    return np.asarray(losses, dtype="float64").reshape(len(losses), len(names))
 
 
 def read_training_state(path):
