@@ -38,8 +38,11 @@ def array_batches(x_train, batch_size):
     if len(images) == 0:
         raise ValueError("x_train is empty: there is nothing to train on.")
     dataset = tf.data.Dataset.from_tensor_slices(images.astype(np.float32, copy=False))
-    return dataset.shuffle(len(images)).repeat().batch(batch_size, drop_remainder=True).prefetch(
-        tf.data.AUTOTUNE)
+    dataset = dataset.shuffle(len(images)).repeat().batch(batch_size, drop_remainder=True)
+    # Several workers each take every n-th batch (there are no files to shard by).
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return dataset.with_options(options).prefetch(tf.data.AUTOTUNE)
 
 
 def is_stream(x):

@@ -14,6 +14,18 @@ import sys
 from utils.chapters import CHAPTERS
 
 SILHOUETTES = "silhouettes"
+DISTRIBUTE = ("none", "mirrored", "multi-worker")
+
+
+def make_strategy(name):
+    """The tf.distribute strategy for --distribute (created before anything else touches TensorFlow)."""
+    import tensorflow as tf
+
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    if name == "multi-worker":
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    return None
 
 
 def build_parser(chapter):
@@ -62,6 +74,10 @@ def build_parser(chapter):
                             help="weight of the gradient penalty")
     parser.add_argument("--mixed-precision", action="store_true",
                         help="bfloat16 on CPUs, float16 with loss scaling on GPUs (outputs stay float32)")
+    parser.add_argument("--distribute", choices=DISTRIBUTE, default="none",
+                        help="none: one device; mirrored: every GPU of this machine; multi-worker: "
+                        "the cluster described by TF_CONFIG (start the same command on every host). "
+                        "--batch-size is the global batch, split across the replicas")
     parser.add_argument("--jit-compile", action="store_true",
                         help="compile the training step with XLA (often slower on CPUs; try it on GPUs)")
     return parser
@@ -107,6 +123,12 @@ def run(chapter, argv=None):
         if getattr(args, name) < 1:
             sys.exit(f"--{name.replace('_', '-')} must be at least 1 (got {getattr(args, name)}).")
 
+    strategy = make_strategy(args.distribute)
+    replicas = strategy.num_replicas_in_sync if strategy else 1
+    if args.batch_size % replicas:
+        sys.exit(f"--batch-size {args.batch_size} must be divisible by the {replicas} replicas of "
+                 f"--distribute {args.distribute} (each replica trains on batch size / replicas).")
+
     import keras
     from utils.loaders import load_model
     from utils.runs.callbacks import TrainingDiverged, TrainingInterrupted
@@ -119,7 +141,8 @@ def run(chapter, argv=None):
     except (OSError, ValueError) as error:
         sys.exit(f"{info.command}: {error}")
     folder = RunFolder.for_run(preset.section, args.run_id, data_name)
-    options = dict(mixed_precision=args.mixed_precision, jit_compile=args.jit_compile)
+    options = dict(mixed_precision=args.mixed_precision, jit_compile=args.jit_compile,
+                   strategy=strategy)
     resume_hint = f"{info.command} {' '.join(argv if argv is not None else sys.argv[1:])}"
     if "--resume" not in resume_hint:
         resume_hint += " --resume"

@@ -190,6 +190,7 @@ class StopOnSignal(keras.callbacks.Callback):
         super().__init__()
         self.received = None
         self._previous = {}
+        self._any_worker = None
 
     def on_train_begin(self, logs=None):
         self.received = None
@@ -206,8 +207,25 @@ class StopOnSignal(keras.callbacks.Callback):
               "(Ctrl-C again to stop at once).", flush=True)
 
     def on_train_batch_end(self, batch, logs=None):
-        if self.received is not None:
+        stop = self.received is not None
+        if isinstance(self.model.distribute_strategy, tf.distribute.MultiWorkerMirroredStrategy):
+            # Every worker must stop after the same step, or the others wait for it forever.
+            stop = self._stop_anywhere(stop)
+            if stop and self.received is None:
+                self.received = signal.SIGTERM  # another worker of the cluster was told to stop
+        if stop:
             self.model.stop_training = True
+
+    def _stop_anywhere(self, stop):
+        """Whether any worker of the cluster received a signal (one all-reduce of a flag)."""
+        strategy = self.model.distribute_strategy
+        if self._any_worker is None:
+            def any_worker(flag):
+                flags = strategy.run(tf.identity, args=(flag,))
+                return strategy.reduce(tf.distribute.ReduceOp.SUM, flags, axis=None) > 0
+
+            self._any_worker = tf.function(any_worker)
+        return bool(self._any_worker(tf.constant(float(stop))))
 
     def on_train_end(self, logs=None):
         for signum, handler in self._previous.items():

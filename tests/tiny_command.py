@@ -1,0 +1,49 @@
+"""Run a chapter command with the tiny networks: ``python tests/tiny_command.py 04_01 ARGS...``.
+
+The subprocess tests (signals, kill -9, several workers) exercise the real
+command, ``utils.cli.run``, in its own process; only the networks are shrunk so
+that a step takes milliseconds.  The model's final weights are printed as a
+JSON line (``{"epoch": ..., "fingerprint": ...}``) so that tests can compare
+processes.
+"""
+
+import json
+import os
+import sys
+from dataclasses import replace
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+
+def fingerprint(model):
+    import numpy as np
+
+    return float(sum(np.abs(w).sum() * (k + 1) for k, w in enumerate(model.get_weights())))
+
+
+def main(chapter, argv):
+    from tiny import camel_preset
+    from utils import chapters, cli
+
+    info = chapters.CHAPTERS[chapter]
+    holder = {}
+
+    def build(*args, **kwargs):  # the chapter's class, remembering what it built or loaded
+        holder["model"] = info.model_class(*args, **kwargs)
+        return holder["model"]
+
+    build.__name__ = info.model_class.__name__
+    chapters.CHAPTERS[chapter] = replace(info, preset=camel_preset(8), model_class=build)
+    try:
+        cli.run(chapter, argv)
+        code = 0
+    except SystemExit as stop:
+        code = stop.code
+    model = holder.get("model")
+    if model is not None:
+        print("\n" + json.dumps({"epoch": model.epoch, "fingerprint": fingerprint(model)}), flush=True)
+    sys.exit(code)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2:])
