@@ -136,7 +136,11 @@ class AdversarialModel(keras.Model):
     def _record(self, d, g):
         """The step's losses into the metric (the last adversary update's, as the book keeps)."""
         self.losses_tracker.update_state(tf.concat([d, g], axis=0))
-        return self.losses_tracker.result()
+        logs = self.losses_tracker.result()
+        if isinstance(self.distribute_strategy, tf.distribute.MultiWorkerMirroredStrategy):
+            # Keras reduces logs across workers with reduce(MEAN, axis=0), which needs an axis.
+            logs = {name: tf.reshape(value, (1,)) for name, value in logs.items()}
+        return logs
 
     def _noise(self, batch_size):
         return tf.random.normal((batch_size, self._latent_dim))

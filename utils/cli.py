@@ -131,7 +131,7 @@ def run(chapter, argv=None):
 
     import keras
     from utils.loaders import load_model
-    from utils.runs.callbacks import TrainingDiverged, TrainingInterrupted
+    from utils.runs.callbacks import TrainingDiverged, TrainingInterrupted, is_chief
     from utils.runs.folder import RunFolder
 
     if args.seed is not None:
@@ -159,7 +159,8 @@ def run(chapter, argv=None):
                 f"or --run-id to start a new one next to it."
             )
         model = info.model_class(**model_arguments(args, preset), **options)
-        model.save(folder)
+        if is_chief():  # in a cluster, the chief alone writes the run folder
+            model.save(folder)
         print(f"Training {info.model_class.__name__} on {data_name} into {folder}")
 
     try:
@@ -174,7 +175,8 @@ def run(chapter, argv=None):
         sys.exit(128 + stop.signum)
     except TrainingDiverged as error:
         sys.exit(f"\n{error}\nContinue from the last good checkpoint with:\n  {resume_hint}")
-    model.save_model(folder)
+    if is_chief():
+        model.save_model(folder)
     print(f"\nDone: epoch {model.epoch}. Samples in {folder.images}, "
           f"loss curves in {folder.loss_plot}; TensorBoard: tensorboard --logdir {folder.path.parent.parent}")
     return model
