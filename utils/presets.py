@@ -3,14 +3,9 @@
 The one place the scripts (``utils/cli.py``) and the notebooks read them, so a
 run from the terminal and a run from Jupyter train the same model.  ``model``
 holds the constructor arguments in the book's order: ``GAN(**preset.model)``.
-
-``GDL_SMOKE=1`` in the environment shrinks the training schedule (not the
-architecture) so the test suite can execute the notebooks top to bottom in
-seconds; nobody sets it by hand.
 """
 
-import os
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
@@ -119,25 +114,8 @@ WGANGP_CELEB = ChapterPreset(
     train_options=dict(n_critic=5),
 )
 
-SMOKE_SCHEDULE = dict(batch_size=8, epochs=3, print_every_n_batches=2)
-
-
 def get(chapter):
-    """The preset for '04_01', '04_02' or '04_03', shrunk when ``GDL_SMOKE`` is set."""
+    """The preset for '04_01', '04_02' or '04_03' (what the notebooks call)."""
     from utils.chapters import get as chapter_info  # the registry imports the presets
 
-    preset = chapter_info(chapter).preset
-    if os.environ.get("GDL_SMOKE"):
-        preset = smoke(preset)
-    return preset
-
-
-def smoke(preset):
-    """Same architecture, a schedule of a few small batches."""
-    model = dict(preset.model)
-    if "batch_size" in model:  # WGAN-GP's constructor takes the batch size too
-        model["batch_size"] = SMOKE_SCHEDULE["batch_size"]
-    train_options = dict(preset.train_options)
-    if "n_critic" in train_options:
-        train_options["n_critic"] = 2
-    return replace(preset, model=model, train_options=train_options, **SMOKE_SCHEDULE)
+    return chapter_info(chapter).preset
