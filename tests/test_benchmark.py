@@ -9,7 +9,7 @@ from models.GAN import GAN
 from models.WGAN import WGAN
 from models.WGANGP import WGANGP
 from tiny import critic_params, gan_params, images
-from utils import benchmark
+from utils.commands import benchmark
 
 
 def test_forward_macs_by_hand():

@@ -5,7 +5,7 @@ import subprocess
 
 import pytest
 
-from utils import cli
+from utils.commands import cli
 
 
 def assert_saved_run(folder, samples, networks):

@@ -17,9 +17,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from utils import cifar, loaders, silhouettes
-from utils.celeb import ImageStream
-from utils.download import DownloadError, download_quickdraw, main as download_main
+from utils import loaders
+from utils.data import cifar, silhouettes
+from utils.data.celeb import ImageStream
+from utils.data.download import DownloadError, download_quickdraw, main as download_main
 from utils.loaders import (
     SILHOUETTE_CLASSES,
     load_celeb,

@@ -7,7 +7,7 @@ import subprocess
 import numpy as np
 import pytest
 
-from utils import precision_check
+from utils.commands import precision_check
 from utils.loaders import load_silhouettes
 
 

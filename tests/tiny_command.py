@@ -1,7 +1,7 @@
 """Run a chapter command with the tiny networks: ``python tests/tiny_command.py 04_01 ARGS...``.
 
 The subprocess tests (signals, kill -9, several workers) exercise the real
-command, ``utils.cli.run``, in its own process; only the networks are shrunk so
+command, ``utils.commands.cli.run``, in its own process; only the networks are shrunk so
 that a step takes milliseconds.  The model's final weights are printed as a
 JSON line (``{"epoch": ..., "fingerprint": ...}``) so that tests can compare
 processes.

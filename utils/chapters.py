@@ -1,6 +1,6 @@
 """The chapter registry: for each section of chapter 4, its preset, model class, command and data.
 
-One table for the commands (``utils.cli``), the benchmark and the precision
+One table for the commands (``utils.commands.cli``), the benchmark and the precision
 check, so that a new section is added in one place.
 """
 

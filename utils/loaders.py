@@ -10,7 +10,7 @@ Each returns what chapter 4's notebooks expect, with images scaled to
   from image files, too many to hold in memory.
 
 Also here for convenience: `load_silhouettes` (offline animal shapes, see
-`utils.silhouettes`) and `download_quickdraw` (see `utils.download`).
+`utils.data.silhouettes`) and `download_quickdraw` (see `utils.data.download`).
 Data lives under `utils.paths.data_root()`: the project's `data/` folder,
 or `$GDL_DATA_DIR`.
 """
@@ -19,12 +19,12 @@ import os
 
 import numpy as np
 
-from utils import cifar
-from utils.bitmaps import open_bitmaps
-from utils.celeb import ImageStream, drop_non_images, list_images
-from utils.download import OFFLINE_HINT, download_quickdraw  # noqa: F401
+from utils.data import cifar
+from utils.data.bitmaps import open_bitmaps
+from utils.data.celeb import ImageStream, drop_non_images, list_images
+from utils.data.download import OFFLINE_HINT, download_quickdraw  # noqa: F401
 from utils.paths import data_root
-from utils.silhouettes import SILHOUETTE_CLASSES, load_silhouettes  # noqa: F401
+from utils.data.silhouettes import SILHOUETTE_CLASSES, load_silhouettes  # noqa: F401
 
 # The book keeps at most this many drawings in total, split evenly between
 # the files of the folder (one file per category).
@@ -82,7 +82,7 @@ def load_cifar(label, num=10, path=None):
         num: 10 for CIFAR-10, 100 for CIFAR-100 (fine labels).
         path: an extracted `cifar-10-batches-py/` (or `cifar-100-python/`)
             folder, or a folder holding it.  By default it is looked for in
-            the data folder, then downloaded (see `utils.cifar`).
+            the data folder, then downloaded (see `utils.data.cifar`).
 
     Returns:
         `(x, y)`: float32 images `(N, 32, 32, 3)` in [-1, 1] and their labels
@@ -107,7 +107,7 @@ def load_celeb(data_name, image_size, batch_size, shuffle=True, seed=None):
     images are left out with a warning.
 
     Returns:
-        An `ImageStream` (see `utils.celeb`): `next(stream)[0]` is a batch of
+        An `ImageStream` (see `utils.data.celeb`): `next(stream)[0]` is a batch of
         images `(batch_size, image_size, image_size, 3)`, `stream[0][0][0]` the
         first image, and `stream.dataset` the endless `tf.data.Dataset` of
         batches for a training loop.

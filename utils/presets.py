@@ -1,6 +1,6 @@
 """The chapter's hyper-parameters, as the book's notebooks set them.
 
-The one place the scripts (``utils/cli.py``) and the notebooks read them, so a
+The one place the scripts (``utils/commands/cli.py``) and the notebooks read them, so a
 run from the terminal and a run from Jupyter train the same model.  ``model``
 holds the constructor arguments in the book's order: ``GAN(**preset.model)``.
 """

@@ -23,7 +23,7 @@ from keras.utils import get_file
 # run code.
 from keras.src.datasets.cifar import load_batch
 
-from utils.download import DownloadError, fetch
+from utils.data.download import DownloadError, fetch
 from utils.paths import data_root
 
 CIFAR_URL_ENV = "GDL_CIFAR_URL"

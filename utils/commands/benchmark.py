@@ -278,7 +278,7 @@ def stream_ms_per_batch(image_size, batch_size, batches):
     """Input-pipeline time per batch of the CelebA stream, on generated 178×218 JPEGs."""
     from PIL import Image
 
-    from utils.celeb import ImageStream
+    from utils.data.celeb import ImageStream
 
     rng = np.random.default_rng(0)
     with tempfile.TemporaryDirectory() as folder:

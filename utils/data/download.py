@@ -24,7 +24,7 @@ from pathlib import Path
 
 from keras.utils import get_file
 
-from utils.bitmaps import open_bitmaps
+from utils.data.bitmaps import open_bitmaps
 from utils.paths import data_root
 
 QUICKDRAW_URL = "https://storage.googleapis.com/quickdraw_dataset/full/numpy_bitmap/"

@@ -1,0 +1,1 @@
+"""The console commands: the chapter commands (``gdl-gan``...), ``gdl-bench``, ``gdl-precision-check``."""
