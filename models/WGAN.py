@@ -11,6 +11,7 @@ import tensorflow as tf
 import keras
 
 from models.adversarial import AdversarialModel
+from models.arguments import positive_number
 from models.book import BookModel
 
 
@@ -85,7 +86,8 @@ class WGAN(BookModel, AdversarialModel):
 
     @clip_threshold.setter
     def clip_threshold(self, value):
-        if float(value) != self._clip_threshold:
+        value = positive_number("clip_threshold", value)
+        if value != self._clip_threshold:
             self._clip_threshold = float(value)
             self._retrace()
 

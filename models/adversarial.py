@@ -22,6 +22,7 @@ import numpy as np
 import tensorflow as tf
 import keras
 
+from models.arguments import positive_int
 from models.combined import CombinedModel, keep_statistics
 
 
@@ -109,7 +110,8 @@ class AdversarialModel(keras.Model):
 
     @n_critic.setter
     def n_critic(self, value):
-        if int(value) != self._n_critic:
+        value = positive_int("n_critic", value)
+        if value != self._n_critic:
             self._n_critic = int(value)
             self._retrace()
 

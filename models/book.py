@@ -17,6 +17,7 @@ GAN, WGAN and WGANGP are ``keras.Model``s (``models.adversarial``) trained by
   weight files and the book's ``weights/weights.h5`` name.
 """
 
+import contextlib
 import inspect
 import json
 import os
@@ -27,13 +28,14 @@ import numpy as np
 import tensorflow as tf
 import keras
 
+from models import arguments as checks
 from models.adversarial import resolve_precision
-from models.batches import book_batch, training_dataset
+from models.batches import book_batch, is_stream, training_dataset
 from models.networks import build_discriminator, build_generator
 from utils import plotting
-from utils.runs.callbacks import TrainingDiverged, TrainingInterrupted, run_callbacks
+from utils.runs.callbacks import TrainingDiverged, TrainingInterrupted, is_chief, run_callbacks
 from utils.runs.checkpoint import read_training_state
-from utils.runs.folder import RunFolder, keras3_weights_file
+from utils.runs.folder import RunFolder, RunFolderTaken, keras3_weights_file
 
 
 def make_optimizer(name, learning_rate):
@@ -71,6 +73,7 @@ class BookModel:
     def _setup(self, arguments):
         """Build the networks, the Keras model and its optimizers from a book ``__init__``'s ``locals()``."""
         params = {name: arguments[name] for name in self.param_names()}
+        checks.check_book_arguments(params, self.CRITIC)
         strategy = arguments["strategy"] or tf.distribute.get_strategy()
         policy = resolve_precision(arguments["mixed_precision"])
         with strategy.scope():
@@ -135,9 +138,18 @@ class BookModel:
 
     # -- the book's history, kept by every fit -------------------------------------------
 
-    def fit(self, *args, callbacks=None, **kwargs):
-        """``keras.Model.fit``; the epoch logs also extend ``d_losses``, ``g_losses`` and ``epoch``."""
-        return super().fit(*args, callbacks=[BookHistory(), *(callbacks or [])], **kwargs)
+    def fit(self, x=None, *args, callbacks=None, **kwargs):
+        """``keras.Model.fit``; the epoch logs also extend ``d_losses``, ``g_losses`` and ``epoch``.
+
+        Images that cannot work (another shape than ``input_dim``, pixels not in
+        [-1, 1], NaN) are refused before the first step.
+        """
+        if isinstance(x, tf.data.Dataset):
+            spec = x.element_spec[0] if isinstance(x.element_spec, tuple) else x.element_spec
+            checks.check_batch_shape(spec.shape, self.input_dim, "the dataset")
+        elif x is not None and not is_stream(x):
+            checks.check_images(x, self.input_dim, "x")
+        return super().fit(x, *args, callbacks=[BookHistory(), *(callbacks or [])], **kwargs)
 
     def progress_names(self):
         """What the progress bar shows."""
@@ -159,20 +171,45 @@ class BookModel:
     def _train(self, x_train, batch_size, epochs, run_folder, print_every_n_batches,
                using_generator, callbacks=(), tensorboard=True):
         """The book's loop as ``fit()``: a Keras epoch is one step, the run folder kept by callbacks."""
-        folder = RunFolder(run_folder).make()
+        batch_size = checks.positive_int("batch_size", batch_size)
+        epochs = checks.positive_int("epochs", epochs, minimum=0)
+        every = checks.positive_int("print_every_n_batches", print_every_n_batches)
+        if not using_generator and not is_stream(x_train):
+            checks.check_images(x_train, self.input_dim)
         dataset = training_dataset(x_train, batch_size * self.n_critic, using_generator)
-        self.fixed_noise  # drawn before training, so that every grid uses the same points
-        saving = run_callbacks(self, folder, every=print_every_n_batches, epochs=epochs,
-                               tensorboard=tensorboard)
-        first = self.epoch
-        history = self.fit(dataset, initial_epoch=first, epochs=first + epochs, steps_per_epoch=1,
-                           shuffle=False, verbose=0, callbacks=[*saving, *callbacks])
-        divergence, stop = saving[0], saving[-1]
+        checks.check_batch_shape(dataset.element_spec.shape, self.input_dim, "x_train")
+        folder = RunFolder(run_folder)
+        # In a cluster only the chief writes the run folder, so only it holds the folder.
+        with folder.locked() if is_chief() else contextlib.nullcontext():
+            self._refuse_another_run(folder)
+            folder.make().remove_leftovers()
+            saving = run_callbacks(self, folder, every=every, epochs=epochs, tensorboard=tensorboard)
+            divergence, stop = saving[0], saving[-1]
+            first = self.epoch
+            try:
+                history = self.fit(dataset, initial_epoch=first, epochs=first + epochs, steps_per_epoch=1,
+                                   shuffle=False, verbose=0, callbacks=[*saving, *callbacks])
+            finally:
+                stop.restore()
         if divergence.message:
             raise TrainingDiverged(divergence.message)
         if stop.received is not None:
             raise TrainingInterrupted(stop.received, self.epoch, folder)
         return history
+
+    def _refuse_another_run(self, folder):
+        """A folder's saved run is continued by the model it saved, never replaced by another."""
+        if not folder.holds_run():
+            return
+        state = read_training_state(folder.checkpoint)
+        if (state is not None and state["model_class"] == type(self).__name__
+                and state["epoch"] == self.epoch and np.array_equal(state["fixed_noise"], self.fixed_noise)):
+            return
+        epoch = f" at epoch {state['epoch']}" if state else ""
+        raise RunFolderTaken(
+            f"{folder} already holds a saved run{epoch}, which this model is not: training here "
+            f"would replace it. Continue that run with load_model({type(self).__name__}, "
+            f"'{folder}') (in the book's notebooks: mode = 'load'), or use another run folder.")
 
     def _book_batch(self, x_train, batch_size, using_generator):
         return book_batch(x_train, batch_size, using_generator, self._book_iterators)
@@ -193,7 +230,10 @@ class BookModel:
         if os.fspath(filepath).endswith((".keras", ".h5")):
             return super().save(filepath, *args, **kwargs)
         folder = RunFolder(filepath)
+        self._refuse_another_run(folder)
         folder.path.mkdir(parents=True, exist_ok=True)
+        with open(folder.run_record, "w") as f:
+            json.dump({"model_class": type(self).__name__}, f)
         names = self.param_names()
         params = [self._params[name] for name in names]
         with open(folder.params_json, "w") as f:

@@ -22,18 +22,20 @@ def fingerprint(model):
 
 
 def main(chapter, argv):
+    from models.book import BookModel
     from tiny import camel_preset
-    from utils import chapters, cli
+    from utils import chapters
+    from utils.commands import cli
 
-    info = chapters.CHAPTERS[chapter]
+    chapters.CHAPTERS[chapter] = replace(chapters.CHAPTERS[chapter], preset=camel_preset(8))
     holder = {}
+    train = BookModel._train
 
-    def build(*args, **kwargs):  # the chapter's class, remembering what it built or loaded
-        holder["model"] = info.model_class(*args, **kwargs)
-        return holder["model"]
+    def remembering(model, *args, **kwargs):  # the model the command trains
+        holder["model"] = model
+        return train(model, *args, **kwargs)
 
-    build.__name__ = info.model_class.__name__
-    chapters.CHAPTERS[chapter] = replace(info, preset=camel_preset(8), model_class=build)
+    BookModel._train = remembering
     try:
         cli.run(chapter, argv)
         code = 0

@@ -1,14 +1,13 @@
 """The chapter registry: for each section of chapter 4, its preset, model class, command and data.
 
 One table for the commands (``utils.commands.cli``), the benchmark and the precision
-check, so that a new section is added in one place.
+check, so that a new section is added in one place.  The model class is imported
+when first asked for, so that ``gdl-gan --help`` answers without starting TensorFlow.
 """
 
+import importlib
 from dataclasses import dataclass
 
-from models.GAN import GAN
-from models.WGAN import WGAN
-from models.WGANGP import WGANGP
 from utils import presets
 
 
@@ -18,20 +17,24 @@ class Chapter:
     title: str
     label: str          # short name for tables
     command: str
-    model_class: type
+    class_name: str     # the book's class, in models/<class_name>.py
     preset: presets.ChapterPreset
     book_data: str      # the --data value of the book's data set
     run_id: str         # the notebook's RUN_ID
+
+    @property
+    def model_class(self):
+        return getattr(importlib.import_module(f"models.{self.class_name}"), self.class_name)
 
 
 CHAPTERS = {
     chapter.key: chapter for chapter in (
         Chapter("04_01", "GAN on Quick, Draw! camels (chapter 4, section 1)", "camel GAN",
-                "gdl-gan", GAN, presets.GAN_CAMEL, "camel", "0001"),
+                "gdl-gan", "GAN", presets.GAN_CAMEL, "camel", "0001"),
         Chapter("04_02", "WGAN on CIFAR-10 horses (chapter 4, section 2)", "CIFAR WGAN",
-                "gdl-wgan", WGAN, presets.WGAN_CIFAR_HORSES, "cifar", "0002"),
+                "gdl-wgan", "WGAN", presets.WGAN_CIFAR_HORSES, "cifar", "0002"),
         Chapter("04_03", "WGAN-GP on CelebA faces (chapter 4, section 3)", "CelebA WGAN-GP",
-                "gdl-wgangp", WGANGP, presets.WGANGP_CELEB, "celeb", "0001"),
+                "gdl-wgangp", "WGANGP", presets.WGANGP_CELEB, "celeb", "0001"),
     )
 }
 

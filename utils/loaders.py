@@ -95,6 +95,10 @@ def load_cifar(label, num=10, path=None):
 
     images, labels = cifar.load_all(num, path)
     mask = labels[:, 0] == label
+    if not mask.any():
+        raise ValueError(
+            f"CIFAR-{num} holds no images of class {label} (the classes present are "
+            f"{sorted(set(labels[:, 0].tolist()))}); check the label, or the CIFAR folder you gave.")
     return _scale(images[mask]), labels[mask]
 
 
@@ -112,6 +116,9 @@ def load_celeb(data_name, image_size, batch_size, shuffle=True, seed=None):
         first image, and `stream.dataset` the endless `tf.data.Dataset` of
         batches for a training loop.
     """
+    for name, value in (("image_size", image_size), ("batch_size", batch_size)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise ValueError(f"{name}={value!r}: expected an integer of at least 1.")
     folder = data_root() / data_name
     where = (
         f"Put the images there (any depth); for CelebA, unzip "

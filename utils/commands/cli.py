@@ -8,6 +8,7 @@ current step and saves the run; ``--resume`` continues it.
 """
 
 import argparse
+import contextlib
 import signal
 import sys
 
@@ -118,11 +119,23 @@ def train_options(args, preset):
 def run(chapter, argv=None):
     info = CHAPTERS[chapter]
     args = build_parser(chapter).parse_args(argv)
-    preset = info.preset
     for name in ("epochs", "batch_size", "print_every"):
         if getattr(args, name) < 1:
             sys.exit(f"--{name.replace('_', '-')} must be at least 1 (got {getattr(args, name)}).")
+    resume = f"{info.command} {' '.join(argv if argv is not None else sys.argv[1:])}"
+    if "--resume" not in resume:
+        resume += " --resume"
+    try:
+        return _train(info, args, resume)
+    except KeyboardInterrupt:
+        # Before training started, or a second Ctrl-C during a save: saves are atomic.
+        sys.stderr.write("\nStopped at once. Whatever the run folder held before is whole; "
+                         f"if a run was saved there, continue it with:\n  {resume}\n")
+        sys.exit(128 + signal.SIGINT)
 
+
+def _train(info, args, resume):
+    preset = info.preset
     strategy = make_strategy(args.distribute)
     replicas = strategy.num_replicas_in_sync if strategy else 1
     if args.batch_size % replicas:
@@ -132,53 +145,53 @@ def run(chapter, argv=None):
     import keras
     from utils.loaders import load_model
     from utils.runs.callbacks import TrainingDiverged, TrainingInterrupted, is_chief
-    from utils.runs.folder import RunFolder
+    from utils.runs.folder import RunFolder, RunFolderBusy, RunFolderError, RunFolderTaken
+    from utils.runs.saved import SavedRunError
 
     if args.seed is not None:
         keras.utils.set_random_seed(args.seed)
     try:
-        x_train, using_generator, data_name = load_training_data(chapter, args, preset)
+        x_train, using_generator, data_name = load_training_data(info.key, args, preset)
     except (OSError, ValueError) as error:
         sys.exit(f"{info.command}: {error}")
     folder = RunFolder.for_run(preset.section, args.run_id, data_name)
     options = dict(mixed_precision=args.mixed_precision, jit_compile=args.jit_compile,
                    strategy=strategy)
-    resume_hint = f"{info.command} {' '.join(argv if argv is not None else sys.argv[1:])}"
-    if "--resume" not in resume_hint:
-        resume_hint += " --resume"
-
-    if args.resume:
-        if not folder.holds_run():
-            sys.exit(f"Nothing to resume: {folder} holds no saved run. Drop --resume to start one.")
-        model = load_model(info.model_class, folder, **options)
-        print(f"Resuming {folder} at epoch {model.epoch}.")
-    else:
-        if folder.holds_run():
-            sys.exit(
-                f"{folder} already holds a run. Pass --resume to continue it, "
-                f"or --run-id to start a new one next to it."
-            )
-        model = info.model_class(**model_arguments(args, preset), **options)
-        if is_chief():  # in a cluster, the chief alone writes the run folder
-            model.save(folder)
-        print(f"Training {info.model_class.__name__} on {data_name} into {folder}")
-
+    # Non-chief workers of a cluster read the run folder but never write it, so only the
+    # chief holds it.
+    holding = folder.locked() if is_chief() else contextlib.nullcontext()
     try:
-        model.train(
-            x_train, batch_size=args.batch_size, epochs=args.epochs, run_folder=folder,
-            print_every_n_batches=args.print_every, using_generator=using_generator,
-            tensorboard=args.tensorboard, **train_options(args, preset),
-        )
+        with holding:
+            if args.resume:
+                if not folder.holds_run():
+                    sys.exit(f"Nothing to resume: {folder} holds no saved run. Drop --resume to start one.")
+                model = load_model(info.model_class, folder, **options)
+                print(f"Resuming {folder} at epoch {model.epoch}.")
+            else:
+                if folder.holds_run():
+                    sys.exit(f"{folder} already holds a run. Pass --resume to continue it, "
+                             f"or --run-id to start a new one next to it.")
+                model = info.model_class(**model_arguments(args, preset), **options)
+                if is_chief():  # in a cluster, the chief alone writes the run folder
+                    model.save(folder)
+                print(f"Training {info.model_class.__name__} on {data_name} into {folder}")
+            model.train(
+                x_train, batch_size=args.batch_size, epochs=args.epochs, run_folder=folder,
+                print_every_n_batches=args.print_every, using_generator=using_generator,
+                tensorboard=args.tensorboard, **train_options(args, preset),
+            )
+            if is_chief():
+                model.save_model(folder)
     except TrainingInterrupted as stop:
-        print(f"\n{signal.Signals(stop.signum).name}: stopped after epoch {stop.epoch}; the run is "
-              f"saved in {folder}. Continue it with:\n  {resume_hint}", file=sys.stderr)
+        sys.stderr.write(f"\n{signal.Signals(stop.signum).name}: stopped after epoch {stop.epoch}; "
+                         f"the run is saved in {folder}. Continue it with:\n  {resume}\n")
         sys.exit(128 + stop.signum)
     except TrainingDiverged as error:
-        sys.exit(f"\n{error}\nContinue from the last good checkpoint with:\n  {resume_hint}")
-    if is_chief():
-        model.save_model(folder)
-    print(f"\nDone: epoch {model.epoch}. Samples in {folder.images}, "
-          f"loss curves in {folder.loss_plot}; TensorBoard: tensorboard --logdir {folder.path.parent.parent}")
+        sys.exit(f"\n{error}\nContinue from the last good checkpoint with:\n  {resume}")
+    except (RunFolderBusy, RunFolderTaken, RunFolderError, SavedRunError, ValueError) as error:
+        sys.exit(f"{info.command}: {error}")
+    print(f"\nDone: epoch {model.epoch}. Samples in {folder.images}, loss curves in "
+          f"{folder.loss_plot}; TensorBoard: tensorboard --logdir {folder.path.parent.parent}")
     return model
 
 

@@ -81,11 +81,12 @@ class SampleGrid(keras.callbacks.Callback):
         if not is_chief():
             return None
         images = keras.ops.convert_to_numpy(self.model.generator(self.model.fixed_noise, training=False))
-        if not np.isfinite(images).all():
-            return None  # a diverged generator: keep the last good grid
+        if not (np.isfinite(images).all() and _last_losses_finite(self.model)):
+            return None  # a diverging run: keep the last good grid
         path = self.folder.sample(epoch)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        replace_atomically(path, lambda tmp: plotting.save_image_grid(images, tmp))
+        with self.folder.writing("a sample grid"):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            replace_atomically(path, lambda tmp: plotting.save_image_grid(images, tmp))
         if self.tensorboard:
             if self._writer is None:
                 self._writer = tf.summary.create_file_writer(str(self.folder.logs / "samples"))
@@ -122,11 +123,12 @@ class Checkpoint(keras.callbacks.Callback):
             print(f"\nNot saved: epoch {model.epoch} has non-finite weights or losses; "
                   f"{self.folder.checkpoint} keeps the last good checkpoint.")
             return False
-        self.folder.weights.mkdir(parents=True, exist_ok=True)
-        write_checkpoint(model, self.folder.checkpoint)
-        replace_atomically(self.folder.history, lambda tmp: _write_history(model, tmp))
-        replace_atomically(self.folder.loss_plot, lambda tmp: plotting.save_loss_plot(
-            loss_panels(model), tmp, title=f"{type(model).__name__} training"))
+        with self.folder.writing("the checkpoint"):
+            self.folder.weights.mkdir(parents=True, exist_ok=True)
+            write_checkpoint(model, self.folder.checkpoint)
+            replace_atomically(self.folder.history, lambda tmp: _write_history(model, tmp))
+            replace_atomically(self.folder.loss_plot, lambda tmp: plotting.save_loss_plot(
+                loss_panels(model), tmp, title=f"{type(model).__name__} training"))
         self.saved_epoch = model.epoch
         return True
 
@@ -228,6 +230,10 @@ class StopOnSignal(keras.callbacks.Callback):
         return bool(self._any_worker(tf.constant(float(stop))))
 
     def on_train_end(self, logs=None):
+        self.restore()
+
+    def restore(self):
+        """Put the previous handlers back (also when training ends with an exception)."""
         for signum, handler in self._previous.items():
             signal.signal(signum, handler)
         self._previous = {}

@@ -14,12 +14,27 @@ Commands, ``load_model``, callbacks and notebooks ask this object for paths
 instead of spelling them.  Every file is replaced atomically (``replace_atomically``).
 """
 
+import contextlib
+import fcntl
 import os
 from pathlib import Path
 
 from utils.paths import run_root
 
 CHECKPOINT_NAME = "weights.weights.h5"
+_HELD = {}  # run folders this process holds: path → (lock file, depth)
+
+
+class RunFolderBusy(RuntimeError):
+    """Another process is training into this run folder."""
+
+
+class RunFolderTaken(FileExistsError):
+    """The folder holds a saved run that this model is not: training there would replace it."""
+
+
+class RunFolderError(OSError):
+    """Writing the run folder failed (a full or read-only disk); the message says what was kept."""
 BOOK_WEIGHTS_NAME = "weights.h5"  # what the book's notebooks type
 
 
@@ -72,6 +87,15 @@ class RunFolder:
         return self.path / "params.pkl"
 
     @property
+    def run_record(self):
+        """``run.json``: which model class wrote the run."""
+        return self.path / "run.json"
+
+    @property
+    def lock_file(self):
+        return self.path / ".lock"
+
+    @property
     def history(self):
         return self.path / "history.json"
 
@@ -94,6 +118,67 @@ class RunFolder:
     def holds_run(self):
         """Whether a checkpoint has been saved here (a run to resume, not to overwrite)."""
         return self.checkpoint.exists()
+
+    @contextlib.contextmanager
+    def writing(self, what):
+        """Turn a failed write (a full or read-only disk) into one clear error saying what was kept."""
+        try:
+            yield
+        except RunFolderError:
+            raise
+        except OSError as error:
+            if self.holds_run():
+                kept = f"The last complete checkpoint, {self.checkpoint}, is kept and loads."
+            else:
+                kept = "No checkpoint had been saved yet."
+            raise RunFolderError(
+                error.errno, f"Could not write {what} in {self.path} ({error.strerror or error}). "
+                f"{kept} Free some space or make the folder writable, then continue the run "
+                f"(--resume, or load_model and train).") from error
+
+    def remove_leftovers(self):
+        """Temporary files of saves that a ``kill -9`` cut short (the saved files are whole)."""
+        for leftover in self.path.rglob(".tmp-*"):
+            leftover.unlink(missing_ok=True)
+
+    @contextlib.contextmanager
+    def locked(self):
+        """Hold the folder while this process trains into it: another process is refused.
+
+        Re-entrant within a process (the command holds it, then ``train`` does);
+        the kernel drops the lock when the process ends, however it ends.
+        """
+        key = str(self.path.resolve())
+        if key in _HELD:
+            handle, depth = _HELD[key]
+            _HELD[key] = (handle, depth + 1)
+        else:
+            self.path.mkdir(parents=True, exist_ok=True)
+            handle = open(self.lock_file, "a+")
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                handle.seek(0)
+                owner = handle.read().strip() or "another process"
+                handle.close()
+                raise RunFolderBusy(
+                    f"{self.path} is being trained into by {owner}. Wait until it finishes, "
+                    f"or train into another run folder (--run-id).") from None
+            handle.seek(0)
+            handle.truncate()
+            handle.write(f"process {os.getpid()}")
+            handle.flush()
+            _HELD[key] = (handle, 1)
+        try:
+            yield self
+        finally:
+            handle, depth = _HELD[key]
+            if depth > 1:
+                _HELD[key] = (handle, depth - 1)
+            else:
+                del _HELD[key]
+                fcntl.flock(handle, fcntl.LOCK_UN)
+                handle.close()
 
 
 def keras3_weights_file(filepath):

@@ -1,9 +1,22 @@
-"""Rebuild a model from a run folder written by ``save`` and ``train``."""
+"""Rebuild a model from a run folder written by ``save`` and ``train``, checking everything it reads.
+
+Each file is checked before it is trusted, and each failure names the file
+and what to do: a folder that is not a run, params of another model class, a
+damaged or truncated file, a checkpoint written by another class, or one
+holding non-finite weights.
+"""
 
 import json
 import pickle
 
+import numpy as np
+
+from utils.runs.checkpoint import read_training_state
 from utils.runs.folder import RunFolder
+
+
+class SavedRunError(ValueError):
+    """A run folder cannot be loaded as it is; the message names the file and the fix."""
 
 
 class _NoGlobalsUnpickler(pickle.Unpickler):
@@ -20,15 +33,61 @@ def read_params(folder):
     """The constructor arguments: ``params.json`` (a dict), else the book's ``params.pkl`` (a list)."""
     folder = RunFolder(folder)
     if folder.params_json.exists():
-        with open(folder.params_json) as f:
-            return json.load(f)
+        try:
+            with open(folder.params_json) as f:
+                params = json.load(f)
+        except (ValueError, UnicodeDecodeError) as error:
+            raise SavedRunError(
+                f"{folder.params_json} is not valid JSON ({error}); restore it from a backup, or "
+                f"delete it to fall back on params.pkl.") from None
+        if not isinstance(params, dict):
+            raise SavedRunError(f"{folder.params_json} should hold the constructor's arguments by name.")
+        return params
     if folder.params_pkl.exists():
         with open(folder.params_pkl, "rb") as f:
-            return _NoGlobalsUnpickler(f).load()
+            try:
+                return _NoGlobalsUnpickler(f).load()
+            except pickle.UnpicklingError:
+                raise
+            except Exception as error:
+                raise SavedRunError(f"{folder.params_pkl} is damaged ({error}).") from None
     raise FileNotFoundError(
         f"No params.json or params.pkl in {folder}: it is not a saved run. "
         f"model.save(run_folder) writes them before training."
     )
+
+
+def recorded_class(folder):
+    """The name of the model class that wrote the run, or None where nothing records it."""
+    folder = RunFolder(folder)
+    if folder.run_record.exists():
+        try:
+            return json.loads(folder.run_record.read_text())["model_class"]
+        except (ValueError, KeyError, TypeError):
+            raise SavedRunError(f"{folder.run_record} is damaged; it should hold "
+                                '{"model_class": "GAN"} (or WGAN, WGANGP).') from None
+    if folder.checkpoint.exists():
+        state = checked_training_state(folder.checkpoint)
+        return state["model_class"] if state else None
+    return None
+
+
+def checked_training_state(path):
+    """The training state of a checkpoint, with a clear error for a damaged file."""
+    try:
+        return read_training_state(path)
+    except (OSError, KeyError, ValueError) as error:
+        raise SavedRunError(
+            f"{path} is damaged or incomplete ({error}). Restore it from a backup, or start the "
+            f"run again in another folder.") from None
+
+
+def check_finite_weights(model, path):
+    bad = [w.path for w in model.weights if not np.isfinite(np.asarray(w.numpy(), dtype="float64")).all()]
+    if bad:
+        raise SavedRunError(
+            f"{path} holds non-finite weights ({', '.join(bad[:3])}{'...' if len(bad) > 3 else ''}): "
+            f"the run diverged before this file was written. Use an earlier checkpoint.")
 
 
 def load_model(model_class, folder, **options):
@@ -41,9 +100,29 @@ def load_model(model_class, folder, **options):
     """
     folder = RunFolder(folder)
     params = read_params(folder)
-    if isinstance(params, dict):
-        model = model_class(**params, **options)
-    else:
-        model = model_class(*params, **options)
-    model.load_weights(folder.checkpoint)
+    writer = recorded_class(folder)
+    if writer is not None and writer != model_class.__name__:
+        raise SavedRunError(
+            f"{folder} holds a {writer} run, not a {model_class.__name__} one: load it with "
+            f"load_model({writer}, ...) (or resume it with its own command).")
+    expected = model_class.param_names()
+    given = list(params) if isinstance(params, dict) else None
+    if (given is not None and set(given) != set(expected)) or (given is None and len(params) != len(expected)):
+        raise SavedRunError(
+            f"The params in {folder} do not fit {model_class.__name__}'s constructor "
+            f"({', '.join(expected)}): the folder was written by another model.")
+    model = model_class(**params, **options) if given is not None else model_class(*params, **options)
+    if not folder.checkpoint.exists():
+        raise FileNotFoundError(
+            f"No checkpoint in {folder}: {folder.checkpoint} is written by train(), every "
+            f"print_every_n_batches epochs. Train first, or point at another run.")
+    checked_training_state(folder.checkpoint)
+    try:
+        model.load_weights(folder.checkpoint)
+    except (OSError, ValueError) as error:
+        raise SavedRunError(
+            f"{folder.checkpoint} cannot be loaded into a {model_class.__name__} built from "
+            f"{folder.params_json.name} ({error}). Restore it from a backup, or start again in "
+            f"another folder.") from None
+    check_finite_weights(model, folder.checkpoint)
     return model

@@ -1,0 +1,307 @@
+"""Nothing lost, every failure named: divergence, full or read-only disks, interrupts at any moment,
+broken or foreign run folders, two processes on one folder, and arguments that cannot work."""
+
+import errno
+import json
+import os
+import signal
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+
+import utils.runs.checkpoint
+from models.GAN import GAN
+from models.WGAN import WGAN
+from models.WGANGP import WGANGP
+from test_stopping import TINY_COMMAND, start, wait_for_saved_epoch
+from tiny import critic_params, gan_params, images, snapshot
+from utils.commands import cli
+from utils.loaders import load_celeb, load_cifar, load_model
+from utils.runs.callbacks import TrainingDiverged
+from utils.runs.checkpoint import write_checkpoint
+from utils.runs.folder import RunFolder, RunFolderBusy, RunFolderError, RunFolderTaken
+from utils.runs.saved import SavedRunError
+
+
+@pytest.fixture
+def trained(tmp_path):
+    """A GAN run of 3 epochs saved in tmp_path/saved."""
+    keras.utils.set_random_seed(0)
+    gan = GAN(**gan_params())
+    folder = RunFolder(tmp_path / "saved")
+    gan.save(folder)
+    gan.train(images(), 16, 3, folder, print_every_n_batches=1)
+    return gan, folder
+
+
+def leftovers(folder):
+    return list(folder.path.rglob(".tmp-*"))
+
+
+# -- divergence ---------------------------------------------------------------------------------
+
+
+def test_a_huge_learning_rate_stops_training_with_the_step_and_the_loss(tmp_path):
+    keras.utils.set_random_seed(0)
+    params = {k: v for k, v in critic_params(critic_learning_rate=1e12).items() if k not in ("optimiser", "z_dim")}
+    model = WGANGP(**params, optimiser="adam", grad_weight=10, z_dim=6, batch_size=16)
+    with pytest.raises(TrainingDiverged, match=r"diverged at epoch \d+: d_loss\w* is (nan|inf|-inf)"):
+        model.train(images(), 16, 200, tmp_path, print_every_n_batches=1, n_critic=1)
+    reloaded = load_model(WGANGP, tmp_path) if RunFolder(tmp_path).holds_run() else None
+    if reloaded is not None:  # whatever was saved is finite and loads
+        assert all(np.isfinite(w).all() for w in reloaded.get_weights())
+
+
+def test_load_model_refuses_non_finite_weights(trained):
+    gan, folder = trained
+    gan.set_weights([np.full_like(w, np.nan) for w in gan.get_weights()])
+    write_checkpoint(gan, folder.checkpoint)  # as if an older version had saved a diverged run
+    with pytest.raises(SavedRunError, match=r"weights\.weights\.h5 holds non-finite weights"):
+        load_model(GAN, folder)
+
+
+# -- full and read-only disks -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("code", [errno.ENOSPC, errno.EROFS])
+def test_a_failed_save_stops_with_the_folder_and_what_was_kept(trained, monkeypatch, code):
+    gan, folder = trained
+    before = folder.checkpoint.read_bytes()
+
+    def fail(self, path, *args, **kwargs):
+        with open(path, "wb") as f:
+            f.write(b"half a checkpoint")
+        raise OSError(code, os.strerror(code))
+
+    monkeypatch.setattr(GAN, "save_weights", fail)
+    with pytest.raises(RunFolderError, match=r"Could not write the checkpoint in .*saved.*last complete checkpoint"):
+        gan.train(images(), 16, 2, folder, print_every_n_batches=1)
+    monkeypatch.undo()
+    assert folder.checkpoint.read_bytes() == before and not leftovers(folder)
+    assert load_model(GAN, folder).epoch == 3
+
+
+def test_the_command_names_a_full_disk_without_a_traceback(run_dir, monkeypatch):
+    def fail(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(utils.runs.checkpoint, "replace_atomically", fail)
+    with pytest.raises(SystemExit, match="No space left on device.*No checkpoint had been saved yet"):
+        cli.main_gan(["--data", "silhouettes", "--epochs", "2", "--batch-size", "8", "--no-tensorboard"])
+
+
+# -- interrupts at any moment -----------------------------------------------------------------
+
+
+def test_ctrl_c_before_training_starts_ends_cleanly(run_dir, monkeypatch, capsys):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "load_training_data", interrupted)
+    with pytest.raises(SystemExit) as stop:
+        cli.main_gan(["--data", "silhouettes"])
+    assert stop.value.code == 128 + signal.SIGINT
+    assert "Stopped at once" in capsys.readouterr().err
+
+
+def test_an_interrupt_during_a_save_keeps_the_last_checkpoint_and_the_run_resumes(trained, monkeypatch):
+    gan, folder = trained
+    handlers = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+    real_write = GAN.save_weights
+
+    def interrupted_save(self, path, *args, **kwargs):
+        real_write(self, path, *args, **kwargs)
+        raise KeyboardInterrupt  # a second Ctrl-C while the file is being written
+
+    monkeypatch.setattr(GAN, "save_weights", interrupted_save)
+    with pytest.raises(KeyboardInterrupt):
+        gan.train(images(), 16, 2, folder, print_every_n_batches=1)
+    monkeypatch.undo()
+    assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == handlers
+    assert not leftovers(folder)
+    resumed = load_model(GAN, folder)
+    assert resumed.epoch == 3
+    resumed.train(images(), 16, 2, folder, print_every_n_batches=1)
+    assert resumed.epoch == 5 and len(resumed.d_losses) == 5
+
+
+def test_leftovers_of_a_killed_save_are_removed_when_training_continues(trained):
+    gan, folder = trained
+    (folder.weights / ".tmp-weights.weights.h5").write_bytes(b"cut short by kill -9")
+    gan.train(images(), 16, 1, folder, print_every_n_batches=1)
+    assert not leftovers(folder)
+
+
+# -- run folders: what wrote them, damaged files ----------------------------------------------
+
+
+def test_load_model_names_a_run_of_another_class(trained, tmp_path):
+    _, folder = trained
+    with pytest.raises(SavedRunError, match="holds a GAN run, not a WGAN one"):
+        load_model(WGAN, folder)
+    os.remove(folder.run_record)  # older folders: the checkpoint says it too
+    with pytest.raises(SavedRunError, match="holds a GAN run, not a WGAN one"):
+        load_model(WGAN, folder)
+
+
+def test_load_model_refuses_the_weights_of_another_class(trained):
+    _, folder = trained
+    wgan = WGAN(**critic_params())
+    write_checkpoint(wgan, folder.checkpoint)  # WGAN weights in a GAN folder
+    os.remove(folder.run_record)
+    with pytest.raises(SavedRunError, match="holds a WGAN run, not a GAN one"):
+        load_model(GAN, folder)
+
+
+def test_params_of_another_model_are_named(tmp_path):
+    GAN(**gan_params()).save(tmp_path)
+    os.remove(RunFolder(tmp_path).run_record)
+    with pytest.raises(SavedRunError, match="do not fit WGAN's constructor"):
+        load_model(WGAN, tmp_path)
+
+
+@pytest.mark.parametrize("damage", ["truncate", "garbage"])
+def test_a_damaged_checkpoint_is_named(trained, damage):
+    _, folder = trained
+    data = folder.checkpoint.read_bytes()
+    folder.checkpoint.write_bytes(data[: len(data) // 2] if damage == "truncate" else b"not hdf5" * 100)
+    with pytest.raises(SavedRunError, match=r"weights\.weights\.h5 is damaged or incomplete"):
+        load_model(GAN, folder)
+
+
+def test_a_damaged_params_json_is_named(trained):
+    _, folder = trained
+    folder.params_json.write_text('{"input_dim": [8, 8')
+    with pytest.raises(SavedRunError, match=r"params\.json is not valid JSON"):
+        load_model(GAN, folder)
+
+
+def test_a_damaged_history_json_loses_nothing(trained):
+    gan, folder = trained
+    folder.history.write_text("{broken")
+    reloaded = load_model(GAN, folder)  # the checkpoint holds the history
+    assert reloaded.d_losses == gan.d_losses
+    reloaded.train(images(), 16, 1, folder, print_every_n_batches=1)
+    assert json.loads(folder.history.read_text())["epoch"] == 4
+
+
+def test_the_command_names_a_foreign_run_on_resume(run_dir, trained):
+    _, folder = trained
+    target = run_dir / "wgan" / "0002_silhouettes-horse"
+    target.parent.mkdir(parents=True)
+    folder.path.rename(target)
+    with pytest.raises(SystemExit, match="holds a GAN run, not a WGAN one"):
+        cli.main_wgan(["--data", "silhouettes", "--resume", "--epochs", "1"])
+
+
+# -- one run folder, one trainer; never replaced ------------------------------------------------
+
+
+def test_a_second_process_is_refused_while_one_trains(run_dir):
+    folder = RunFolder(run_dir / "gan" / "0001_silhouettes-horse")
+    first = start(run_dir, "--epochs", "100000")
+    try:
+        wait_for_saved_epoch(folder, 1, first)
+        second = subprocess.run([sys.executable, str(TINY_COMMAND), "04_01", "--data", "silhouettes",
+                                 "--batch-size", "8", "--resume", "--epochs", "1"],
+                                env={**os.environ, "GDL_RUN_DIR": str(run_dir)},
+                                capture_output=True, text=True, timeout=300)
+        assert second.returncode == 1
+        assert f"is being trained into by process {first.pid}" in second.stderr
+        with pytest.raises(RunFolderBusy, match=f"process {first.pid}"):
+            load_model(GAN, folder).train(images(28, 28), 8, 1, folder)  # the API is refused too
+    finally:
+        first.send_signal(signal.SIGTERM)
+        first.communicate(timeout=120)
+
+
+def test_a_new_model_never_replaces_a_saved_run(trained):
+    gan, folder = trained
+    fresh = GAN(**gan_params())
+    with pytest.raises(RunFolderTaken, match="already holds a saved run at epoch 3.*mode = 'load'"):
+        fresh.save(folder)
+    with pytest.raises(RunFolderTaken, match="already holds a saved run at epoch 3"):
+        fresh.train(images(), 16, 1, folder, print_every_n_batches=1)
+    assert load_model(GAN, folder).d_losses == gan.d_losses
+
+
+def test_the_notebooks_load_mode_continues_the_run(trained):
+    gan, folder = trained
+    notebook = GAN(**gan_params())  # mode = 'load': build, then load the book's weights file
+    notebook.load_weights(os.path.join(folder, "weights/weights.h5"))
+    notebook.train(images(), 16, 2, folder, print_every_n_batches=1)
+    assert notebook.epoch == 5 and notebook.d_losses[:3] == gan.d_losses
+    for a, b in zip(snapshot(load_model(GAN, folder)), snapshot(notebook)):
+        np.testing.assert_array_equal(a, b)
+
+
+# -- arguments that cannot work ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (dict(z_dim=0), r"z_dim=0: expected an integer of at least 1"),
+    (dict(discriminator_learning_rate=-0.1), r"discriminator_learning_rate=-0.1: expected a number greater than 0"),
+    (dict(generator_dropout_rate=1.5), r"generator_dropout_rate=1.5: expected None or a rate in \[0, 1\)"),
+    (dict(input_dim=(8, 8)), r"input_dim=\(8, 8\): expected \(height, width, channels\)"),
+    (dict(discriminator_conv_filters=[4, -8]), r"discriminator_conv_filters=-8"),
+])
+def test_the_constructor_names_a_bad_argument(overrides, message):
+    with pytest.raises(ValueError, match=message):
+        GAN(**gan_params(**overrides))
+
+
+@pytest.mark.parametrize("x, message", [
+    (images(size=16), r"images shaped \(16, 16, 1\), but the model was built for input_dim=\(8, 8, 1\)"),
+    (np.zeros((4, 8, 8, 1), np.uint8), r"uint8 pixels.*\(x - 127.5\) / 127.5"),
+    (images() * 127.5 + 127.5, r"values lie in \[.*\], not in \[-1, 1\]"),
+    (np.where(images() > 0.9, np.nan, images()), "NaN or infinite"),
+])
+def test_training_data_that_cannot_work_is_refused_before_the_first_step(x, message, tmp_path):
+    gan = GAN(**gan_params())
+    with pytest.raises(ValueError, match=message):
+        gan.train(x, 16, 1, tmp_path)
+    with pytest.raises(ValueError, match=message):
+        gan.fit(x, batch_size=16, epochs=1, verbose=0)
+    assert not RunFolder(tmp_path).holds_run()
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (dict(batch_size=0), "batch_size=0"),
+    (dict(epochs=-1), "epochs=-1"),
+    (dict(print_every_n_batches=0), "print_every_n_batches=0"),
+    (dict(n_critic=0), "n_critic=0"),
+    (dict(clip_threshold=-0.01), "clip_threshold=-0.01: expected a number greater than 0"),
+])
+def test_train_names_a_bad_argument(arguments, message, tmp_path):
+    wgan = WGAN(**critic_params())
+    call = dict(batch_size=16, epochs=1, run_folder=tmp_path)
+    call.update(arguments)
+    with pytest.raises(ValueError, match=message):
+        wgan.train(images(), **call)
+
+
+def test_the_loaders_name_what_cannot_work(data_dir):
+    from test_loaders import write_cifar10
+
+    folder = write_cifar10(data_dir / "cifar-10-batches-py")
+    with pytest.raises(ValueError, match="no images of class 3"):
+        load_cifar(3, 10, path=_without_class(folder, 3))
+    with pytest.raises(ValueError, match="image_size=0: expected an integer of at least 1"):
+        load_celeb("celeb", 0, 64)
+
+
+def _without_class(folder, label):
+    """Rewrite a CIFAR-10 folder's batches without one class."""
+    import pickle
+
+    for path in folder.iterdir():
+        batch = pickle.loads(path.read_bytes())
+        keep = [k for k, l in enumerate(batch[b"labels"]) if l != label]
+        batch[b"labels"] = [batch[b"labels"][k] for k in keep]
+        batch[b"data"] = batch[b"data"][keep]
+        batch[b"filenames"] = [batch[b"filenames"][k] for k in keep]
+        path.write_bytes(pickle.dumps(batch, protocol=4))
+    return folder
