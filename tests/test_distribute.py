@@ -48,6 +48,10 @@ def test_wgan_clipping_holds_on_every_replica(comparison):
     assert comparison["WGAN"]["max_abs_critic_weight_any_replica"] <= 0.01 + 1e-9
 
 
+def test_a_model_built_in_strategy_scope_trains_on_every_replica(comparison):
+    assert comparison["built_in_scope"] == {"uses_the_strategy": True, "mirrored_weights": True, "epoch": 1}
+
+
 def test_wgangp_trains_under_mirrored_strategy(comparison):
     report = comparison["WGANGP"]
     assert report["finite"] and report["replicas_agree"]
@@ -129,6 +133,15 @@ def _worker():
                 for w in mirrored.critic.trainable_weights for component in w.value.values
             ]
             report[name]["max_abs_critic_weight_any_replica"] = max(per_replica)
+
+    with strategy.scope():  # the Keras way: built in the scope, no strategy argument
+        scoped = GAN(**gan_params())
+    scoped.fit(real, batch_size=GLOBAL_BATCH, epochs=1, verbose=0)
+    report["built_in_scope"] = {
+        "uses_the_strategy": scoped.distribute_strategy is strategy,
+        "mirrored_weights": all(len(w.value.values) == 2 for w in scoped.generator.trainable_weights),
+        "epoch": scoped.epoch,
+    }
 
     params = {k: v for k, v in critic_params().items() if k not in ("optimiser", "z_dim")}
     wgangp = WGANGP(**params, optimiser="adam", grad_weight=10, z_dim=6, batch_size=GLOBAL_BATCH,

@@ -106,7 +106,7 @@ class Checkpoint(keras.callbacks.Callback):
     def __init__(self, folder, every):
         super().__init__()
         self.folder, self.every = folder, every
-        self.saved_epoch = None
+        self.saved_epoch = self.refused_epoch = None
 
     def on_epoch_end(self, epoch, logs=None):
         if epoch % self.every == 0:
@@ -120,8 +120,10 @@ class Checkpoint(keras.callbacks.Callback):
         if not is_chief() or self.saved_epoch == model.epoch:
             return False
         if not (_last_losses_finite(model) and _finite(model.get_weights())):
-            print(f"\nNot saved: epoch {model.epoch} has non-finite weights or losses; "
-                  f"{self.folder.checkpoint} keeps the last good checkpoint.")
+            if self.refused_epoch != model.epoch:
+                print(f"\nNot saved: epoch {model.epoch} has non-finite weights or losses; "
+                      f"{self.folder.checkpoint} keeps the last good checkpoint.")
+                self.refused_epoch = model.epoch
             return False
         with self.folder.writing("the checkpoint"):
             self.folder.weights.mkdir(parents=True, exist_ok=True)
