@@ -54,8 +54,8 @@ def check_book_arguments(params, critic):
         _fail("optimiser", params["optimiser"], "expected 'adam', 'rmsprop' or another optimiser name")
 
 
-def check_images(images, input_dim, name="x_train"):
-    """Refuse an image array the model cannot train on: wrong shape, not in [-1, 1], NaN."""
+def image_array(images, name="x_train"):
+    """``images`` as a numpy array of (N, height, width, channels) images, at least one."""
     images = np.asarray(images)
     if images.ndim != 4:
         raise ValueError(
@@ -63,6 +63,12 @@ def check_images(images, input_dim, name="x_train"):
             f"{images.shape}. A stream of batches needs using_generator=True.")
     if len(images) == 0:
         raise ValueError(f"{name} is empty: there is nothing to train on.")
+    return images
+
+
+def check_images(images, input_dim, name="x_train"):
+    """Refuse an image array the model cannot train on: wrong shape, not in [-1, 1], NaN."""
+    images = image_array(images, name)
     if tuple(images.shape[1:]) != tuple(input_dim):
         raise ValueError(
             f"{name} holds images shaped {tuple(images.shape[1:])}, but the model was built for "

@@ -15,6 +15,8 @@ Keras distributes it across replicas when a strategy has several.
 import numpy as np
 import tensorflow as tf
 
+from models.arguments import image_array
+
 
 def training_dataset(x_train, batch_size, using_generator=False):
     """An endless ``tf.data.Dataset`` of float32 image batches of exactly ``batch_size`` images."""
@@ -29,14 +31,7 @@ def training_dataset(x_train, batch_size, using_generator=False):
 
 
 def array_batches(x_train, batch_size):
-    images = np.asarray(x_train)
-    if images.ndim != 4:
-        raise ValueError(
-            f"x_train must be an array of images shaped (N, height, width, channels); "
-            f"got shape {images.shape}. A stream of batches needs using_generator=True."
-        )
-    if len(images) == 0:
-        raise ValueError("x_train is empty: there is nothing to train on.")
+    images = image_array(x_train)
     dataset = tf.data.Dataset.from_tensor_slices(images.astype(np.float32, copy=False))
     dataset = dataset.shuffle(len(images)).repeat().batch(batch_size, drop_remainder=True)
     # Several workers each take every n-th batch (there are no files to shard by).
@@ -94,9 +89,7 @@ def book_batch(x_train, batch_size, using_generator, iterators):
     From a stream: its next batch; ``iterators`` keeps one iterator per stream.
     """
     if not using_generator:
-        images = np.asarray(x_train)
-        if images.ndim != 4 or len(images) == 0:
-            array_batches(images, batch_size)  # raises the clear error
+        images = image_array(x_train)
         return images[np.random.randint(0, len(images), batch_size)].astype("float32", copy=False)
     key = (id(x_train), batch_size)
     if key not in iterators:
