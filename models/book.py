@@ -36,6 +36,7 @@ from utils import plotting
 from utils.runs.callbacks import TrainingDiverged, TrainingInterrupted, is_chief, run_callbacks
 from utils.runs.checkpoint import read_training_state
 from utils.runs.folder import RunFolder, RunFolderTaken, keras3_weights_file
+from utils.runs.saved import checked_training_state
 
 
 def make_optimizer(name, learning_rate):
@@ -201,7 +202,7 @@ class BookModel:
         """A folder's saved run is continued by the model it saved, never replaced by another."""
         if not folder.holds_run():
             return
-        state = read_training_state(folder.checkpoint)
+        state = checked_training_state(folder.checkpoint)
         if (state is not None and state["model_class"] == type(self).__name__
                 and state["epoch"] == self.epoch and np.array_equal(state["fixed_noise"], self.fixed_noise)):
             return

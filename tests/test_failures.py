@@ -179,6 +179,14 @@ def test_a_damaged_params_json_is_named(trained):
         load_model(GAN, folder)
 
 
+@pytest.mark.parametrize("text", ['{"model_cl', '["GAN"]'])
+def test_a_damaged_run_record_is_named(trained, text):
+    _, folder = trained
+    folder.run_record.write_text(text)
+    with pytest.raises(SavedRunError, match=r"run\.json is .*it should hold \{\"model_class\": \"GAN\"\}"):
+        load_model(GAN, folder)
+
+
 def test_a_damaged_history_json_loses_nothing(trained):
     gan, folder = trained
     folder.history.write_text("{broken")

@@ -19,7 +19,7 @@ import tensorflow as tf
 import keras
 
 from utils import plotting
-from utils.runs.checkpoint import loss_table, write_checkpoint
+from utils.runs.checkpoint import loss_table, non_finite_weights, write_checkpoint
 from utils.runs.folder import replace_atomically
 
 
@@ -49,13 +49,9 @@ def is_chief():
         task.get("index", 0)) == 0
 
 
-def _finite(values):
-    return all(np.isfinite(np.asarray(v, dtype="float64")).all() for v in values)
-
-
 def _last_losses_finite(model):
     last = [losses[-1] for losses in (model.d_losses, model.g_losses) if losses]
-    return _finite(last)
+    return all(np.isfinite(np.asarray(values, dtype="float64")).all() for values in last)
 
 
 class SampleGrid(keras.callbacks.Callback):
@@ -119,7 +115,7 @@ class Checkpoint(keras.callbacks.Callback):
         model = self.model
         if not is_chief() or self.saved_epoch == model.epoch:
             return False
-        if not (_last_losses_finite(model) and _finite(model.get_weights())):
+        if not _last_losses_finite(model) or non_finite_weights(model):
             if self.refused_epoch != model.epoch:
                 print(f"\nNot saved: epoch {model.epoch} has non-finite weights or losses; "
                       f"{self.folder.checkpoint} keeps the last good checkpoint.")

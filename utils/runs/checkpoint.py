@@ -31,6 +31,11 @@ def write_checkpoint(model, path):
     return replace_atomically(path, write)
 
 
+def non_finite_weights(model):
+    """The paths of the model's weights holding NaN or infinite values: never saved, never loaded."""
+    return [w.path for w in model.weights if not np.isfinite(np.asarray(w.numpy(), dtype="float64")).all()]
+
+
 def loss_table(losses, names):
     """A loss history (one list, or one number, per epoch) as an (epochs, len(names)) array."""
     return np.asarray(losses, dtype="float64").reshape(len(losses), len(names))

@@ -9,9 +9,8 @@ holding non-finite weights.
 import json
 import pickle
 
-import numpy as np
 
-from utils.runs.checkpoint import read_training_state
+from utils.runs.checkpoint import non_finite_weights, read_training_state
 from utils.runs.folder import RunFolder
 
 
@@ -33,13 +32,7 @@ def read_params(folder):
     """The constructor arguments: ``params.json`` (a dict), else the book's ``params.pkl`` (a list)."""
     folder = RunFolder(folder)
     if folder.params_json.exists():
-        try:
-            with open(folder.params_json) as f:
-                params = json.load(f)
-        except (ValueError, UnicodeDecodeError) as error:
-            raise SavedRunError(
-                f"{folder.params_json} is not valid JSON ({error}); restore it from a backup, or "
-                f"delete it to fall back on params.pkl.") from None
+        params = _read_json(folder.params_json, "restore it from a backup, or delete it to fall back on params.pkl")
         if not isinstance(params, dict):
             raise SavedRunError(f"{folder.params_json} should hold the constructor's arguments by name.")
         return params
@@ -57,15 +50,24 @@ def read_params(folder):
     )
 
 
+def _read_json(path, fix):
+    """A JSON file of a run folder; a damaged one is named, with ``fix``."""
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (ValueError, UnicodeDecodeError) as error:
+        raise SavedRunError(f"{path} is not valid JSON ({error}); {fix}.") from None
+
+
 def recorded_class(folder):
     """The name of the model class that wrote the run, or None where nothing records it."""
     folder = RunFolder(folder)
     if folder.run_record.exists():
-        try:
-            return json.loads(folder.run_record.read_text())["model_class"]
-        except (ValueError, KeyError, TypeError):
-            raise SavedRunError(f"{folder.run_record} is damaged; it should hold "
-                                '{"model_class": "GAN"} (or WGAN, WGANGP).') from None
+        fix = 'it should hold {"model_class": "GAN"} (or WGAN, WGANGP)'
+        record = _read_json(folder.run_record, fix)
+        if not isinstance(record, dict) or "model_class" not in record:
+            raise SavedRunError(f"{folder.run_record} is damaged: {fix}.")
+        return record["model_class"]
     if folder.checkpoint.exists():
         state = checked_training_state(folder.checkpoint)
         return state["model_class"] if state else None
@@ -83,7 +85,7 @@ def checked_training_state(path):
 
 
 def check_finite_weights(model, path):
-    bad = [w.path for w in model.weights if not np.isfinite(np.asarray(w.numpy(), dtype="float64")).all()]
+    bad = non_finite_weights(model)
     if bad:
         raise SavedRunError(
             f"{path} holds non-finite weights ({', '.join(bad[:3])}{'...' if len(bad) > 3 else ''}): "
