@@ -27,7 +27,11 @@ def tile_images(images, rows=5, cols=5, gap=2):
 
 def save_image_grid(images, path, rows=5, cols=5, min_size=320):
     """Save a rows×cols grid; small images are enlarged (nearest) so a 28×28 grid is legible."""
-    grid = tile_images(images, rows, cols)
+    return save_grid(tile_images(images, rows, cols), path, min_size)
+
+
+def save_grid(grid, path, min_size=320):
+    """Save a grid from ``tile_images``, enlarged to at least ``min_size`` pixels."""
     enlarge(grid, max(1, int(np.ceil(min_size / max(grid.shape[:2]))))).save(path)
     return path
 

@@ -146,7 +146,6 @@ def _train(info, args, resume):
     from utils.loaders import load_model
     from utils.runs.callbacks import TrainingDiverged, TrainingInterrupted, is_chief
     from utils.runs.folder import RunFolder, RunFolderBusy, RunFolderError, RunFolderTaken
-    from utils.runs.saved import SavedRunError
 
     if args.seed is not None:
         keras.utils.set_random_seed(args.seed)
@@ -159,7 +158,8 @@ def _train(info, args, resume):
                    strategy=strategy)
     # Non-chief workers of a cluster read the run folder but never write it, so only the
     # chief holds it.
-    holding = folder.locked() if is_chief() else contextlib.nullcontext()
+    chief = is_chief()
+    holding = folder.locked() if chief else contextlib.nullcontext()
     try:
         with holding:
             if args.resume:
@@ -172,7 +172,7 @@ def _train(info, args, resume):
                     sys.exit(f"{folder} already holds a run. Pass --resume to continue it, "
                              f"or --run-id to start a new one next to it.")
                 model = info.model_class(**model_arguments(args, preset), **options)
-                if is_chief():  # in a cluster, the chief alone writes the run folder
+                if chief:
                     model.save(folder)
                 print(f"Training {info.model_class.__name__} on {data_name} into {folder}")
             model.train(
@@ -180,7 +180,7 @@ def _train(info, args, resume):
                 print_every_n_batches=args.print_every, using_generator=using_generator,
                 tensorboard=args.tensorboard, **train_options(args, preset),
             )
-            if is_chief():
+            if chief:
                 model.save_model(folder)
     except TrainingInterrupted as stop:
         sys.stderr.write(f"\n{signal.Signals(stop.signum).name}: stopped after epoch {stop.epoch}; "
@@ -188,7 +188,7 @@ def _train(info, args, resume):
         sys.exit(128 + stop.signum)
     except TrainingDiverged as error:
         sys.exit(f"\n{error}\nContinue from the last good checkpoint with:\n  {resume}")
-    except (RunFolderBusy, RunFolderTaken, RunFolderError, SavedRunError, ValueError) as error:
+    except (RunFolderBusy, RunFolderTaken, RunFolderError, ValueError) as error:  # SavedRunError too
         sys.exit(f"{info.command}: {error}")
     print(f"\nDone: epoch {model.epoch}. Samples in {folder.images}, loss curves in "
           f"{folder.loss_plot}; TensorBoard: tensorboard --logdir {folder.path.parent.parent}")

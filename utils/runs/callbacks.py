@@ -80,13 +80,13 @@ class SampleGrid(keras.callbacks.Callback):
         if not (np.isfinite(images).all() and _last_losses_finite(self.model)):
             return None  # a diverging run: keep the last good grid
         path = self.folder.sample(epoch)
+        grid = plotting.tile_images(images)
         with self.folder.writing("a sample grid"):
             path.parent.mkdir(parents=True, exist_ok=True)
-            replace_atomically(path, lambda tmp: plotting.save_image_grid(images, tmp))
+            replace_atomically(path, lambda tmp: plotting.save_grid(grid, tmp))
         if self.tensorboard:
             if self._writer is None:
                 self._writer = tf.summary.create_file_writer(str(self.folder.logs / "samples"))
-            grid = plotting.tile_images(images)
             with self._writer.as_default():
                 tf.summary.image("samples", grid[None], step=epoch)
         return path
