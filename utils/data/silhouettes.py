@@ -150,7 +150,31 @@ def _class_indices(classes):
     return [SILHOUETTE_CLASSES.index(n) for n in names]
 
 
-def load_silhouettes(classes=None, image_size=28, channels=1):
+SPLITS = ("all", "train", "held-out")
+
+
+def split_mask(labels, split):
+    """Which images belong to ``split`` of the fixed train/held-out split.
+
+    Of each animal's images, in the package's order, every fifth one (the 5th,
+    10th, ...) is held out: 200 per animal, 2,000 in all, never used to train
+    a GAN with ``--data silhouettes`` nor the evaluation classifier, so they can
+    show what an unseen real image scores.
+    """
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {', '.join(SPLITS)}; got {split!r}.")
+    labels = np.asarray(labels)
+    if split == "all":
+        return np.ones(len(labels), dtype=bool)
+    position = np.zeros(len(labels), dtype=np.int64)
+    for label in np.unique(labels):
+        where = labels == label
+        position[where] = np.arange(where.sum())
+    held_out = position % 5 == 4
+    return held_out if split == "held-out" else ~held_out
+
+
+def load_silhouettes(classes=None, image_size=28, channels=1, split="all"):
     """Animal silhouettes scaled to [-1, 1], like `load_safari`'s drawings.
 
     Args:
@@ -160,6 +184,8 @@ def load_silhouettes(classes=None, image_size=28, channels=1):
             28x28 and are resized (bilinear, antialiased) otherwise.
         channels: 1 for grayscale, 3 to repeat the gray channel as RGB (for a
             model built for colour images).
+        split: `'all'` images, the `'train'` part (4 of 5) or the `'held-out'`
+            part (every fifth image of each animal; see `split_mask`).
 
     Returns:
         `(x, y)`: float32 images of shape `(N, image_size, image_size,
@@ -173,7 +199,7 @@ def load_silhouettes(classes=None, image_size=28, channels=1):
     image_size = int(image_size)
 
     images, labels = _raw_silhouettes()
-    keep = np.isin(labels, _class_indices(classes))
+    keep = np.isin(labels, _class_indices(classes)) & split_mask(labels, split)
     x = images[keep].astype(np.float32)[..., np.newaxis]
     y = labels[keep].copy()
 

@@ -1,0 +1,1 @@
+"""What a GAN learned, in numbers and pictures: feature spaces, measures, latent walks, reports."""
