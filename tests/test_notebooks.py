@@ -1,5 +1,6 @@
 """The chapter notebooks run top to bottom, headless, on offline data (with a shortened schedule)."""
 
+import json
 from pathlib import Path
 
 import nbformat
@@ -38,6 +39,21 @@ def _short(chapter, _get=_presets.get):
                                 print_every_n_batches=2)
 
 _presets.get = _short
+
+# Score quality at every step whatever it costs (the time budget is tested in test_quality.py),
+# and stand in for InceptionV3 (no download in tests).
+import keras as _keras
+from utils.evaluation import features as _features, quality as _quality
+
+def _stand_in_inception(**options):
+    inputs = _keras.Input((16, 16, 3))
+    pooled = _keras.layers.GlobalAveragePooling2D()(_keras.layers.Conv2D(8, 3, seed=0)(inputs))
+    return _features.KerasFeatures(_keras.Model(inputs, pooled), name="stand-in", progress=False)
+
+_features.inception_features = _stand_in_inception
+_monitor_for_run = _quality.monitor_for_run
+_quality.monitor_for_run = lambda *args, **kwargs: _monitor_for_run(*args, **{**kwargs, "every": 1})
+_quality.QualityMonitor.maybe_score = _quality.QualityMonitor.score
 """
 
 
@@ -48,6 +64,17 @@ def execute(name, workdir):
     NotebookClient(notebook, timeout=600, kernel_name="python3",
                    resources={"metadata": {"path": str(workdir)}}).execute()
     return notebook
+
+
+def assert_evaluated(run, text):
+    """The evaluation section ran: scores while training, the report, the loss-quality correlation."""
+    quality = json.loads((run / "quality.json").read_text())
+    assert [r["epoch"] for r in quality["records"]] == [1, 2, 3]
+    for name in ("metrics.json", "summary.html", "closest_pairs.png", "interpolation_spherical.png",
+                 "loss_vs_quality.png"):
+        assert (run / "eval" / name).exists()
+    assert "against FID over 3 scores: Spearman" in text
+    assert "held-out" in text and "fid" in text  # the printed table
 
 
 def outputs_text(notebook):
@@ -74,6 +101,7 @@ def test_04_01_gan_camel(workdir, data_dir):
     assert "discriminator_conv_0" in text and "generator_conv_3" in text  # summaries
     images = [o for c in notebook.cells for o in getattr(c, "outputs", []) if "image/png" in o.get("data", {})]
     assert len(images) >= 4  # the drawing, the final grid, the loss and accuracy plots
+    assert_evaluated(run, text)
 
 
 def write_cifar10_folder(folder, images, labels):
@@ -120,6 +148,7 @@ def test_04_02_wgan_cifar_horses(workdir, data_dir):
     images_shown = [o for c in notebook.cells for o in getattr(c, "outputs", [])
                     if "image/png" in o.get("data", {})]
     assert len(images_shown) >= 5  # a horse, the final grid, the losses, real horses, the check
+    assert_evaluated(run, text)
 
 
 def test_04_03_wgangp_celeb_faces(workdir, data_dir):
@@ -144,3 +173,4 @@ def test_04_03_wgangp_celeb_faces(workdir, data_dir):
     images_shown = [o for c in notebook.cells for o in getattr(c, "outputs", [])
                     if "image/png" in o.get("data", {})]
     assert len(images_shown) >= 3  # a face, the final grid, the losses
+    assert_evaluated(run, text)

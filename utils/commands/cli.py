@@ -63,6 +63,16 @@ def build_parser(chapter):
                         help="continue the run saved in the run folder (weights, optimizer, epoch)")
     parser.add_argument("--no-tensorboard", dest="tensorboard", action="store_false",
                         help="do not write TensorBoard logs to the run folder's logs/")
+    parser.add_argument("--quality-every", type=int, default=50,
+                        help="score sample quality (FID, KID, precision, recall, density, coverage "
+                        "against held-out real images) every N steps, within --quality-budget of the training "
+                        "time; written to quality.json and quality.png")
+    parser.add_argument("--quality-samples", type=int, default=None,
+                        help="samples scored each time (default: as many as held-out images, at most 1000)")
+    parser.add_argument("--quality-budget", type=float, default=0.1,
+                        help="the most scoring may take, as a fraction of the training time")
+    parser.add_argument("--no-quality", dest="quality", action="store_false",
+                        help="do not score sample quality while training")
     if "n_critic" in preset.train_options:
         parser.add_argument("--n-critic", type=int, default=preset.train_options["n_critic"],
                             help="critic updates per generator update")
@@ -84,23 +94,30 @@ def build_parser(chapter):
     return parser
 
 
-def load_training_data(chapter, args, preset):
-    """→ (x_train, using_generator, data_name) for the chosen data set."""
-    from utils import loaders
+def data_spec(args):
+    """The ``DataSpec`` of --data (with --classes or --label)."""
+    from utils.data.spec import DataSpec
 
-    height, _, channels = preset.input_dim
     if args.data == SILHOUETTES:
-        classes = None if args.classes == "all" else args.classes.split(",")
-        x_train, _ = loaders.load_silhouettes(classes, image_size=height, channels=channels)
-        return x_train, False, f"{SILHOUETTES}-{args.classes.replace(',', '-')}"
-    if args.data == "camel":
-        loaders.download_quickdraw("camel")  # nothing to do when the file is there
-        x_train, _ = loaders.load_safari("camel")
-        return x_train, False, "camel"
-    if args.data == "cifar":
-        x_train, _ = loaders.load_cifar(args.label, 10)
-        return x_train, False, "horses" if args.label == 7 else f"cifar{args.label}"
-    return loaders.load_celeb("celeb", height, args.batch_size), True, "celeb"
+        return DataSpec(SILHOUETTES, classes=args.classes)
+    return DataSpec(args.data, label=getattr(args, "label", None))
+
+
+def quality_monitor(args, spec, preset, folder):
+    """The training-time quality callback, or None (--no-quality, or no feature space offline)."""
+    if not args.quality:
+        return None
+    from utils.evaluation.features import FeatureWeightsUnavailable
+    from utils.evaluation.quality import monitor_for_run
+
+    try:
+        return monitor_for_run(spec, preset.input_dim, folder, every=args.quality_every,
+                               n_samples=args.quality_samples, budget=args.quality_budget,
+                               tensorboard=args.tensorboard)
+    except FeatureWeightsUnavailable as error:
+        print(f"Sample quality will not be scored while training: {error}\n"
+              "(train with --no-quality to silence this)", file=sys.stderr)
+        return None
 
 
 def model_arguments(args, preset):
@@ -119,7 +136,7 @@ def train_options(args, preset):
 def run(chapter, argv=None):
     info = CHAPTERS[chapter]
     args = build_parser(chapter).parse_args(argv)
-    for name in ("epochs", "batch_size", "print_every"):
+    for name in ("epochs", "batch_size", "print_every", "quality_every"):
         if getattr(args, name) < 1:
             sys.exit(f"--{name.replace('_', '-')} must be at least 1 (got {getattr(args, name)}).")
     resume = f"{info.command} {' '.join(argv if argv is not None else sys.argv[1:])}"
@@ -149,11 +166,18 @@ def _train(info, args, resume):
 
     if args.seed is not None:
         keras.utils.set_random_seed(args.seed)
+    if args.quality_samples is not None and args.quality_samples < 2:
+        sys.exit(f"--quality-samples must be at least 2 (got {args.quality_samples}).")
+    if not 0 < args.quality_budget <= 1:
+        sys.exit(f"--quality-budget is a fraction of the training time in (0, 1] (got {args.quality_budget}).")
+    spec = data_spec(args)
+    data_name = spec.run_name
     try:
-        x_train, using_generator, data_name = load_training_data(info.key, args, preset)
+        x_train, using_generator = spec.load_training(preset.input_dim, args.batch_size)
     except (OSError, ValueError) as error:
         sys.exit(f"{info.command}: {error}")
     folder = RunFolder.for_run(preset.section, args.run_id, data_name)
+    quality = quality_monitor(args, spec, preset, folder)
     options = dict(mixed_precision=args.mixed_precision, jit_compile=args.jit_compile,
                    strategy=strategy)
     # Non-chief workers of a cluster read the run folder but never write it, so only the
@@ -174,11 +198,13 @@ def _train(info, args, resume):
                 model = info.model_class(**model_arguments(args, preset), **options)
                 if chief:
                     model.save(folder)
+                    spec.write(folder)
                 print(f"Training {info.model_class.__name__} on {data_name} into {folder}")
             model.train(
                 x_train, batch_size=args.batch_size, epochs=args.epochs, run_folder=folder,
                 print_every_n_batches=args.print_every, using_generator=using_generator,
-                tensorboard=args.tensorboard, **train_options(args, preset),
+                tensorboard=args.tensorboard, callbacks=[quality] if quality else [],
+                **train_options(args, preset),
             )
             if chief:
                 model.save_model(folder)
@@ -190,8 +216,10 @@ def _train(info, args, resume):
         sys.exit(f"\n{error}\nContinue from the last good checkpoint with:\n  {resume}")
     except (RunFolderBusy, RunFolderTaken, RunFolderError, ValueError) as error:  # SavedRunError too
         sys.exit(f"{info.command}: {error}")
+    scored = f", sample quality in {folder.quality_plot}" if quality and quality.records else ""
     print(f"\nDone: epoch {model.epoch}. Samples in {folder.images}, loss curves in "
-          f"{folder.loss_plot}; TensorBoard: tensorboard --logdir {folder.path.parent.parent}")
+          f"{folder.loss_plot}{scored}; TensorBoard: tensorboard --logdir {folder.path.parent.parent}\n"
+          f"Evaluate it: gdl-eval {folder}")
     return model
 
 

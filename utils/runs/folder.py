@@ -6,6 +6,9 @@
     images/sample_<epoch>.png     5×5 grids from one fixed noise batch
     weights/weights.weights.h5    the checkpoint: weights, optimizer state, training state
     history.json, losses.png      the loss history of that checkpoint, as data and as a plot
+    quality.json, quality.png     sample quality scored while training (``QualityMonitor``)
+    data.json                     which data the run trains on (the commands write it)
+    eval/                         ``gdl-eval``'s measures, pictures and summary
     logs/                         TensorBoard (``tensorboard --logdir run/``)
     viz/                          model diagrams and summaries
     generator.keras, ...          whole networks (``save_model``)
@@ -102,6 +105,23 @@ class RunFolder:
     @property
     def loss_plot(self):
         return self.path / "losses.png"
+
+    @property
+    def quality(self):
+        return self.path / "quality.json"
+
+    @property
+    def quality_plot(self):
+        return self.path / "quality.png"
+
+    @property
+    def data_record(self):
+        """``data.json``: the data set the run trains on, so that it can be evaluated against it."""
+        return self.path / "data.json"
+
+    @property
+    def evaluation(self):
+        return self.path / "eval"
 
     def sample(self, epoch):
         return self.images / f"sample_{epoch}.png"

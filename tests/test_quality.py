@@ -1,0 +1,133 @@
+"""The training-time quality callback: what it scores, when, at what cost, and what it keeps."""
+
+import json
+import time
+
+import numpy as np
+import pytest
+
+from models.GAN import GAN
+from tiny import gan_params, images
+from utils.evaluation.quality import (PendingReference, QualityMonitor, Reference, critic_signal,
+                                      loss_quality_correlation)
+
+
+class Projection:
+    """A stand-in feature space: a fixed random projection of the pixels (optionally slow)."""
+
+    name = "projection"
+    description = "a fixed random projection of the pixels"
+
+    def __init__(self, dim=8, seconds_per_image=0.0):
+        self.dim, self.seconds_per_image = dim, seconds_per_image
+
+    def __call__(self, batch):
+        time.sleep(self.seconds_per_image * len(batch))
+        flat = np.asarray(batch, np.float64).reshape(len(batch), -1)
+        matrix = np.random.default_rng(0).normal(size=(flat.shape[1], self.dim))
+        return flat @ matrix
+
+
+def real_halves(n=120):
+    data = images(2 * n, 8, seed=3)
+    return data[:n], data[n:]
+
+
+def test_the_floor_of_held_out_images_beats_noise():
+    train, held_out = real_halves()
+    reference = Reference(Projection(), train, held_out, kid_subsets=10)
+    floor = reference.floor()
+    assert set(floor) >= {"fid", "kid", "kid_std", "precision", "recall", "density", "coverage", "n_samples"}
+    assert floor["n_samples"] == 120
+    far = reference.score(Projection()(images(120, 8, seed=9) * 0.05 + 0.9))
+    assert far["fid"] > 10 * floor["fid"] and far["recall"] < floor["recall"]
+
+
+def tiny_gan():
+    import keras
+
+    keras.utils.set_random_seed(0)
+    return GAN(**gan_params())
+
+
+def test_scores_every_n_steps_and_writes_the_run_folder(tmp_path):
+    gan = tiny_gan()
+    train, held_out = real_halves()
+    monitor = QualityMonitor(Reference(Projection(), train, held_out, kid_subsets=5), every=2,
+                             budget=1.0, folder=tmp_path)
+    gan.train(train, batch_size=8, epochs=5, run_folder=tmp_path, print_every_n_batches=5,
+              callbacks=[monitor])
+    assert [r["epoch"] for r in monitor.records] == [2, 4, 5]  # and once more at the end
+    saved = json.loads((tmp_path / "quality.json").read_text())
+    assert saved["records"] == monitor.records and saved["n_samples"] == 120
+    assert saved["floor"]["fid"] >= 0 and saved["features"] == "projection"
+    assert (tmp_path / "quality.png").stat().st_size > 0
+    assert list((tmp_path / "logs" / "quality").glob("events.out.tfevents.*"))
+
+
+def test_scoring_stays_within_its_share_of_the_training_time(tmp_path):
+    gan = tiny_gan()
+    train, held_out = real_halves()
+    slow = Projection(seconds_per_image=0.001)
+    pending = PendingReference(slow, lambda: (train, held_out), n_train=120, n_held_out=120)
+    monitor = QualityMonitor(pending, every=1, budget=0.4, folder=tmp_path)
+    gan.train(train, batch_size=8, epochs=150, run_folder=tmp_path, print_every_n_batches=150,
+              callbacks=[monitor])
+    assert monitor.skipped > 0 and monitor.records  # some scored, many skipped
+    assert monitor.scoring_seconds <= 0.4 * monitor.training_seconds()
+
+
+def test_a_resumed_run_keeps_its_earlier_scores(tmp_path):
+    from utils.runs.saved import load_model
+
+    train, held_out = real_halves()
+    reference = Reference(Projection(), train, held_out, kid_subsets=5)
+    gan = tiny_gan()
+    gan.save(tmp_path)
+    gan.train(train, batch_size=8, epochs=4, run_folder=tmp_path, print_every_n_batches=2,
+              callbacks=[QualityMonitor(reference, every=2, budget=1.0, folder=tmp_path)])
+    # A score after the last checkpoint (as if the run was killed before saving) is dropped on resume.
+    saved = json.loads((tmp_path / "quality.json").read_text())
+    saved["records"].append({**saved["records"][-1], "epoch": 9})
+    (tmp_path / "quality.json").write_text(json.dumps(saved))
+
+    resumed = load_model(GAN, tmp_path)
+    monitor = QualityMonitor(reference, every=2, budget=1.0, folder=tmp_path)
+    resumed.train(train, batch_size=8, epochs=2, run_folder=tmp_path, print_every_n_batches=2,
+                  callbacks=[monitor])
+    assert [r["epoch"] for r in monitor.records] == [2, 4, 6]
+
+
+def test_short_runs_are_not_scored():
+    gan = tiny_gan()
+    train, held_out = real_halves()
+    monitor = QualityMonitor(Reference(Projection(), train, held_out), every=50, budget=1.0)
+    gan.fit(np.concatenate([train] * 2), batch_size=8, epochs=1, steps_per_epoch=3, verbose=0,
+            callbacks=[monitor])
+    assert monitor.records == []
+
+
+@pytest.mark.parametrize("bad, message", [(dict(every=0), "every"), (dict(budget=0), "budget"),
+                                          (dict(n_samples=1), "n_samples")])
+def test_bad_settings_are_named(bad, message):
+    with pytest.raises(ValueError, match=message):
+        QualityMonitor(None, **bad)
+
+
+def test_the_critic_signal_is_the_wasserstein_estimate():
+    d_losses = [[0.1, -0.5, 0.3], [0.0, -0.2, 0.1]]
+    np.testing.assert_allclose(critic_signal("WGAN", d_losses, ("d_loss", "d_loss_real", "d_loss_fake")),
+                               [0.2, 0.1])
+    np.testing.assert_allclose(critic_signal("GAN", [[0.7, 0, 0, 0, 0, 0]],
+                                             ("d_loss", "d_loss_real", "d_loss_fake", "d_acc",
+                                              "d_acc_real", "d_acc_fake")), [0.7])
+
+
+def test_loss_and_quality_are_paired_over_the_steps_before_each_score():
+    signal = np.repeat([4.0, 3.0, 2.0, 1.0], 10)  # a loss falling in stages of 10 steps
+    records = [{"epoch": e, "fid": 5.0 * s} for e, s in ((10, 4.0), (20, 3.0), (30, 2.0), (40, 1.0))]
+    result = loss_quality_correlation(records, signal)
+    assert result["window"] == 10 and result["loss_values"] == [4.0, 3.0, 2.0, 1.0]
+    assert result["spearman"] == pytest.approx(1.0) and result["pearson"] == pytest.approx(1.0)
+    reversed_quality = [{"epoch": r["epoch"], "fid": 25.0 - r["fid"]} for r in records]
+    assert loss_quality_correlation(reversed_quality, signal)["spearman"] == pytest.approx(-1.0)

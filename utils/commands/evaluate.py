@@ -1,0 +1,61 @@
+"""``gdl-eval RUN_FOLDER``: how good is a trained generator, in numbers and pictures?
+
+Scores the run's samples against the real images of the data it trained on —
+Fréchet distance, KID, precision, recall, density, coverage, each beside the
+floor of held-out real images — counts the classes it covers, checks it for
+memorisation, walks its latent space, and writes everything to
+``<run>/eval/`` (``metrics.json``, pictures, ``summary.html``).
+"""
+
+import argparse
+import sys
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="gdl-eval", description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("run_folder", help="a run folder written by gdl-gan, gdl-wgan, gdl-wgangp "
+                        "or a notebook, e.g. run/gan/0001_silhouettes-horse")
+    parser.add_argument("--features", default=None,
+                        help="feature space: 'silhouette' (the shipped classifier; default for the "
+                        "silhouettes and camels), 'inception' (InceptionV3 pool features; default for "
+                        "CIFAR and CelebA) or a .keras model of your own")
+    parser.add_argument("--classifier", default=None,
+                        help="a silhouette classifier weights file (from gdl-train-classifier) "
+                        "instead of the shipped one")
+    parser.add_argument("--data", default=None,
+                        help="the run's data when the folder does not record it: silhouettes:horse, "
+                        "silhouettes:all, camel, cifar:7 or celeb")
+    parser.add_argument("--samples", type=int, default=None,
+                        help="generated images scored (default: as many as held-out images)")
+    parser.add_argument("--reference", type=int, default=10000,
+                        help="at most this many training images to compare with")
+    parser.add_argument("--held-out", type=int, default=2000, help="at most this many held-out images")
+    parser.add_argument("--seed", type=int, default=0, help="seeds the latent points and the image choice")
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    for name in ("samples", "reference", "held_out"):
+        value = getattr(args, name)
+        if value is not None and value < 2:
+            sys.exit(f"gdl-eval: --{name.replace('_', '-')} must be at least 2 (got {value}).")
+
+    from utils.data.spec import DataSpec
+    from utils.evaluation.features import FeatureWeightsUnavailable
+    from utils.evaluation.report import EvaluationError, evaluate_run, format_table
+    from utils.runs.saved import SavedRunError
+
+    try:
+        data = DataSpec.parse(args.data) if args.data else None
+        report = evaluate_run(args.run_folder, features=args.features, data=data,
+                              n_samples=args.samples, n_reference=args.reference,
+                              n_held_out=args.held_out, classifier=args.classifier, seed=args.seed)
+    except (EvaluationError, SavedRunError, FeatureWeightsUnavailable, FileNotFoundError,
+            ValueError) as error:
+        sys.exit(f"gdl-eval: {error}")
+    print(format_table(report))
+    return report

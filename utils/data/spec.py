@@ -1,0 +1,170 @@
+"""Which data set a run trains on, written into its run folder so that it can be judged against it.
+
+``DataSpec('silhouettes', classes='horse')``, ``DataSpec('camel')``,
+``DataSpec('cifar', label=7)``, ``DataSpec('celeb')``.  The commands load their
+training data through it and write it as ``data.json``; ``gdl-eval`` reads it
+back (or infers it from the folder name of a notebook's run, e.g. ``0001_camel``)
+to load the real images that the samples are compared with.
+"""
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+NAMES = ("silhouettes", "camel", "cifar", "celeb")
+
+
+@dataclass(frozen=True)
+class RealImages:
+    """Real images for evaluation: a reference sample of the training data, and held-out images.
+
+    ``held_out_unseen`` says whether the generator never saw the held-out
+    images (the silhouettes' fixed split) or whether they are only left out of
+    the reference sample (the book's data sets, trained on whole).
+    """
+
+    train: np.ndarray
+    held_out: np.ndarray
+    train_labels: np.ndarray
+    held_out_labels: np.ndarray
+    held_out_unseen: bool
+    class_names: tuple = ()
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    name: str
+    classes: str = None  # silhouettes: 'horse', 'cat,dog' or 'all'
+    label: int = None  # cifar: the CIFAR-10 class
+
+    def __post_init__(self):
+        if self.name not in NAMES:
+            raise ValueError(f"Unknown data {self.name!r}; choose one of {', '.join(NAMES)}.")
+        if self.name == "silhouettes" and not self.classes:
+            object.__setattr__(self, "classes", "horse")
+        if self.name == "cifar" and self.label is None:
+            object.__setattr__(self, "label", 7)
+
+    @property
+    def run_name(self):
+        """The data part of the run folder's name (the notebooks' DATA_NAME)."""
+        if self.name == "silhouettes":
+            return f"silhouettes-{self.classes.replace(',', '-')}"
+        if self.name == "cifar":
+            return "horses" if self.label == 7 else f"cifar{self.label}"
+        return self.name
+
+    @property
+    def default_features(self):
+        """The feature space its samples are scored in: the silhouette classifier for 28×28-born
+        drawings and shapes, InceptionV3 for photographs."""
+        return "silhouette" if self.name in ("silhouettes", "camel") else "inception"
+
+    @property
+    def silhouette_classes(self):
+        from utils.data.silhouettes import SILHOUETTE_CLASSES
+
+        return list(SILHOUETTE_CLASSES) if self.classes == "all" else self.classes.split(",")
+
+    def load_training(self, input_dim, batch_size):
+        """→ (x_train, using_generator): what the chapter's ``train`` is given."""
+        from utils import loaders
+
+        height, _, channels = input_dim
+        if self.name == "silhouettes":
+            x_train, _ = loaders.load_silhouettes(self.silhouette_classes, image_size=height,
+                                                  channels=channels, split="train")
+            return x_train, False
+        if self.name == "camel":
+            loaders.download_quickdraw("camel")  # nothing to do when the file is there
+            return loaders.load_safari("camel")[0], False
+        if self.name == "cifar":
+            return loaders.load_cifar(self.label, 10)[0], False
+        return loaders.load_celeb("celeb", height, batch_size), True
+
+    def real_images(self, input_dim, n_train=2000, n_held_out=1000, seed=0):
+        """Real images at the model's size: up to ``n_train`` for reference, ``n_held_out`` held out."""
+        from utils import loaders
+
+        height, _, channels = input_dim
+        if self.name == "silhouettes":
+            from utils.data.silhouettes import SILHOUETTE_CLASSES
+
+            load = lambda split: loaders.load_silhouettes(  # noqa: E731
+                self.silhouette_classes, image_size=height, channels=channels, split=split)
+            (train, train_labels), (held, held_labels) = load("train"), load("held-out")
+            rng = np.random.default_rng(seed)
+            keep_train = np.sort(rng.permutation(len(train))[:n_train])
+            keep_held = np.sort(rng.permutation(len(held))[:n_held_out])
+            return RealImages(train[keep_train], held[keep_held], train_labels[keep_train],
+                              held_labels[keep_held], True, SILHOUETTE_CLASSES)
+        if self.name == "celeb":
+            stream = loaders.load_celeb("celeb", height, batch_size=100, shuffle=True, seed=seed)
+            images = []
+            while sum(len(batch) for batch in images) < n_train + n_held_out and len(images) < len(stream) * 2:
+                images.append(next(stream)[0])
+            images = np.concatenate(images)
+            n_held_out = min(n_held_out, len(images) // 2)
+        else:
+            images = self.load_training(input_dim, 100)[0]
+            images = images[np.random.default_rng(seed).permutation(len(images))]
+            n_held_out = min(n_held_out, len(images) // 2)
+        held, train = images[:n_held_out], images[n_held_out:n_held_out + n_train]
+        no_labels = np.zeros(0, dtype=np.int64)
+        return RealImages(train, held, no_labels, no_labels, False)
+
+    # -- the record in the run folder ---------------------------------------------------
+
+    def write(self, folder):
+        from utils.runs.folder import RunFolder, replace_atomically
+
+        path = RunFolder(folder).data_record
+        record = {key: value for key, value in asdict(self).items() if value is not None}
+        replace_atomically(path, lambda tmp: Path(tmp).write_text(json.dumps(record)))
+        return path
+
+    @classmethod
+    def read(cls, folder):
+        """The run's data: ``data.json``, else inferred from the folder's name; None if neither says."""
+        from utils.runs.folder import RunFolder
+
+        folder = RunFolder(folder)
+        if folder.data_record.exists():
+            try:
+                record = json.loads(folder.data_record.read_text())
+                return cls(**record)
+            except (ValueError, TypeError) as error:
+                raise ValueError(
+                    f"{folder.data_record} is damaged ({error}); it should hold e.g. "
+                    f'{{"name": "silhouettes", "classes": "horse"}}. Fix it, or pass --data.') from None
+        return cls.infer(folder.path.name)
+
+    @classmethod
+    def infer(cls, folder_name):
+        """From a run folder's name ``<run id>_<data name>`` as the commands and notebooks make it."""
+        data_name = folder_name.split("_", 1)[1] if "_" in folder_name else folder_name
+        if data_name.startswith("silhouettes-"):
+            return cls("silhouettes", classes=data_name[len("silhouettes-"):].replace("-", ","))
+        if data_name == "horses":
+            return cls("cifar", label=7)
+        if data_name == "cars":
+            return cls("cifar", label=1)
+        if data_name.startswith("cifar") and data_name[5:].isdigit():
+            return cls("cifar", label=int(data_name[5:]))
+        if data_name in ("camel", "celeb"):
+            return cls(data_name)
+        return None
+
+    @classmethod
+    def parse(cls, text):
+        """``--data`` values: 'silhouettes:horse', 'silhouettes:all', 'camel', 'cifar:7', 'celeb'."""
+        name, _, detail = text.partition(":")
+        if name == "silhouettes":
+            return cls(name, classes=detail or "horse")
+        if name == "cifar":
+            if detail and not detail.isdigit():
+                raise ValueError(f"cifar's class is a number (7 = horses): got {text!r}.")
+            return cls(name, label=int(detail) if detail else 7)
+        return cls(name)

@@ -1,0 +1,348 @@
+"""Sample quality while a GAN trains: a Keras callback that scores the generator every few steps.
+
+Losses of an adversarial game say little about the pictures; these scores do.
+Every ``every`` epochs (the book's steps) the generator draws the same latent
+batch, a feature extractor embeds it, and the Fréchet distance, KID, precision,
+recall, density and coverage against the training images are recorded.  The
+floor, held-out real images scored the same way, is computed once.
+
+The cost is bounded: the callback times itself and skips a scoring that would
+bring its total time above ``budget`` (10% by default) of the training time so
+far.  Results go to the run folder as ``quality.json`` and ``quality.png``, and
+to TensorBoard under ``logs/quality``.
+"""
+
+import json
+import time
+
+import numpy as np
+import keras
+
+from utils.evaluation import measures
+from utils.runs.callbacks import is_chief
+from utils.runs.folder import RunFolder, replace_atomically
+
+# Lower is better for the distances, higher for the rest.
+LOWER_IS_BETTER = ("fid", "kid")
+MEASURES = ("fid", "kid", "precision", "recall", "density", "coverage")
+
+
+class Reference:
+    """The real side of every comparison: training-image features and held-out ones.
+
+    ``train`` features stand for the data distribution; ``held_out`` features
+    are real images the generator was (ideally) not trained on: scored against
+    ``train`` like a generator's samples, they give the floor a perfect
+    generator would reach with that many samples.
+    """
+
+    def __init__(self, features, train_images, held_out_images, kid_subsets=50, kid_subset_size=1000):
+        self.features = features
+        self.train = np.asarray(features(train_images), np.float64)
+        self.held_out = np.asarray(features(held_out_images), np.float64)
+        self.train_statistics = measures.feature_statistics(self.train)
+        self.kid_subsets, self.kid_subset_size = kid_subsets, kid_subset_size
+        self._floor = None
+
+    @property
+    def n_train(self):
+        return len(self.train)
+
+    @property
+    def n_held_out(self):
+        return len(self.held_out)
+
+    def score(self, fake_features):
+        """Every measure of ``fake_features`` against the training features (JSON-ready floats)."""
+        fake = np.asarray(fake_features, np.float64)
+        fid = measures.frechet_distance_from_statistics(
+            *measures.feature_statistics(fake), *self.train_statistics)
+        kid, kid_std = measures.kernel_distance(
+            self.train, fake, subsets=self.kid_subsets, subset_size=self.kid_subset_size)
+        scores = {"fid": fid, "kid": kid, "kid_std": kid_std, "n_samples": len(fake)}
+        scores.update(measures.precision_recall(self.train, fake))
+        scores.update(measures.density_coverage(self.train, fake))
+        return {key: float(value) if key != "n_samples" else int(value) for key, value in scores.items()}
+
+    def floor(self):
+        """The held-out real images' scores: what a generator drawing real images would get."""
+        if self._floor is None:
+            self._floor = self.score(self.held_out)
+        return self._floor
+
+
+class PendingReference:
+    """A ``Reference`` built when first needed (loading and embedding real images takes time).
+
+    The extractor is known up front, so the monitor can time it on a few images
+    and estimate the first scoring's cost before deciding whether it fits the budget.
+    """
+
+    def __init__(self, features, load_real_images, n_train, n_held_out):
+        self.features, self.load_real_images = features, load_real_images
+        self.n_train, self.n_held_out = n_train, n_held_out  # at most this many
+
+    def build(self):
+        train, held_out = self.load_real_images()
+        return Reference(self.features, train, held_out)
+
+    # Seconds allowed for what follows the embedding: the measures, quality.json and the plot.
+    OVERHEAD_SECONDS = 1.0
+
+    def estimate_seconds(self, input_dim, n_samples=None, probe=64):
+        """Seconds for a first scoring: embedding every real image and the samples (as many as
+        held-out images by default), timed on a probe batch, plus ``OVERHEAD_SECONDS``."""
+        n_samples = n_samples or self.n_held_out
+        images = np.zeros((probe, *input_dim), np.float32)
+        self.features(images)  # the first call builds and traces
+        started = time.perf_counter()
+        self.features(images)
+        per_image = (time.perf_counter() - started) / probe
+        return per_image * (self.n_train + self.n_held_out + n_samples) + self.OVERHEAD_SECONDS
+
+
+def sample_latents(z_dim, n_samples, seed=0):
+    """The scoring batch: one fixed draw per run, so successive scores differ only by the generator."""
+    return np.random.default_rng(seed).normal(size=(n_samples, z_dim)).astype("float32")
+
+
+class QualityMonitor(keras.callbacks.Callback):
+    """Scores the generator every ``every`` epochs within a time ``budget`` (see the module docstring).
+
+    ``reference`` is a ``Reference``, or a ``PendingReference`` built at the
+    first scoring (its time counted in the budget, and estimated beforehand).
+    A scoring happens at a multiple of ``every`` epochs, and when training ends
+    after at least ``every`` epochs, whenever the budget allows it.  ``folder`` (a run
+    folder, optional) receives ``quality.json``, ``quality.png`` and, with
+    ``tensorboard``, the scores as scalars.  ``records`` holds every score
+    as ``{"epoch": ..., "fid": ..., ...}``; a resumed run keeps the earlier ones.
+    """
+
+    def __init__(self, reference, every=50, n_samples=None, budget=0.10, folder=None,
+                 tensorboard=True, seed=0):
+        super().__init__()
+        if int(every) < 1:
+            raise ValueError(f"every must be at least 1 epoch; got {every}.")
+        if n_samples is not None and int(n_samples) < 2:
+            raise ValueError(f"n_samples must be at least 2; got {n_samples}.")
+        if not 0 < budget <= 1:
+            raise ValueError(f"budget is a fraction of the training time in (0, 1]; got {budget}.")
+        self._reference = reference
+        # As many samples as held-out images by default, so that the floor is at the same count.
+        self.every, self.budget, self.seed = int(every), budget, seed
+        self._n_samples = None if n_samples is None else int(n_samples)
+        self.folder = RunFolder(folder) if folder is not None else None
+        self.tensorboard = tensorboard and self.folder is not None
+        self.records = []
+        self.skipped = 0
+        self.scoring_seconds = 0.0
+        self._started = None
+        self._last_cost = 0.0
+        self._writer = None
+        self._latents = None
+
+    @property
+    def reference(self):
+        if isinstance(self._reference, PendingReference):
+            started = time.perf_counter()
+            self._reference = self._reference.build()
+            self.scoring_seconds += time.perf_counter() - started
+        return self._reference
+
+    def on_train_begin(self, logs=None):
+        self._started = time.perf_counter()
+        self.scoring_seconds = 0.0
+        if self.folder is not None and self.folder.quality.exists() and not self.records:
+            self.records = _read_records(self.folder.quality, self.model.epoch)
+        self._latents = None
+        if isinstance(self._reference, PendingReference) and not self._last_cost:
+            started = time.perf_counter()
+            pending = self._reference
+            self._last_cost = pending.estimate_seconds(self.model.input_dim, self._n_samples)
+            self.scoring_seconds += time.perf_counter() - started
+
+    @property
+    def n_samples(self):
+        return self._n_samples if self._n_samples is not None else self.reference.n_held_out
+
+    def training_seconds(self):
+        return time.perf_counter() - self._started - self.scoring_seconds
+
+    def on_epoch_end(self, epoch, logs=None):
+        step = epoch + 1  # the epochs completed, as the model's ``epoch`` counts them
+        if step % self.every == 0:
+            self.maybe_score(step)
+
+    def on_train_end(self, logs=None):
+        step = self.model.epoch
+        if step >= self.every and (not self.records or self.records[-1]["epoch"] != step):
+            self.maybe_score(step)
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+    def maybe_score(self, step):
+        """Score now, unless that would take the callback over its share of the time."""
+        if self.scoring_seconds + self._last_cost > self.budget * self.training_seconds():
+            self.skipped += 1
+            return None
+        return self.score(step)
+
+    def score(self, step):
+        started = time.perf_counter()
+        reference = self.reference
+        from utils.evaluation.latent import generate
+
+        if self._latents is None:
+            self._latents = sample_latents(self.model.z_dim, self.n_samples, self.seed)
+        images = generate(self.model.generator, self._latents)
+        if not np.isfinite(images).all():
+            record = {"epoch": int(step), "finite": False}
+        else:
+            record = {"epoch": int(step), **reference.score(reference.features(images))}
+        self.records = [r for r in self.records if r["epoch"] < step] + [record]
+        if self.folder is not None and is_chief():
+            self._write(record)
+        cost = time.perf_counter() - started
+        self._last_cost = cost
+        self.scoring_seconds += cost
+        return record
+
+    def summary(self):
+        """What ``quality.json`` holds: the feature space, the counts, the floor and every score."""
+        reference = self.reference
+        return {
+            "features": reference.features.name,
+            "features_description": reference.features.description,
+            "n_samples": self.n_samples,
+            "n_train_reference": reference.n_train,
+            "n_held_out": reference.n_held_out,
+            "floor": reference.floor(),
+            "every": self.every,
+            "budget": self.budget,
+            "scoring_seconds": self.scoring_seconds,
+            "skipped": self.skipped,
+            "records": self.records,
+        }
+
+    def _write(self, record):
+        folder = self.folder
+        summary = self.summary()
+        with folder.writing("the quality scores"):
+            replace_atomically(folder.quality, lambda tmp: _write_json(summary, tmp))
+            replace_atomically(folder.quality_plot, lambda tmp: save_quality_plot(summary, tmp))
+        if self.tensorboard and record.get("finite", True):
+            import tensorflow as tf
+
+            if self._writer is None:
+                self._writer = tf.summary.create_file_writer(str(folder.logs / "quality"))
+            with self._writer.as_default():
+                for name in MEASURES:
+                    tf.summary.scalar(f"quality/{name}", record[name], step=record["epoch"])
+                self._writer.flush()
+
+
+def _write_json(data, path):
+    with open(path, "w") as f:
+        json.dump(data, f, indent=1)
+
+
+def _read_records(path, up_to_epoch):
+    """A resumed run's earlier scores, up to the checkpoint it continues from."""
+    try:
+        with open(path) as f:
+            records = json.load(f).get("records", [])
+    except (OSError, ValueError, AttributeError):
+        return []  # a damaged quality file is rewritten from the scores of this run
+    return [r for r in records if isinstance(r, dict) and r.get("epoch", 1e18) <= up_to_epoch]
+
+
+def read_quality(folder):
+    """``quality.json`` of a run folder, or None when the run was not scored while training."""
+    path = RunFolder(folder).quality
+    if not path.exists():
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
+def save_quality_plot(summary, path):
+    """One panel per measure against the step, the held-out floor as a dashed line."""
+    from matplotlib.figure import Figure
+
+    records = [r for r in summary["records"] if r.get("finite", True)]
+    figure = Figure(figsize=(10, 6), dpi=100)
+    steps = [r["epoch"] for r in records]
+    for k, name in enumerate(MEASURES, start=1):
+        axes = figure.add_subplot(2, 3, k)
+        axes.plot(steps, [r[name] for r in records], marker="o", markersize=3, linewidth=1)
+        axes.axhline(summary["floor"][name], linestyle="--", color="gray", linewidth=1,
+                     label="held-out real images")
+        better = "lower" if name in LOWER_IS_BETTER else "higher"
+        axes.set_title(f"{name} ({better} is better)", fontsize="medium")
+        axes.grid(alpha=0.3)
+        if k > 3:
+            axes.set_xlabel("step")
+    figure.axes[0].legend(fontsize="small")
+    figure.suptitle(f"Sample quality: {summary['n_samples']} samples, features {summary['features']}")
+    figure.tight_layout()
+    figure.savefig(path)
+    return path
+
+
+def critic_signal(model_class, d_losses, loss_names):
+    """The loss series the chapter's claim is about, per step.
+
+    For the WGAN and WGAN-GP, the critic's estimate of the Wasserstein distance:
+    −(d_loss_real + d_loss_fake) (real images are labelled +1, fakes −1); it
+    should fall as the samples improve.  For the GAN, its discriminator loss.
+    """
+    table = np.asarray(d_losses, dtype="float64")
+    if table.ndim != 2 or not len(table):
+        return np.zeros(0)
+    column = {name: k for k, name in enumerate(loss_names)}
+    if model_class in ("WGAN", "WGANGP"):
+        return -(table[:, column["d_loss_real"]] + table[:, column["d_loss_fake"]])
+    return table[:, column["d_loss"]]
+
+
+def loss_quality_correlation(records, signal, measure="fid", window=None):
+    """Correlation between a loss series and a quality measure over a run.
+
+    Each score at epoch e is paired with the loss averaged over the ``window``
+    steps before e (by default the spacing between scores), which smooths the
+    step-to-step noise of adversarial losses.
+    """
+    records = [r for r in records if r.get("finite", True) and 0 < r["epoch"] <= len(signal)]
+    if window is None:
+        steps = [r["epoch"] for r in records]
+        window = int(np.median(np.diff(steps))) if len(steps) > 1 else 1
+    window = max(1, int(window))
+    loss = [float(np.mean(signal[max(0, r["epoch"] - window):r["epoch"]])) for r in records]
+    quality = [r[measure] for r in records]
+    result = measures.correlation(loss, quality)
+    result.update(measure=measure, window=window, loss_values=loss, quality=quality,
+                  epochs=[r["epoch"] for r in records])
+    return result
+
+
+def monitor_for_run(spec, input_dim, folder, every=50, n_samples=None, features=None,
+                    budget=0.10, tensorboard=True, n_train=2000, n_held_out=1000):
+    """The ``QualityMonitor`` the commands add: the run's data (a ``DataSpec``), scored in its
+    default feature space unless ``features`` (an extractor or a ``features_for`` name) is given.
+
+    The extractor is built here, so a missing download fails before training
+    starts; the real images are loaded and embedded when training starts.
+    """
+    from utils.evaluation.features import features_for
+
+    if features is None or isinstance(features, str):
+        features = features_for(features or spec.default_features)
+
+    def load_real_images():
+        real = spec.real_images(input_dim, n_train=n_train, n_held_out=n_held_out)
+        return real.train, real.held_out
+
+    reference = PendingReference(features, load_real_images, n_train, n_held_out)
+    return QualityMonitor(reference, every=every, n_samples=n_samples, budget=budget,
+                          folder=folder, tensorboard=tensorboard)

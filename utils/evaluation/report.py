@@ -1,0 +1,342 @@
+"""Evaluate a saved run: every measure, beside its floor, with the pictures, in ``<run>/eval/``.
+
+``evaluate_run(folder)`` is what ``gdl-eval`` runs.  It loads the run's model
+and the real images of the data it trained on (``data.json``), draws samples
+from fixed latent points, and writes:
+
+* ``metrics.json``: Fréchet distance, KID, precision, recall, density and
+  coverage of the samples, each beside the same measure for held-out real
+  images (the floor a perfect generator reaches at that sample count); mode
+  coverage (silhouettes: the classifier's histogram of samples against the
+  data's); memorisation (pixel distances to the nearest training image against
+  the held-out images'); and, when the run was scored while training, the
+  correlation between the loss and sample quality;
+* pictures: samples, the closest sample–training pairs, linear and spherical
+  interpolations, latent vector arithmetic on class means, quality and
+  histograms;
+* ``summary.html``: one page with the table and the pictures.
+"""
+
+import html
+import json
+import os
+import time
+
+import numpy as np
+
+from utils.evaluation import latent, measures
+from utils.evaluation.quality import (LOWER_IS_BETTER, MEASURES, Reference, critic_signal,
+                                      loss_quality_correlation, read_quality, sample_latents)
+from utils.memorisation import nearest_training_images
+from utils.plotting import save_grid, tile_images
+from utils.runs.folder import RunFolder
+
+
+class EvaluationError(ValueError):
+    """A run cannot be evaluated as asked; the message says why and what to pass instead."""
+
+
+def load_run(folder):
+    """The run's model, rebuilt with its checkpoint, by the class recorded in the folder."""
+    from utils.chapters import CHAPTERS
+    from utils.runs.saved import load_model, recorded_class
+
+    writer = recorded_class(folder)
+    classes = {chapter.class_name: chapter.model_class for chapter in CHAPTERS.values()}
+    if writer not in classes:
+        raise EvaluationError(
+            f"{folder} does not say which model wrote it (no run.json or checkpoint naming "
+            f"{', '.join(classes)}): is it a run folder of gdl-gan, gdl-wgan or gdl-wgangp?")
+    return load_model(classes[writer], folder)
+
+
+def _progress(message):
+    print(message, flush=True)
+
+
+def evaluate_run(folder, features=None, data=None, n_samples=None, n_reference=10000,
+                 n_held_out=2000, classifier=None, seed=0, say=_progress):
+    """Evaluate the run in ``folder`` and write ``eval/``; returns the report (also in metrics.json).
+
+    Args:
+        features: an extractor, or a ``features_for`` name ('silhouette',
+            'inception', a ``.keras`` file); by default the data's own.
+        data: a ``DataSpec`` when the folder does not record its data.
+        n_samples: generated images scored; by default as many as held-out images.
+        n_reference, n_held_out: at most this many training and held-out images.
+        classifier: a silhouette classifier weights file instead of the shipped one.
+    """
+    from utils.data.spec import DataSpec
+    from utils.evaluation.features import features_for
+
+    started = time.perf_counter()
+    folder = RunFolder(folder)
+    if not folder.path.is_dir():
+        raise EvaluationError(f"No run folder {folder}: pass the folder a training command wrote, "
+                              f"e.g. run/gan/0001_silhouettes-horse.")
+    spec = data or DataSpec.read(folder)
+    if spec is None:
+        raise EvaluationError(
+            f"{folder} does not record its data (no data.json, and its name does not say): pass "
+            f"--data silhouettes:horse, camel, cifar:7 or celeb.")
+    say(f"Loading the run in {folder}")
+    model = load_run(folder)
+    if features is None or isinstance(features, str):
+        features = features_for(features or spec.default_features, classifier=classifier)
+    say(f"Loading real images ({spec.run_name})")
+    real = spec.real_images(model.input_dim, n_train=n_reference, n_held_out=n_held_out, seed=seed)
+    n_samples = int(n_samples or len(real.held_out))
+    say(f"Drawing {n_samples} samples at epoch {model.epoch}")
+    latents = sample_latents(model.z_dim, n_samples, seed)
+    samples = latent.generate(model.generator, latents)
+    if not np.isfinite(samples).all():
+        raise EvaluationError(f"The generator of {folder} draws non-finite images: the run diverged.")
+
+    out = folder.evaluation
+    out.mkdir(parents=True, exist_ok=True)
+    say(f"Embedding {len(real.train)} training, {len(real.held_out)} held-out and {n_samples} "
+        f"generated images ({features.name})")
+    reference = Reference(features, real.train, real.held_out)
+    report = {
+        "run": str(folder), "model_class": type(model).__name__, "epoch": int(model.epoch),
+        "data": spec.run_name, "features": features.name,
+        "features_description": features.description,
+        "counts": {"samples": n_samples, "train_reference": reference.n_train,
+                   "held_out": reference.n_held_out, "held_out_unseen": real.held_out_unseen},
+        "measures": {"samples": reference.score(features(samples)), "held_out": reference.floor()},
+        "pictures": {},
+    }
+    pictures = report["pictures"]
+    pictures["samples"] = _save(out / "samples.png", tile_images(samples, 5, 5))
+
+    say("Memorisation: nearest training image of each sample and held-out image")
+    report["memorisation"], pictures["closest_pairs"] = memorisation(samples, real, out)
+
+    if spec.name == "silhouettes":
+        say("Mode coverage and latent arithmetic with the silhouette classifier")
+        _silhouette_sections(report, model, samples, real, out, classifier, seed)
+    else:
+        report["mode_coverage"] = {"note": f"{spec.run_name} has no classes to count."}
+    say("Latent interpolations")
+    for method in latent.METHODS:
+        grid = latent.interpolation_grid(model.generator, model.z_dim, method=method, seed=seed)
+        pictures[f"interpolation_{method}"] = _save(out / f"interpolation_{method}.png", grid)
+    correlation = training_correlation(folder, model)
+    if correlation is not None:
+        report["loss_quality"] = correlation
+        pictures["loss_vs_quality"] = save_correlation_plot(correlation, out / "loss_vs_quality.png")
+    if folder.quality_plot.exists():
+        pictures["quality_while_training"] = os.path.relpath(folder.quality_plot, out)
+    report["seconds"] = round(time.perf_counter() - started, 1)
+    with open(out / "metrics.json", "w") as f:
+        json.dump(report, f, indent=1)
+    write_summary(report, out / "summary.html")
+    return report
+
+
+def _save(path, grid):
+    save_grid(grid, path)
+    return os.path.basename(path)
+
+
+def memorisation(samples, real, out, pairs=10):
+    """Distances to the nearest training image (the book's pixel distance), samples against held-out
+    images, and a picture of the closest pairs (samples above, their training images below)."""
+    sample_index, sample_distance = nearest_training_images(samples, real.train)
+    _, held_out_distance = nearest_training_images(real.held_out, real.train)
+    summary = measures.memorisation_summary(sample_distance, held_out_distance)
+    summary["distance"] = "mean absolute pixel difference (images in [-1, 1])"
+    closest = np.argsort(sample_distance)[:pairs]
+    summary["closest_distances"] = [float(d) for d in sample_distance[closest]]
+    grid = tile_images(np.concatenate([samples[closest], real.train[sample_index[closest]]]),
+                       rows=2, cols=len(closest))
+    return summary, _save(out / "closest_pairs.png", grid)
+
+
+def _silhouette_sections(report, model, samples, real, out, classifier, seed):
+    from utils.evaluation.classifier import SilhouetteFeatures
+
+    judge = SilhouetteFeatures(classifier)
+    n_classes = len(real.class_names)
+    fake_labels = judge.classify(samples)
+    held_labels = judge.classify(real.held_out)
+    coverage = measures.mode_coverage(fake_labels, real.train_labels, n_classes)
+    coverage["held_out"] = measures.mode_coverage(held_labels, real.train_labels, n_classes)
+    coverage["class_names"] = list(real.class_names)
+    report["mode_coverage"] = coverage
+    report["pictures"]["class_histogram"] = save_histogram_plot(coverage, out / "class_histogram.png")
+
+    latents = sample_latents(model.z_dim, 4000, seed + 1)
+    labels = judge.classify(latent.generate(model.generator, latents))
+    means = latent.class_means(latents, labels, min_count=20)
+    triples = latent.analogies(means, rows=4, seed=seed)
+    report["latent_arithmetic"] = {
+        "classes_with_a_mean": [real.class_names[c] for c in sorted(means)],
+        "rows": [[real.class_names[c] for c in triple] for triple in triples],
+    }
+    picture = latent.analogy_picture(model.generator, means, triples, real.class_names)
+    if picture is None:
+        report["latent_arithmetic"]["note"] = (
+            "Needs three classes with at least 20 of 4,000 samples each (as judged by the "
+            "classifier); train on more animals (--classes all) for arithmetic between them.")
+    else:
+        picture.save(out / "latent_arithmetic.png")
+        report["pictures"]["latent_arithmetic"] = "latent_arithmetic.png"
+
+
+def training_correlation(folder, model):
+    """Loss against FID over the run, from quality.json and the checkpoint's history; or None."""
+    quality = read_quality(folder)
+    if not quality or not model.d_losses:
+        return None
+    signal = critic_signal(type(model).__name__, model.d_losses, model.D_LOSS_NAMES)
+    result = loss_quality_correlation(quality["records"], signal, "fid")
+    result["loss"] = ("critic's Wasserstein estimate −(d_loss_real + d_loss_fake)"
+                      if type(model).__name__ != "GAN" else "discriminator loss d_loss")
+    return result
+
+
+def save_correlation_plot(correlation, path):
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(10, 3.6), dpi=100)
+    left, right = figure.add_subplot(1, 2, 1), figure.add_subplot(1, 2, 2)
+    left.plot(correlation["epochs"], correlation["quality"], color="tab:blue", marker="o", markersize=3)
+    left.set_ylabel("FID", color="tab:blue")
+    left.set_xlabel("step")
+    twin = left.twinx()
+    twin.plot(correlation["epochs"], correlation["loss_values"], color="tab:red", marker="s", markersize=3)
+    twin.set_ylabel("loss (mean over the steps before)", color="tab:red")
+    right.scatter(correlation["loss_values"], correlation["quality"], s=12)
+    right.set_xlabel(correlation["loss"])
+    right.set_ylabel("FID")
+    spearman = correlation["spearman"]
+    right.set_title(f"Spearman {spearman:.2f}" if spearman is not None else "too few points")
+    figure.tight_layout()
+    figure.savefig(path)
+    return os.path.basename(path)
+
+
+def save_histogram_plot(coverage, path):
+    from matplotlib.figure import Figure
+
+    names = coverage["class_names"]
+    x = np.arange(len(names))
+    figure = Figure(figsize=(8, 3.2), dpi=100)
+    axes = figure.add_subplot(1, 1, 1)
+    axes.bar(x - 0.27, coverage["real_histogram"], 0.27, label="training data")
+    axes.bar(x, coverage["held_out"]["fake_histogram"], 0.27, label="held-out (classified)")
+    axes.bar(x + 0.27, coverage["fake_histogram"], 0.27, label="samples (classified)")
+    axes.set_xticks(x, names, rotation=30, fontsize="small")
+    axes.set_ylabel("share")
+    axes.legend(fontsize="small")
+    figure.tight_layout()
+    figure.savefig(path)
+    return os.path.basename(path)
+
+
+# -- the table and the page ----------------------------------------------------------------
+
+def table_rows(report):
+    """(measure, samples, held-out floor, which way is better) for the printed table and the page."""
+    samples, floor = report["measures"]["samples"], report["measures"]["held_out"]
+    rows = [(name, samples[name], floor[name], "lower" if name in LOWER_IS_BETTER else "higher")
+            for name in MEASURES]
+    memo = report["memorisation"]
+    rows.append(("median distance to nearest training image", memo["median_sample"],
+                 memo["median_held_out"], "not lower"))
+    rows.append((f"share closer than {memo['expected_fraction']:.0%} of held-out",
+                 memo["fraction_closer"], memo["expected_fraction"], "not higher"))
+    coverage = report.get("mode_coverage", {})
+    if "classes_covered" in coverage:
+        rows.append(("classes covered", coverage["classes_covered"],
+                     coverage["held_out"]["classes_covered"], f"of {coverage['classes_in_data']}"))
+        rows.append(("class histogram distance (TV)", coverage["total_variation"],
+                     coverage["held_out"]["total_variation"], "lower"))
+    return rows
+
+
+def format_table(report):
+    counts = report["counts"]
+    lines = [f"{report['model_class']} at epoch {report['epoch']} on {report['data']}; features: "
+             f"{report['features']}",
+             f"{counts['samples']} samples and {counts['held_out']} held-out real images "
+             f"({'never trained on' if counts['held_out_unseen'] else 'left out of the reference'}), "
+             f"each against {counts['train_reference']} training images",
+             f"{'measure':<44} {'samples':>10} {'held-out':>10}  better"]
+    for name, value, floor, better in table_rows(report):
+        lines.append(f"{name:<44} {_number(value):>10} {_number(floor):>10}  {better}")
+    if "loss_quality" in report:
+        lq = report["loss_quality"]
+        lines.append(f"loss vs FID over training ({lq['n']} scores): Spearman {_number(lq['spearman'])}, "
+                     f"Pearson {_number(lq['pearson'])} ({lq['loss']})")
+    lines.append(f"Summary: {os.path.join(report['run'], 'eval', 'summary.html')}")
+    return "\n".join(lines)
+
+
+def _number(value):
+    if value is None:
+        return "n/a"
+    if isinstance(value, int):
+        return str(value)
+    return f"{value:.4g}" if abs(value) < 1000 else f"{value:.0f}"
+
+
+def write_summary(report, path):
+    """One HTML page: the table, then the pictures with a line on how to read each."""
+    counts, pictures = report["counts"], report["pictures"]
+    rows = "\n".join(
+        f"<tr><td>{html.escape(name)}</td><td>{_number(value)}</td><td>{_number(floor)}</td>"
+        f"<td>{html.escape(better)}</td></tr>" for name, value, floor, better in table_rows(report))
+    sections = [
+        ("samples", "Samples", "25 of the scored samples."),
+        ("quality_while_training", "Quality while training",
+         "Scores every few steps during training; the dashed line is held-out real images."),
+        ("loss_vs_quality", "Does the loss track quality?", _correlation_text(report)),
+        ("closest_pairs", "Memorisation",
+         "The samples closest to a training image (top) and that image (bottom). Copies would be "
+         "pixel-identical; compare their distances with the held-out images' in the table."),
+        ("class_histogram", "Mode coverage",
+         "Classes of the samples and of held-out images, as the silhouette classifier judges them."),
+        ("interpolation_linear", "Linear interpolation",
+         "Each row walks a straight line between two random latent points."),
+        ("interpolation_spherical", "Spherical interpolation",
+         "The same pairs along the great circle, which stays where N(0, I) puts its mass."),
+        ("latent_arithmetic", "Latent vector arithmetic",
+         "Class means in latent space (classes as the classifier judges the samples): a, b, c, "
+         "then c + (b − a)."),
+    ]
+    figures = "\n".join(
+        f"<h2>{title}</h2><p>{html.escape(text)}</p><img src='{html.escape(pictures[key])}' "
+        f"style='max-width:100%'>" for key, title, text in sections if key in pictures)
+    notes = [report.get("latent_arithmetic", {}).get("note"), report.get("mode_coverage", {}).get("note")]
+    notes = "".join(f"<p><i>{html.escape(n)}</i></p>" for n in notes if n)
+    page = f"""<!doctype html><meta charset="utf-8"><title>Evaluation of {html.escape(report['run'])}</title>
+<style>body{{font-family:sans-serif;max-width:60em;margin:auto}}td,th{{padding:2px 10px}}
+tr:nth-child(even){{background:#f3f3f3}}</style>
+<h1>{html.escape(report['model_class'])} at epoch {report['epoch']} on {html.escape(report['data'])}</h1>
+<p>{counts['samples']} samples and {counts['held_out']} held-out real images
+({'never trained on' if counts['held_out_unseen'] else 'left out of the reference sample; the model may have seen them'}),
+each compared with {counts['train_reference']} training images in the feature space
+<b>{html.escape(report['features'])}</b>: {html.escape(report['features_description'])}.
+Scores are comparable only with the same features, resizing and sample counts; the held-out column is what
+real images score under the same conditions, the floor a perfect generator would reach.</p>
+<table><tr><th>measure</th><th>samples</th><th>held-out real</th><th>better</th></tr>
+{rows}</table>{notes}
+{figures}
+"""
+    with open(path, "w") as f:
+        f.write(page)
+    return path
+
+
+def _correlation_text(report):
+    lq = report.get("loss_quality")
+    if not lq:
+        return ""
+    claim = ("The chapter's claim: the Wasserstein critic's estimate falls as samples improve, so it "
+             "should rise and fall with FID (positive correlation)."
+             if report["model_class"] != "GAN" else
+             "The chapter's claim: the GAN's discriminator loss says little about sample quality.")
+    return (f"{claim} Measured over {lq['n']} scores: Spearman {_number(lq['spearman'])}, "
+            f"Pearson {_number(lq['pearson'])}.")
