@@ -47,7 +47,7 @@ from utils.evaluation import features as _features, quality as _quality
 
 def _stand_in_inception(**options):
     inputs = _keras.Input((16, 16, 3))
-    pooled = _keras.layers.GlobalAveragePooling2D()(_keras.layers.Conv2D(8, 3, seed=0)(inputs))
+    pooled = _keras.layers.GlobalAveragePooling2D()(_keras.layers.Conv2D(8, 3, kernel_initializer=_keras.initializers.GlorotUniform(seed=0))(inputs))
     return _features.KerasFeatures(_keras.Model(inputs, pooled), name="stand-in", progress=False)
 
 _features.inception_features = _stand_in_inception
