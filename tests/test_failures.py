@@ -100,7 +100,9 @@ def test_ctrl_c_before_training_starts_ends_cleanly(run_dir, monkeypatch, capsys
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(cli, "load_training_data", interrupted)
+    from utils.data.spec import DataSpec
+
+    monkeypatch.setattr(DataSpec, "load_training", interrupted)
     with pytest.raises(SystemExit) as stop:
         cli.main_gan(["--data", "silhouettes"])
     assert stop.value.code == 128 + signal.SIGINT

@@ -182,7 +182,12 @@ class QualityMonitor(keras.callbacks.Callback):
             self._writer = None
 
     def maybe_score(self, step):
-        """Score now, unless that would take the callback over its share of the time."""
+        """Score now, unless that would take the callback over its share of the time.
+
+        In a multi-worker cluster only the chief scores (it alone writes the run folder).
+        """
+        if not is_chief():
+            return None
         if self.scoring_seconds + self._last_cost > self.budget * self.training_seconds():
             self.skipped += 1
             return None
