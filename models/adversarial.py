@@ -26,15 +26,6 @@ from models.arguments import positive_int
 from models.combined import CombinedModel, keep_statistics
 
 
-def resolve_precision(mixed_precision):
-    """``True`` → bfloat16 on CPUs, float16 (with loss scaling) on GPUs; a policy name is taken as is."""
-    if not mixed_precision:
-        return None
-    if isinstance(mixed_precision, str):
-        return mixed_precision
-    return "mixed_float16" if tf.config.list_logical_devices("GPU") else "mixed_bfloat16"
-
-
 class AdversarialModel(keras.Model):
     """A generator and its adversary, trained against each other by ``fit()``.
 

@@ -29,7 +29,7 @@ import tensorflow as tf
 import keras
 
 from models import arguments as checks
-from models.adversarial import resolve_precision
+from models.precision import resolve_precision
 from models.batches import book_batch, is_stream, training_dataset
 from models.networks import build_discriminator, build_generator
 from utils import plotting

@@ -108,13 +108,19 @@ def test_matmul_rate_is_positive():
 
 
 def test_the_command_prints_and_writes_the_table(monkeypatch, tmp_path, capsys):
+    from models import precision
     from tiny import use_tiny_camel
 
     use_tiny_camel(monkeypatch, batch_size=8)
+    # A CPU with bfloat16 instructions, so that the mixed-precision row is timed.
+    monkeypatch.setattr(precision, "cpu_flags", lambda: frozenset({"avx2", "avx512_bf16"}))
+    monkeypatch.setattr(precision, "cpu_model", lambda: "Test CPU")
     benchmark.main(["--quick", "--chapters", "04_01", "--out", str(tmp_path)])
     printed = capsys.readouterr().out
+    assert "Machine: Test CPU (avx2 avx512_bf16)" in printed
     assert "x_arithmetic" in printed and "speed-up over the book's loop" in printed
     table = json.loads((tmp_path / "benchmark.json").read_text())
+    assert table["machine"].startswith("Test CPU (avx2 avx512_bf16)")
     assert [row["variant"][:3] for row in table["rows"]] == ["(a)", "(b)", "(c)"]
     for row in table["rows"]:
         assert row["ms_per_step"] > 0 and row["arithmetic_ms"] > 0
@@ -124,6 +130,20 @@ def test_the_command_prints_and_writes_the_table(monkeypatch, tmp_path, capsys):
     assert len(table["matmul_readings"]["float32"]) == 3  # one per round of --quick
     assert table["matmul_gflop_per_s"]["float32"] == pytest.approx(max(table["matmul_readings"]["float32"]), abs=0.1)
     assert (tmp_path / "benchmark.csv").read_text().startswith("preset,variant,ms_per_step")
+
+
+def test_mixed_precision_is_not_timed_where_it_would_stay_float32(monkeypatch, tmp_path, capsys):
+    from models import precision
+    from tiny import use_tiny_camel
+
+    use_tiny_camel(monkeypatch, batch_size=8)
+    monkeypatch.setattr(precision, "cpu_flags", lambda: frozenset({"avx2", "fma"}))
+    monkeypatch.setattr(precision, "gpu_available", lambda: False)
+    benchmark.main(["--quick", "--chapters", "04_01", "--out", str(tmp_path)])
+    table = json.loads((tmp_path / "benchmark.json").read_text())
+    mixed = [row for row in table["rows"] if row["variant"].startswith("(c)")]
+    assert len(mixed) == 1 and "ms_per_step" not in mixed[0] and "stays in float32" in mixed[0]["note"]
+    assert "stays in float32" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("readings, warned", [([400.0, 390.0, 380.0], False), ([400.0, 330.0], True)])

@@ -313,6 +313,8 @@ def _rate_name(model):
 def benchmark(chapters, quick=False, xla=False):
     import keras
 
+    from models.precision import resolve_precision
+
     from utils.chapters import CHAPTERS
 
     schedule = dict(warmup=1, steps=2, repeats=3) if quick else dict(warmup=3, steps=5, repeats=5)
@@ -333,6 +335,11 @@ def benchmark(chapters, quick=False, xla=False):
             variants.append(("(d) ours XLA", {"jit_compile": True}, "ours"))
         timed = []
         for name, options, kind in variants:
+            if options.get("mixed_precision") and resolve_precision(True) is None:
+                rows.append(dict(preset=label, variant=name, note=(
+                    "not timed: mixed_precision=True stays in float32 on this CPU (no bfloat16 "
+                    "instructions; emulated bfloat16 runs about 11x slower)")))
+                continue
             if kind == "book" and chapter == "04_03":
                 rows.append(dict(preset=label, variant=name, note="the book's K.gradients loss does not run on Keras 3"))
                 continue
@@ -412,6 +419,10 @@ def main(argv=None):
     if unknown:
         parser.error(f"unknown chapter(s) {unknown}; choose from {list(known)}")
 
+    from models.precision import cpu_summary, gpu_available
+
+    machine = cpu_summary() + (", with a GPU" if gpu_available() else "")
+    print(f"Machine: {machine}", flush=True)
     measured, rows = benchmark(chapters, quick=args.quick, xla=args.xla)
     rates = {name: round(rate, 1) for name, rate in matmul_ceiling(measured).items()}
     print(f"\n{'preset':<15} {'variant':<31} " + " ".join(f"{c:>12}" for c in COLUMNS[2:]))
@@ -436,8 +447,8 @@ def main(argv=None):
     folder = args.out or os.path.join(run_root(), "bench")
     os.makedirs(folder, exist_ok=True)
     with open(os.path.join(folder, "benchmark.json"), "w") as f:
-        json.dump({"matmul_gflop_per_s": rates, "matmul_readings": measured, "rows": rows,
-                   "quick": args.quick}, f, indent=2)
+        json.dump({"machine": machine, "matmul_gflop_per_s": rates, "matmul_readings": measured,
+                   "rows": rows, "quick": args.quick}, f, indent=2)
     with open(os.path.join(folder, "benchmark.csv"), "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=[*COLUMNS, "batch", "n_critic", "matmul_rate", "note"])
         writer.writeheader()
