@@ -13,6 +13,14 @@ import numpy as np
 import keras
 from keras import layers
 
+from models import subpixel
+
+# The generators' UpSampling2D + Conv2D pairs compute the convolution on the image
+# before upsampling (models/subpixel.py): the same layers, weights and results, fewer
+# multiply-adds.  False here (or ``build_generator(..., exact_upsample_conv=False)``)
+# builds plain Conv2D layers, for comparison.
+EXACT_UPSAMPLE_CONV = True
+
 
 def weight_init():
     """The book's initialiser: N(0, 0.02), as in the DCGAN paper."""
@@ -89,13 +97,22 @@ def build_generator(
     name="generator",
     dtype=None,
     synchronized=False,
+    exact_upsample_conv=None,
 ):
     """Dense → reshape → conv stack ending in tanh, so images lie in [-1, 1].
 
     ``upsample[i] == 2`` means UpSampling2D then a stride-1 Conv2D (the book's
     camel and CIFAR generators); anything else a Conv2DTranspose with
     ``conv_strides[i]`` (the CelebA generator).
+
+    ``exact_upsample_conv`` (default: the module's ``EXACT_UPSAMPLE_CONV``, True)
+    computes each UpSampling2D + Conv2D pair as a small convolution of the image
+    before upsampling followed by ``depth_to_space`` (``models.subpixel.Conv2D``,
+    where that is exact): same layer names, weights, summary and images, fewer
+    multiply-adds.
     """
+    if exact_upsample_conv is None:
+        exact_upsample_conv = EXACT_UPSAMPLE_CONV
     _check_lengths(name, conv_filters, conv_kernel_size, conv_strides, upsample)
     n_layers = len(conv_filters)
     inputs = keras.Input(shape=(z_dim,), name=f"{name}_input")
@@ -121,8 +138,11 @@ def build_generator(
             dtype=dtype,
         )
         if upsample[i] == 2:
-            x = layers.UpSampling2D(dtype=dtype)(x)
-            x = layers.Conv2D(**conv_args)(x)
+            upsampling = layers.UpSampling2D(dtype=dtype)
+            x = upsampling(x)
+            exact = exact_upsample_conv and subpixel.is_exact_after_upsampling(
+                conv_args, upsampling.size, upsampling.interpolation)
+            x = (subpixel.Conv2D if exact else layers.Conv2D)(**conv_args)(x)
         else:
             x = layers.Conv2DTranspose(strides=conv_strides[i], **conv_args)(x)
         if i < n_layers - 1:
