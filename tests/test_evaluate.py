@@ -10,17 +10,21 @@ from utils.data.silhouettes import load_silhouettes
 from utils.evaluation.quality import QualityMonitor
 
 
-@pytest.fixture
-def short_run(run_dir, monkeypatch):
-    """Three animals, six steps of the tiny camel GAN, scored every two steps.
+@pytest.fixture(scope="module")
+def short_run(tmp_path_factory):
+    """Three animals, six steps of the tiny camel GAN, scored every two steps (trained once).
 
     Six tiny steps take less time than one scoring, so the time budget (tested in
     test_quality.py) would skip them all: here every scoring is made.
     """
-    use_tiny_camel(monkeypatch, 8)
-    monkeypatch.setattr(QualityMonitor, "maybe_score", QualityMonitor.score)
-    cli.main_gan(["--data", "silhouettes", "--classes", "cat,dog,horse", "--epochs", "6",
-                  "--batch-size", "8", "--print-every", "3", "--seed", "1", "--quality-every", "2"])
+    run_dir = tmp_path_factory.mktemp("evaluated") / "run"
+    run_dir.mkdir()
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        monkeypatch.setenv("GDL_RUN_DIR", str(run_dir))
+        use_tiny_camel(monkeypatch, 8)
+        monkeypatch.setattr(QualityMonitor, "maybe_score", QualityMonitor.score)
+        cli.main_gan(["--data", "silhouettes", "--classes", "cat,dog,horse", "--epochs", "6",
+                      "--batch-size", "8", "--print-every", "3", "--seed", "1", "--quality-every", "2"])
     return run_dir / "gan" / "0001_silhouettes-cat-dog-horse"
 
 
@@ -36,7 +40,7 @@ def test_the_command_records_its_data_and_scores_quality_while_training(short_ru
 
 
 def test_gdl_eval_writes_every_measure_beside_its_floor(short_run, capsys):
-    report = evaluate.main([str(short_run), "--samples", "300"])
+    report = evaluate.evaluate([str(short_run), "--samples", "300"])
     out = capsys.readouterr().out
     eval_folder = short_run / "eval"
     saved = json.loads((eval_folder / "metrics.json").read_text())
@@ -58,6 +62,14 @@ def test_gdl_eval_writes_every_measure_beside_its_floor(short_run, capsys):
     assert "closest_pairs.png" in page and "held-out" in page
     assert "fid" in out and "held-out" in out and "summary.html" in out
     assert report["measures"]["samples"] == saved["measures"]["samples"]
+
+
+def test_the_console_script_prints_the_table_only(short_run):
+    import subprocess
+
+    result = subprocess.run(["gdl-eval", str(short_run), "--samples", "50"], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.rstrip().endswith("summary.html")  # not the report's dict after it
 
 
 def test_gdl_eval_names_what_is_missing(tmp_path, run_dir):

@@ -38,6 +38,12 @@ def build_parser():
 
 
 def main(argv=None):
+    """The console script: exits non-zero with a message when the run cannot be evaluated."""
+    evaluate(argv)
+
+
+def evaluate(argv=None):
+    """Parse ``argv``, evaluate, print the table; returns the report (also in eval/metrics.json)."""
     args = build_parser().parse_args(argv)
     for name in ("samples", "reference", "held_out"):
         value = getattr(args, name)
