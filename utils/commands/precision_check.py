@@ -7,18 +7,12 @@ from the same fixed noise.  Rounding differs from the first step on, and the run
 draw their batches differently, so a cell of one grid need not show the same
 animal as in the other: compare the grids as a whole.
 
-Grids are for the eye; two numbers make "the same quality" checkable, both mean
-absolute pixel differences to a nearest neighbour (the distance of the book's
-memorisation check):
-
-* realism: from each generated sample to its nearest training image (do the
-  samples look like the data?);
-* coverage: from each training image to its nearest generated sample (does the
-  generator produce all of the data, or only part of it?  A collapsed generator
-  scores well on realism and badly here).
-
-Both are measured against one half of the training set; the other half, scored
-the same way, shows what a perfect generator would get.  Everything goes to
+Grids are for the eye; the numbers are the project's evaluation (``gdl-eval``):
+both runs' samples and the held-out silhouettes are scored against the
+training silhouettes in the silhouette classifier's feature space — Fréchet
+distance, precision (realism), recall and coverage (variety; a collapsed
+generator scores well on precision and badly on these).  The held-out row is
+what a perfect generator would get.  Everything goes to
 ``run/precision/<chapter>/``: both runs, ``side_by_side.png`` and
 ``precision.json``.
 """
@@ -29,7 +23,6 @@ import os
 
 import numpy as np
 
-from utils.memorisation import nearest_training_images
 from utils.paths import run_root
 from utils.plotting import enlarge, tile_images
 
@@ -39,27 +32,6 @@ def policies():
     from models.precision import gpu_available
 
     return (("float32", False), ("mixed", "mixed_float16" if gpu_available() else "mixed_bfloat16"))
-
-
-def quality(samples, x_train):
-    """(realism, coverage) of ``samples`` against ``x_train``; lower is better for both."""
-    _, realism = nearest_training_images(samples, x_train)
-    _, coverage = nearest_training_images(x_train, samples)
-    return float(realism.mean()), float(coverage.mean())
-
-
-def split_halves(x_train, n_samples, seed=0):
-    """Two random halves of the training set: real samples (at most ``n_samples``) and a
-    scoring set.  Real samples scored against the scoring set show what a perfect generator
-    would get; generated samples are scored against the same set, with as many samples."""
-    order = np.random.default_rng(seed).permutation(len(x_train))
-    half = len(order) // 2
-    return x_train[order[:half]][:n_samples], x_train[order[half:]]
-
-
-def generate(model, n_samples, seed):
-    noise = np.random.default_rng(seed).normal(size=(n_samples, model.z_dim)).astype("float32")
-    return np.asarray(model.generator.predict(noise, batch_size=256, verbose=0), dtype="float32")
 
 
 def train_both(chapter, x_train, epochs, batch_size, seed, folder):
@@ -111,10 +83,16 @@ def save_side_by_side(models, path):
     return path
 
 
-def check(chapter="04_01", classes="horse", epochs=400, batch_size=None, seed=0, n_samples=500,
+SCORES = ("fid", "precision", "recall", "coverage")
+
+
+def check(chapter="04_01", classes="horse", epochs=400, batch_size=None, seed=0, n_samples=None,
           folder=None):
     """Train both precisions, score them, save the grids → the report written to precision.json."""
-    from utils.loaders import load_silhouettes
+    from utils.data.spec import DataSpec
+    from utils.evaluation.features import features_for
+    from utils.evaluation.latent import generate
+    from utils.evaluation.quality import Reference, sample_latents
 
     from utils.chapters import CHAPTERS
 
@@ -122,23 +100,23 @@ def check(chapter="04_01", classes="horse", epochs=400, batch_size=None, seed=0,
     batch_size = batch_size or preset.batch_size
     folder = folder or os.path.join(run_root(), "precision", chapter)
     os.makedirs(folder, exist_ok=True)
-    height, _, channels = preset.input_dim
-    x_train, _ = load_silhouettes(None if classes == "all" else classes.split(","),
-                                  image_size=height, channels=channels)
+    spec = DataSpec("silhouettes", classes=classes)
+    x_train, _ = spec.load_training(preset.input_dim, batch_size)
     models = train_both(chapter, x_train, epochs, batch_size, seed, folder)
 
+    real = spec.real_images(preset.input_dim, n_train=len(x_train), n_held_out=n_samples or 2000, seed=seed)
+    reference = Reference(features_for("silhouette"), real.train, real.held_out)
     report = {"chapter": chapter, "classes": classes, "epochs": epochs, "batch_size": batch_size,
-              "seed": seed, "n_samples": n_samples}
-    real, scoring_set = split_halves(x_train, n_samples, seed)
-    realism, coverage = quality(real, scoring_set)
-    report["real images"] = {"realism": realism, "coverage": coverage, "n_scored": len(real)}
+              "seed": seed, "n_samples": reference.n_held_out, "features": reference.features.name,
+              "n_train_reference": reference.n_train}
+    report["held-out real images"] = {key: reference.floor()[key] for key in SCORES}
     for name, model in models.items():
-        realism, coverage = quality(generate(model, len(real), seed), scoring_set)
+        samples = generate(model.generator, sample_latents(model.z_dim, reference.n_held_out, seed))
+        scores = reference.score(reference.features(samples))
         last = max(1, epochs // 10)
         report[name] = {
             "policy": policy_name(model),
-            "realism": realism,
-            "coverage": coverage,
+            **{key: scores[key] for key in SCORES},
             "d_loss_last_10pct": float(np.mean([d[0] for d in model.d_losses[-last:]])),
             "g_loss_last_10pct": float(np.mean([np.ravel(g)[0] for g in model.g_losses[-last:]])),
         }
@@ -149,14 +127,13 @@ def check(chapter="04_01", classes="horse", epochs=400, batch_size=None, seed=0,
 
 
 def format_report(report):
-    lines = [f"{'':<24} {'realism':>9} {'coverage':>9}   (mean |pixel difference| to the nearest "
-             f"neighbour; lower is better)"]
-    for name in ("real images", "float32", "mixed"):
+    lines = [f"{report['n_samples']} samples per row against {report['n_train_reference']} training "
+             f"images, in the {report['features']} feature space (FID: lower is better; the rest higher)",
+             f"{'':<24} " + " ".join(f"{key:>10}" for key in SCORES)]
+    for name in ("held-out real images", "float32", "mixed"):
         row = report[name]
         label = name if name != "mixed" else f"mixed ({report['mixed']['policy']})"
-        lines.append(f"{label:<24} {row['realism']:>9.4f} {row['coverage']:>9.4f}")
-    ratio = {key: report["mixed"][key] / report["float32"][key] for key in ("realism", "coverage")}
-    lines.append(f"mixed / float32: realism {ratio['realism']:.2f}, coverage {ratio['coverage']:.2f}")
+        lines.append(f"{label:<24} " + " ".join(f"{row[key]:>10.4g}" for key in SCORES))
     lines.append(f"Grids from the same noise: {report['side_by_side']}")
     return "\n".join(lines)
 
@@ -172,11 +149,12 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, default=400, help="training steps per precision")
     parser.add_argument("--batch-size", type=int, default=None, help="the preset's by default")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--samples", type=int, default=500, help="generated images scored per run")
+    parser.add_argument("--samples", type=int, default=None,
+                        help="generated images scored per run (default: as many as held-out images)")
     parser.add_argument("--out", default=None, help="default run/precision/<chapter>")
     args = parser.parse_args(argv)
     for name in ("epochs", "samples"):
-        if getattr(args, name) < 1:
+        if getattr(args, name) is not None and getattr(args, name) < 1:
             parser.error(f"--{name} must be at least 1 (got {getattr(args, name)})")
     report = check(args.chapter, args.classes, args.epochs, args.batch_size, args.seed,
                    args.samples, args.out)
