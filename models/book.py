@@ -30,6 +30,7 @@ import keras
 
 from models import arguments as checks
 from models.precision import resolve_precision
+from models.subpixel import with_plain_layers
 from models.batches import book_batch, is_stream, training_dataset
 from models.networks import build_discriminator, build_generator
 from utils import plotting
@@ -248,7 +249,8 @@ class BookModel:
         folder = RunFolder(run_folder)
         folder.path.mkdir(parents=True, exist_ok=True)
         for network in (self.adversary, self.generator):
-            network.save(folder.archive(network.name))
+            # Keras' own layers in the archive, so that it loads without this project.
+            with_plain_layers(network).save(folder.archive(network.name))
 
     def load_weights(self, filepath, *args, **kwargs):
         """Load a weights file: Keras' ``.weights.h5``, or the book's ``weights/weights.h5`` name.

@@ -177,3 +177,21 @@ class Conv2D(keras.layers.Conv2D):
         if self.activation is not None:
             return self.activation(outputs)
         return outputs
+
+
+def with_plain_layers(model):
+    """A copy of ``model`` with Keras' own ``Conv2D`` in place of this module's, same weights.
+
+    The two compute the same images; archives of the copy (``generator.keras``)
+    load with ``keras.models.load_model`` anywhere, without importing this project.
+    """
+    def clone(layer):
+        if isinstance(layer, Conv2D):
+            return keras.layers.Conv2D.from_config(layer.get_config())
+        return layer.__class__.from_config(layer.get_config())
+
+    if not any(isinstance(layer, Conv2D) for layer in model.layers):
+        return model
+    copy = keras.models.clone_model(model, clone_function=clone)
+    copy.set_weights(model.get_weights())
+    return copy

@@ -20,6 +20,22 @@ def test_forward_macs_by_hand():
     assert benchmark.forward_macs(gan.generator) == 192 + 9216 + 4608
 
 
+def test_the_exact_upsample_conv_counts_what_it_computes():
+    """K = 5: an S = 3 convolution with 4× the filters at half the size, 36/100 of the book's."""
+    from models import networks
+
+    exact = GAN(**gan_params(generator_conv_kernel_size=[5, 5]))
+    networks.EXACT_UPSAMPLE_CONV = False
+    try:
+        plain = GAN(**gan_params(generator_conv_kernel_size=[5, 5]))
+    finally:
+        networks.EXACT_UPSAMPLE_CONV = True
+    book = [192, 4 * 4 * 25 * 8 * 8, 8 * 8 * 25 * 8 * 1]
+    assert benchmark.layer_macs(plain.generator) == book
+    assert benchmark.layer_macs(exact.generator) == [192, 2 * 2 * 9 * 8 * 32, 4 * 4 * 9 * 8 * 4]
+    assert benchmark.layer_macs(exact.generator)[1] / book[1] == pytest.approx(0.36)
+
+
 def test_conv_transpose_counts_per_input_pixel():
     wgangp = WGANGP(**{k: v for k, v in critic_params(generator_upsample=[1, 1],
                                                       generator_conv_strides=[2, 2]).items()
@@ -69,9 +85,14 @@ def test_each_layer_product_has_the_shape_of_what_it_computes(network):
     layers = benchmark.product_layers(getattr(wgangp, network))
     kinds = {type(layer).__name__ for layer in layers}
     assert kinds == ({"Dense", "Conv2DTranspose", "Conv2D"} if network == "generator" else {"Dense", "Conv2D"})
+    from models import subpixel
+
     for layer in layers:
         expected = {"forward": (3, *layer.output.shape[1:]), "input": (3, *layer.input.shape[1:]),
                     "weights": tuple(layer.kernel.shape)}
+        if isinstance(layer, subpixel.Conv2D):  # its convolution runs before the upsampling
+            (h, w), kernel = benchmark.subpixel_shapes(layer)
+            expected = {"forward": (3, h, w, kernel[3]), "input": (3, h, w, kernel[2]), "weights": kernel}
         for product, shape in expected.items():
             assert tuple(benchmark.layer_product(layer, product, 3)().shape) == shape, (layer.name, product)
 
@@ -121,7 +142,7 @@ def test_the_command_prints_and_writes_the_table(monkeypatch, tmp_path, capsys):
     assert "x_arithmetic" in printed and "speed-up over the book's loop" in printed
     table = json.loads((tmp_path / "benchmark.json").read_text())
     assert table["machine"].startswith("Test CPU (avx2 avx512_bf16)")
-    assert [row["variant"][:3] for row in table["rows"]] == ["(a)", "(b)", "(c)"]
+    assert [row["variant"][:3] for row in table["rows"]] == ["(a)", "(b)", "(c)", "(e)"]
     for row in table["rows"]:
         assert row["ms_per_step"] > 0 and row["arithmetic_ms"] > 0
         ceiling = table["matmul_gflop_per_s"][row["matmul_rate"]]

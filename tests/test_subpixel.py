@@ -368,3 +368,30 @@ def test_generator_under_mirrored_strategy_and_xla():
     assert_close(plain(z, training=False), images)
     compiled = tf.function(lambda z: generator(z, training=False), jit_compile=True)
     assert_close(generator(z, training=False), compiled(z))
+
+
+def test_saved_generator_archives_load_without_this_project(tmp_path):
+    """save_model writes generator.keras with Keras' own Conv2D: a fresh process loads it
+    with keras.models.load_model alone, and draws the same images."""
+    import subprocess
+    import sys
+
+    from models.GAN import GAN
+    from utils import presets
+
+    gan = GAN(**presets.GAN_CAMEL.model)
+    assert any(type(layer).__module__ == "models.subpixel" for layer in gan.generator.layers)
+    gan.save_model(tmp_path)
+    noise = np.random.default_rng(0).normal(size=(4, 100)).astype("float32")
+    np.save(tmp_path / "noise.npy", noise)
+    expected = gan.generator(noise, training=False).numpy()
+    script = (
+        "import sys, keras, numpy as np\n"
+        "model = keras.models.load_model(sys.argv[1] + '/generator.keras')\n"
+        "assert all(type(layer).__module__.startswith('keras') for layer in model.layers)\n"
+        "np.save(sys.argv[1] + '/images.npy', model(np.load(sys.argv[1] + '/noise.npy'), training=False).numpy())\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script, str(tmp_path)], cwd=tmp_path,
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+    np.testing.assert_allclose(np.load(tmp_path / "images.npy"), expected, atol=1e-5)

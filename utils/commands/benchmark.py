@@ -4,10 +4,14 @@ For each preset it times one "epoch" (a generator update with its critic or
 discriminator updates) three ways, four with ``--xla``:
 
   (a) the book's loop ported to Keras 3 as the book writes it: ``generator.predict``,
-      then ``train_on_batch`` calls, and for WGAN the per-layer numpy weight clipping;
-  (b) this project's compiled step, float32;
-  (c) the same step under mixed precision (bfloat16 on CPUs, float16 on GPUs);
-  (d) with ``--xla``: (b) compiled with XLA.
+      then ``train_on_batch`` calls, and for WGAN the per-layer numpy weight clipping,
+      on the book's layers (UpSampling2D then a K×K Conv2D);
+  (b) this project's compiled step, float32, with the exact upsample-conv layer
+      (``models.subpixel``);
+  (c) the same step under mixed precision (float16 on GPUs, bfloat16 on CPUs with
+      bfloat16 instructions; not timed where it would stay float32);
+  (d) with ``--xla``: (b) compiled with XLA;
+  (e) (b) on the book's layers, to show what the exact upsample-conv saves.
 
 It counts the step's FLOPs from the layer shapes (every forward, input-gradient
 and weight-gradient product of the convolutions and dense layers, the gradient
@@ -24,6 +28,7 @@ rounds.  The table is also written to
 """
 
 import argparse
+import contextlib
 import csv
 import json
 import os
@@ -46,14 +51,30 @@ def product_layers(network):
     return [layer for layer in network.layers if isinstance(layer, kinds)]
 
 
+def subpixel_shapes(layer):
+    """(height, width) of the image before upsampling, and the phase kernel's shape, of an
+    exact upsample-conv layer (``models.subpixel.Conv2D``)."""
+    _, h, w, c_in = layer.input.shape
+    s_h, s_w = (selection.shape[1] for selection in layer._selection)
+    return (h // 2, w // 2), (s_h, s_w, c_in, 4 * layer.filters)
+
+
 def layer_macs(network):
-    """Multiply-accumulates of each product layer's forward pass for one image, in order."""
+    """Multiply-accumulates of each product layer's forward pass for one image, in order
+    (what the layer computes: the exact upsample-conv's smaller convolution, not the book's)."""
     import keras
+
+    from models import subpixel
 
     macs = []
     for layer in product_layers(network):
         if isinstance(layer, keras.layers.Dense):
             macs.append(layer.input.shape[-1] * layer.units)
+            continue
+        if isinstance(layer, subpixel.Conv2D):
+            # An S×S convolution with 4× the filters on the image before upsampling.
+            small, kernel = subpixel_shapes(layer)
+            macs.append(small[0] * small[1] * int(np.prod(kernel)))
             continue
         # A transposed convolution visits every input pixel, a convolution every output pixel.
         transposed = isinstance(layer, keras.layers.Conv2DTranspose)
@@ -172,10 +193,16 @@ def layer_product(layer, product, batch_size):
     import keras
     import tensorflow as tf
 
+    from models import subpixel
+
     dtype = layer.compute_dtype
-    x = tf.cast(tf.random.normal((batch_size, *layer.input.shape[1:])), dtype)
-    y = tf.cast(tf.random.normal((batch_size, *layer.output.shape[1:])), dtype)
-    kernel = tf.cast(tf.random.normal(layer.kernel.shape), dtype)
+    input_shape, output_shape, kernel_shape = layer.input.shape[1:], layer.output.shape[1:], layer.kernel.shape
+    if isinstance(layer, subpixel.Conv2D):  # its convolution runs on the image before upsampling
+        (h, w), kernel_shape = subpixel_shapes(layer)
+        input_shape, output_shape = (h, w, kernel_shape[2]), (h, w, kernel_shape[3])
+    x = tf.cast(tf.random.normal((batch_size, *input_shape)), dtype)
+    y = tf.cast(tf.random.normal((batch_size, *output_shape)), dtype)
+    kernel = tf.cast(tf.random.normal(kernel_shape), dtype)
     if isinstance(layer, keras.layers.Dense):
         run = {"forward": lambda: tf.matmul(x, kernel),
                "input": lambda: tf.matmul(y, kernel, transpose_b=True),
@@ -306,6 +333,27 @@ def stream_ms_per_batch(image_size, batch_size, batches):
         return elapsed / batches * 1000
 
 
+@contextlib.contextmanager
+def book_layers(plain):
+    """While ``plain``, generators are built with the book's UpSampling2D + Conv2D layers."""
+    from models import networks
+
+    exact = networks.EXACT_UPSAMPLE_CONV
+    networks.EXACT_UPSAMPLE_CONV = exact and not plain
+    try:
+        yield
+    finally:
+        networks.EXACT_UPSAMPLE_CONV = exact
+
+
+def _arithmetic_kind(model):
+    """Models with the same layer products: same precision, same kind of upsample-conv."""
+    from models import subpixel
+
+    exact = any(isinstance(layer, subpixel.Conv2D) for layer in model.generator.layers)
+    return model.dtype_policy.name, exact
+
+
 def _rate_name(model):
     return "bfloat16" if model.dtype_policy.name == "mixed_bfloat16" else "float32"
 
@@ -333,6 +381,7 @@ def benchmark(chapters, quick=False, xla=False):
                     ("(c) ours mixed", {"mixed_precision": True}, "ours")]
         if xla:
             variants.append(("(d) ours XLA", {"jit_compile": True}, "ours"))
+        variants.append(("(e) ours, book's layers", {}, "ours-plain"))
         timed = []
         for name, options, kind in variants:
             if options.get("mixed_precision") and resolve_precision(True) is None:
@@ -344,13 +393,14 @@ def benchmark(chapters, quick=False, xla=False):
                 rows.append(dict(preset=label, variant=name, note="the book's K.gradients loss does not run on Keras 3"))
                 continue
             keras.utils.set_random_seed(0)
-            model = model_class(**preset.model, **options)
+            with book_layers(kind in ("book", "ours-plain")):
+                model = model_class(**preset.model, **options)
             step = (book_loop(model, x_train, batch, n_critic, clip) if kind == "book"
                     else our_steps(model, x_train, batch, n_critic, clip))
             timed.append((name, model, step))
 
         # Per precision, the step's layer products timed on their own, once a round.
-        by_policy = {model.dtype_policy.name: model for _, model, _ in timed}
+        by_policy = {_arithmetic_kind(model): model for _, model, _ in timed}
         arithmetic = {policy: [] for policy in by_policy}
 
         def between_rounds():
@@ -363,7 +413,7 @@ def benchmark(chapters, quick=False, xla=False):
         seconds = time_in_turns([step for _, _, step in timed], **schedule, between_rounds=between_rounds)
         for (name, model, _), step_seconds in zip(timed, seconds):
             flops = step_flops(model, batch, n_critic)
-            floor = statistics.median(arithmetic[model.dtype_policy.name])
+            floor = statistics.median(arithmetic[_arithmetic_kind(model)])
             rows.append(dict(
                 preset=label, variant=name, batch=batch, n_critic=n_critic,
                 ms_per_step=round(step_seconds * 1000, 1),
