@@ -50,6 +50,18 @@ def load_run(folder):
     return load_model(classes[writer], folder)
 
 
+class Steps:
+    """Numbered progress lines ("[3/7] Memorisation ..."): the long steps (embedding with
+    InceptionV3) also show a progress bar of their own."""
+
+    def __init__(self, total, say=print):
+        self.total, self.done, self.say = total, 0, say
+
+    def __call__(self, message):
+        self.done += 1
+        self.say(f"[{self.done}/{self.total}] {message}")
+
+
 def _progress(message):
     print(message, flush=True)
 
@@ -70,6 +82,7 @@ def evaluate_run(folder, features=None, data=None, n_samples=None, n_reference=1
     from utils.evaluation.features import features_for
 
     started = time.perf_counter()
+    say = Steps(7, say)
     folder = RunFolder(folder)
     if not folder.path.is_dir():
         raise EvaluationError(f"No run folder {folder}: pass the folder a training command wrote, "
@@ -116,6 +129,7 @@ def evaluate_run(folder, features=None, data=None, n_samples=None, n_reference=1
         say("Mode coverage and latent arithmetic with the silhouette classifier")
         _silhouette_sections(report, model, samples, real, out, classifier, seed)
     else:
+        say("Mode coverage: none to count")
         report["mode_coverage"] = {"note": f"{spec.run_name} has no classes to count."}
     say("Latent interpolations")
     for method in latent.METHODS:
