@@ -1,6 +1,7 @@
 """The training-time quality callback: what it scores, when, at what cost, and what it keeps."""
 
 import json
+import math
 import time
 
 import keras
@@ -64,23 +65,55 @@ def test_scores_every_n_steps_and_writes_the_run_folder(tmp_path):
     assert list((tmp_path / "logs" / "quality").glob("events.out.tfevents.*"))
 
 
-class SlowSteps(keras.callbacks.Callback):
-    """Steps of a real network's length (the tiny one's take a few milliseconds)."""
+class Clock:
+    """A clock the test moves: training steps and embedding take the time it says."""
+
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+
+class Steps(keras.callbacks.Callback):
+    def __init__(self, clock, seconds):
+        super().__init__()
+        self.clock, self.seconds = clock, seconds
 
     def on_train_batch_end(self, batch, logs=None):
-        time.sleep(0.03)
+        self.clock.now += self.seconds
 
 
-def test_scoring_stays_within_its_share_of_the_training_time(tmp_path):
+class TimedProjection(Projection):
+    def __init__(self, clock, seconds_per_image):
+        super().__init__()
+        self.clock, self.per_image = clock, seconds_per_image
+
+    def __call__(self, batch):
+        self.clock.now += self.per_image * len(batch)
+        return super().__call__(batch)
+
+
+def test_scoring_stays_within_its_share_of_the_training_time(tmp_path, monkeypatch):
+    from utils.evaluation import quality
+
+    clock = Clock()
+    monkeypatch.setattr(quality, "clock", clock)
     gan = tiny_gan()
     train, held_out = real_halves()
-    slow = Projection(seconds_per_image=0.001)
-    pending = PendingReference(slow, lambda: (train, held_out), n_train=120, n_held_out=120)
-    monitor = QualityMonitor(pending, every=1, budget=0.4, folder=tmp_path)
+    # 1 s per step; a scoring embeds 240 real images once, then 120 samples each time, at 10 ms each.
+    pending = PendingReference(TimedProjection(clock, 0.01), lambda: (train, held_out),
+                               n_train=120, n_held_out=120)
+    monitor = QualityMonitor(pending, every=1, budget=0.1, folder=tmp_path)
     gan.train(train, batch_size=8, epochs=200, run_folder=tmp_path, print_every_n_batches=200,
-              callbacks=[SlowSteps(), monitor])
-    assert monitor.skipped > 0 and monitor.records  # some scored, many skipped
-    assert monitor.scoring_seconds <= 0.4 * monitor.training_seconds()
+              callbacks=[Steps(clock, 1.0), monitor])
+    assert monitor.skipped > 100 and len(monitor.records) >= 5  # some scored, most skipped
+    assert monitor.scoring_seconds <= 0.1 * monitor.training_seconds()
+    # The first score waits until a tenth of the training time covers the probe (two batches
+    # of 64 images) and the estimated cost of embedding 360 images plus the overhead allowance.
+    probe = 2 * 64 * 0.01
+    estimate = 0.01 * (120 + 120 + 120) + PendingReference.OVERHEAD_SECONDS
+    assert monitor.records[0]["epoch"] == math.ceil((probe + estimate) / 0.1)
 
 
 def test_a_resumed_run_keeps_its_earlier_scores(tmp_path):
