@@ -25,7 +25,6 @@ machine), to be passed to evaluation with ``--classifier PATH``.
 import argparse
 import dataclasses
 import functools
-import hashlib
 import sys
 import time
 from pathlib import Path
@@ -33,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from utils.data.silhouettes import SILHOUETTE_CLASSES, load_silhouettes
+from utils.evaluation.features import file_digest
 from utils.paths import run_root
 
 IMAGE_SIZE = 28
@@ -92,11 +92,7 @@ def build_classifier():
 
 def file_sha256(path):
     """Hex sha256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as file:
-        for block in iter(lambda: file.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    return file_digest(path, "sha256")
 
 
 def load_classifier(path=None):
@@ -107,29 +103,25 @@ def load_classifier(path=None):
     are cached by (file, sha256): evaluation asks for them often, and a
     changed file is loaded afresh.  Do not modify the returned model.
     """
-    if path is None:
-        path = Path(SHIPPED_WEIGHTS)
-        try:
-            digest = file_sha256(path)
-        except OSError as error:
+    shipped = path is None
+    path = Path(SHIPPED_WEIGHTS if shipped else path)
+    try:
+        digest = file_sha256(path)
+    except OSError as error:
+        if shipped:
             raise ClassifierWeightsError(
                 f"The shipped classifier weights {path} cannot be read ({error}). {RETRAIN_HINT}"
             ) from None
-        if digest != SHIPPED_SHA256:
-            raise ClassifierWeightsError(
-                f"The shipped classifier weights {path} have been altered: sha256 {digest}, "
-                f"expected {SHIPPED_SHA256}. {RETRAIN_HINT}"
-            )
-    else:
-        path = Path(path)
-        try:
-            digest = file_sha256(path)
-        except OSError as error:
-            raise ClassifierWeightsError(
-                f"Cannot read the classifier weights {path} ({error}). Train a classifier with "
-                "`gdl-train-classifier --out PATH`, or leave out --classifier to use the "
-                "shipped one."
-            ) from None
+        raise ClassifierWeightsError(
+            f"Cannot read the classifier weights {path} ({error}). Train a classifier with "
+            "`gdl-train-classifier --out PATH`, or leave out --classifier to use the "
+            "shipped one."
+        ) from None
+    if shipped and digest != SHIPPED_SHA256:
+        raise ClassifierWeightsError(
+            f"The shipped classifier weights {path} have been altered: sha256 {digest}, "
+            f"expected {SHIPPED_SHA256}. {RETRAIN_HINT}"
+        )
     return _cached_classifier(str(path.resolve()), digest)
 
 

@@ -339,7 +339,8 @@ def weights_path(weights, cache_dir=None):
     return Path(base) / weights.cache_subdir / weights.file_name
 
 
-def _hash_of(path, algorithm):
+def file_digest(path, algorithm="sha256"):
+    """Hex digest ('sha256' or 'md5') of a file's bytes, read a megabyte at a time."""
     hasher = hashlib.sha256() if algorithm == "sha256" else hashlib.md5()
     with open(path, "rb") as handle:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
@@ -352,7 +353,7 @@ def _is_valid(path, weights):
         return False
     if weights.file_hash is None:
         return True
-    return _hash_of(path, weights.hash_algorithm) == weights.file_hash.lower()
+    return file_digest(path, weights.hash_algorithm) == weights.file_hash.lower()
 
 
 def fetch_weights(weights, cache_dir=None):
