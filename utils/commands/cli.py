@@ -84,7 +84,9 @@ def build_parser(chapter):
         parser.add_argument("--grad-weight", type=float, default=preset.model["grad_weight"],
                             help="weight of the gradient penalty")
     parser.add_argument("--mixed-precision", action="store_true",
-                        help="bfloat16 on CPUs, float16 with loss scaling on GPUs (outputs stay float32)")
+                        help="float16 with loss scaling on GPUs, bfloat16 on CPUs with bfloat16 "
+                        "instructions (avx512_bf16, amx_bf16, Arm bf16); elsewhere it stays float32 and "
+                        "says why (outputs stay float32)")
     parser.add_argument("--distribute", choices=DISTRIBUTE, default="none",
                         help="none: one device; mirrored: every GPU of this machine; multi-worker: "
                         "the cluster described by TF_CONFIG (start the same command on every host). "
