@@ -30,7 +30,7 @@ import keras
 
 from models import arguments as checks
 from models.precision import resolve_precision
-from models.subpixel import with_plain_layers
+from models.fast_conv import with_plain_layers
 from models.batches import book_batch, is_stream, training_dataset
 from models.networks import build_discriminator, build_generator
 from utils import plotting

@@ -13,13 +13,28 @@ import numpy as np
 import keras
 from keras import layers
 
-from models import subpixel
+from models import fast_conv, subpixel
 
 # The generators' UpSampling2D + Conv2D pairs compute the convolution on the image
 # before upsampling (models/subpixel.py): the same layers, weights and results, fewer
 # multiply-adds.  False here (or ``build_generator(..., exact_upsample_conv=False)``)
 # builds plain Conv2D layers, for comparison.
 EXACT_UPSAMPLE_CONV = True
+
+# Every Conv2D / Conv2DTranspose computes the half TensorFlow is slow at (the input
+# gradient; a transposed convolution's forward pass) as a forward convolution
+# (models/fast_conv.py): the same layers, weights and results, faster on CPUs.
+# False here (or ``fast_convolutions=False``) builds Keras' own classes, for comparison.
+FAST_CONVOLUTIONS = True
+
+
+def conv_class(plain, fast, fast_convolutions, **conv_args):
+    """``fast`` where it applies (``fast_conv.supports``) and is asked for, else ``plain``."""
+    if fast_convolutions is None:
+        fast_convolutions = FAST_CONVOLUTIONS
+    settings = {key: conv_args[key] for key in ("strides", "dilation_rate", "groups", "data_format",
+                                                "padding") if key in conv_args}
+    return fast if fast_convolutions and fast_conv.supports(**settings) else plain
 
 
 def weight_init():
@@ -46,12 +61,15 @@ def build_discriminator(
     name="discriminator",
     dtype=None,
     synchronized=False,
+    fast_convolutions=None,
 ):
     """Conv stack → Flatten → Dense(1).
 
     Per layer: Conv2D('same') → BatchNorm (if a momentum is given, never on the
     first layer) → activation → Dropout (if a rate is given).  The output layer
     always computes in float32, so losses stay exact under mixed precision.
+    ``fast_convolutions`` (default: the module's ``FAST_CONVOLUTIONS``, True) uses
+    ``models.fast_conv.Conv2D``: same layers and results, a faster input gradient.
     """
     _check_lengths(name, conv_filters, conv_kernel_size, conv_strides)
     inputs = keras.Input(shape=tuple(input_dim), name=f"{name}_input")
@@ -59,15 +77,15 @@ def build_discriminator(
     for i, (filters, kernel_size, strides) in enumerate(
         zip(conv_filters, conv_kernel_size, conv_strides)
     ):
-        x = layers.Conv2D(
-            filters,
-            kernel_size,
+        conv_args = dict(
             strides=strides,
             padding="same",
             kernel_initializer=weight_init(),
             name=f"{name}_conv_{i}",
             dtype=dtype,
-        )(x)
+        )
+        conv = conv_class(layers.Conv2D, fast_conv.Conv2D, fast_convolutions, **conv_args)
+        x = conv(filters, kernel_size, **conv_args)(x)
         if batch_norm_momentum and i > 0:
             x = layers.BatchNormalization(momentum=batch_norm_momentum, synchronized=synchronized, dtype=dtype)(x)
         x = activation_layer(activation, dtype=dtype)(x)
@@ -98,6 +116,7 @@ def build_generator(
     dtype=None,
     synchronized=False,
     exact_upsample_conv=None,
+    fast_convolutions=None,
 ):
     """Dense → reshape → conv stack ending in tanh, so images lie in [-1, 1].
 
@@ -109,7 +128,9 @@ def build_generator(
     computes each UpSampling2D + Conv2D pair as a small convolution of the image
     before upsampling followed by ``depth_to_space`` (``models.subpixel.Conv2D``,
     where that is exact): same layer names, weights, summary and images, fewer
-    multiply-adds.
+    multiply-adds.  ``fast_convolutions`` (default: the module's
+    ``FAST_CONVOLUTIONS``, True) computes the other convolutions' slow half as a
+    forward convolution (``models.fast_conv``): same layers and images, faster.
     """
     if exact_upsample_conv is None:
         exact_upsample_conv = EXACT_UPSAMPLE_CONV
@@ -142,9 +163,14 @@ def build_generator(
             x = upsampling(x)
             exact = exact_upsample_conv and subpixel.is_exact_after_upsampling(
                 conv_args, upsampling.size, upsampling.interpolation)
-            x = (subpixel.Conv2D if exact else layers.Conv2D)(**conv_args)(x)
+            conv = subpixel.Conv2D if exact else conv_class(
+                layers.Conv2D, fast_conv.Conv2D, fast_convolutions, **conv_args)
+            x = conv(**conv_args)(x)
         else:
-            x = layers.Conv2DTranspose(strides=conv_strides[i], **conv_args)(x)
+            conv_args["strides"] = conv_strides[i]
+            conv = conv_class(layers.Conv2DTranspose, fast_conv.Conv2DTranspose, fast_convolutions,
+                              **conv_args)
+            x = conv(**conv_args)(x)
         if i < n_layers - 1:
             if batch_norm_momentum:
                 x = layers.BatchNormalization(momentum=batch_norm_momentum, synchronized=synchronized, dtype=dtype)(x)

@@ -25,8 +25,9 @@ takes the upsampled image; only its ``call`` differs:
    that slice and its gradient without per-element strides);
 2. the phase kernel is built from ``self.kernel`` on every call (a constant 0/1
    selection tensor contracted with it), so training updates the book's kernel;
-3. ``tf.nn.conv2d(..., 'SAME')``, ``tf.nn.depth_to_space(·, 2)``, then the bias
-   and activation, as ``Conv2D`` adds them.
+3. ``fast_conv.conv2d(..., 'SAME')`` (whose input gradient is a forward
+   convolution too), ``tf.nn.depth_to_space(·, 2)``, then the bias and
+   activation, as ``Conv2D`` adds them.
 
 The zero padding agrees too: an upsampled pixel ``2i + a + u - p`` lies
 outside ``[0, 2H)`` exactly when its input pixel ``i + floor((a + u - p)/2)``
@@ -43,7 +44,10 @@ upsampling makes).
 import numpy as np
 import keras
 
+from models import fast_conv
+
 __all__ = ["Conv2D", "is_exact_after_upsampling", "phase_selection", "take_even_pixels"]
+
 
 
 def phase_selection(kernel_size):
@@ -134,6 +138,8 @@ class Conv2D(keras.layers.Conv2D):
     accepts only the configurations where that is exact (see the module notes).
     """
 
+    plain_class = keras.layers.Conv2D  # what fast_conv.with_plain_layers puts back
+
     def __init__(self, filters, kernel_size, **kwargs):
         super().__init__(filters, kernel_size, **kwargs)
         args = dict(kernel_size=self.kernel_size, strides=self.strides, padding=self.padding,
@@ -170,28 +176,10 @@ class Conv2D(keras.layers.Conv2D):
 
         small = take_even_pixels(inputs)  # exactly the image before the nearest ×2 upsampling
         kernel = self.phase_kernel(tf.cast(self.kernel, small.dtype))
-        outputs = tf.nn.conv2d(small, kernel, strides=1, padding="SAME")
+        outputs = fast_conv.conv2d(small, kernel, strides=1, padding="SAME")
         outputs = tf.nn.depth_to_space(outputs, 2)
         if self.use_bias:
             outputs = outputs + tf.reshape(tf.cast(self.bias, outputs.dtype), (1, 1, 1, self.filters))
         if self.activation is not None:
             return self.activation(outputs)
         return outputs
-
-
-def with_plain_layers(model):
-    """A copy of ``model`` with Keras' own ``Conv2D`` in place of this module's, same weights.
-
-    The two compute the same images; archives of the copy (``generator.keras``)
-    load with ``keras.models.load_model`` anywhere, without importing this project.
-    """
-    def clone(layer):
-        if isinstance(layer, Conv2D):
-            return keras.layers.Conv2D.from_config(layer.get_config())
-        return layer.__class__.from_config(layer.get_config())
-
-    if not any(isinstance(layer, Conv2D) for layer in model.layers):
-        return model
-    copy = keras.models.clone_model(model, clone_function=clone)
-    copy.set_weights(model.get_weights())
-    return copy

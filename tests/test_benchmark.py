@@ -2,6 +2,7 @@
 
 import json
 
+import keras
 import numpy as np
 import pytest
 
@@ -175,3 +176,36 @@ def test_the_command_warns_when_the_matmul_readings_spread(monkeypatch, tmp_path
     printed = capsys.readouterr().out
     assert ("warning: the float32 matmul rate varied by more than 15%" in printed) is warned
     assert "float32 400 GFLOP/s" in printed
+
+
+def test_book_layers_are_keras_own_and_ours_are_the_fast_ones():
+    """Rows (a) and (e) time Keras' own layers; row (b) this project's."""
+    def modules(model):
+        return {type(layer).__module__.split(".")[0] for network in (model.generator, model.adversary)
+                for layer in benchmark.product_layers(network)}
+
+    with benchmark.book_layers(True):
+        book = GAN(**gan_params())
+    assert modules(book) == {"keras"}
+    ours = GAN(**gan_params())
+    assert "models" in modules(ours)
+    assert benchmark._arithmetic_kind(book) != benchmark._arithmetic_kind(ours)
+
+
+def test_fast_layers_time_the_product_they_compute():
+    """A fast layer's input product is the forward-convolution form, with the same values."""
+    import tensorflow as tf
+
+    from models import fast_conv
+
+    layer = fast_conv.Conv2D(64, 5, strides=2, padding="same")
+    layer(keras.Input((14, 14, 64)))
+    run = benchmark.layer_product(layer, "input", 2)
+    ops = {op.type for op in run.get_concrete_function().graph.get_operations()}
+    assert "Conv2DBackpropInput" not in ops and "Conv2D" in ops
+    assert tuple(run().shape) == (2, 14, 14, 64)
+    plain = keras.layers.Conv2D(64, 5, strides=2, padding="same")
+    plain(keras.Input((14, 14, 64)))
+    ops = {op.type for op in benchmark.layer_product(plain, "input", 2).get_concrete_function()
+           .graph.get_operations()}
+    assert "Conv2DBackpropInput" in ops

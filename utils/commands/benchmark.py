@@ -7,11 +7,14 @@ discriminator updates) three ways, four with ``--xla``:
       then ``train_on_batch`` calls, and for WGAN the per-layer numpy weight clipping,
       on the book's layers (UpSampling2D then a K×K Conv2D);
   (b) this project's compiled step, float32, with the exact upsample-conv layer
-      (``models.subpixel``);
+      (``models.subpixel``) and convolutions whose input gradient runs as a forward
+      convolution (``models.fast_conv``);
   (c) the same step under mixed precision (float16 on GPUs, bfloat16 on CPUs with
       bfloat16 instructions; not timed where it would stay float32);
   (d) with ``--xla``: (b) compiled with XLA;
-  (e) (b) on the book's layers, to show what the exact upsample-conv saves.
+  (e) (b) on the book's layers (Keras' own Conv2D and Conv2DTranspose), to show
+      what the exact upsample-conv and the faster input gradients
+      (``models.fast_conv``) save.
 
 It counts the step's FLOPs from the layer shapes (every forward, input-gradient
 and weight-gradient product of the convolutions and dense layers, the gradient
@@ -193,7 +196,7 @@ def layer_product(layer, product, batch_size):
     import keras
     import tensorflow as tf
 
-    from models import subpixel
+    from models import fast_conv, subpixel
 
     dtype = layer.compute_dtype
     input_shape, output_shape, kernel_shape = layer.input.shape[1:], layer.output.shape[1:], layer.kernel.shape
@@ -214,6 +217,12 @@ def layer_product(layer, product, batch_size):
     small, large = (x, y) if transposed else (y, x)
     convolve = lambda: tf.nn.conv2d(large, kernel, strides, padding)
     transpose = lambda: tf.nn.conv2d_transpose(small, kernel, large.shape, strides, padding)
+    # This project's layers compute that transposed product as a forward convolution.
+    # (Both kernels are (K, K, channels of the convolution's input, of its output).)
+    fast = isinstance(layer, _fast_kinds()) and fast_conv.pays_off(layer.strides, *kernel_shape[2:])
+    if fast:
+        transpose = lambda: fast_conv.conv_input_gradient(small, kernel, large.shape[1:3],
+                                                          layer.strides[0], padding)
     filters = lambda: tf.raw_ops.Conv2DBackpropFilter(
         input=large, filter_sizes=kernel.shape, out_backprop=small, strides=strides, padding=padding)
     run = {"forward": transpose if transposed else convolve,
@@ -335,23 +344,30 @@ def stream_ms_per_batch(image_size, batch_size, batches):
 
 @contextlib.contextmanager
 def book_layers(plain):
-    """While ``plain``, generators are built with the book's UpSampling2D + Conv2D layers."""
+    """While ``plain``, networks are built with Keras' own layers, as the book builds them
+    (UpSampling2D + Conv2D, no faster input gradients)."""
     from models import networks
 
-    exact = networks.EXACT_UPSAMPLE_CONV
-    networks.EXACT_UPSAMPLE_CONV = exact and not plain
+    saved = networks.EXACT_UPSAMPLE_CONV, networks.FAST_CONVOLUTIONS
+    networks.EXACT_UPSAMPLE_CONV = saved[0] and not plain
+    networks.FAST_CONVOLUTIONS = saved[1] and not plain
     try:
         yield
     finally:
-        networks.EXACT_UPSAMPLE_CONV = exact
+        networks.EXACT_UPSAMPLE_CONV, networks.FAST_CONVOLUTIONS = saved
+
+
+def _fast_kinds():
+    from models import fast_conv, subpixel
+
+    return fast_conv.Conv2D, fast_conv.Conv2DTranspose, subpixel.Conv2D
 
 
 def _arithmetic_kind(model):
-    """Models with the same layer products: same precision, same kind of upsample-conv."""
-    from models import subpixel
-
-    exact = any(isinstance(layer, subpixel.Conv2D) for layer in model.generator.layers)
-    return model.dtype_policy.name, exact
+    """Models with the same layer products: same precision, same kinds of layers."""
+    kinds = tuple(type(layer).__module__ for network in _networks(model).values()
+                  for layer in product_layers(network))
+    return model.dtype_policy.name, kinds
 
 
 def _rate_name(model):
