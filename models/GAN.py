@@ -1,6 +1,8 @@
 """The chapter's first GAN (book section "Your First GAN", the Quick, Draw! camels).
 
-Binary cross-entropy, real = 1 and fake = 0, a sigmoid discriminator.  As in
+Binary cross-entropy, real = 1 and fake = 0, a sigmoid discriminator.  The
+keyword options ``label_smoothing``, ``label_flip`` and ``instance_noise`` (off
+by default) are the GAN hacks of ``models.hacks``.  As in
 the book, one discriminator step is two optimizer updates — one on a real
 batch, one on a fake batch drawn from the generator in inference mode — and
 one generator step trains ``gan.model`` (z → D(G(z))) towards "real" with the
@@ -25,6 +27,7 @@ class GAN(BookModel, AdversarialModel):
     SECTION = "gan"
     CRITIC = "discriminator"
     CRITIC_OUTPUT_ACTIVATION = "sigmoid"
+    BINARY_TARGETS = True
 
     def __init__(
         self,
@@ -48,6 +51,9 @@ class GAN(BookModel, AdversarialModel):
         optimiser,
         z_dim,
         *,
+        label_smoothing=0.0,
+        label_flip=0.0,
+        instance_noise=0.0,
         mixed_precision=False,
         jit_compile=False,
         strategy=None,

@@ -136,6 +136,9 @@ class WGANGP(WGAN):
         z_dim,
         batch_size,
         *,
+        label_smoothing=0.0,
+        label_flip=0.0,
+        instance_noise=0.0,
         mixed_precision=False,
         jit_compile=False,
         strategy=None,
@@ -157,6 +160,7 @@ class WGANGP(WGAN):
         # The generator runs in training mode as inside the book's critic_model, but its
         # batch-norm statistics are put back: it is frozen during the critic's step.
         fake = keep_statistics(self.generator, lambda: self.generator(noise, training=True))
+        real, fake = self.hacks.noisy(real), self.hacks.noisy(fake)  # instance noise, when asked
         interpolated = self.random_weighted_average([real, fake])
         with tf.GradientTape() as tape:
             loss_real = wasserstein(1.0, critic(real, training=True))

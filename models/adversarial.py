@@ -24,6 +24,7 @@ import keras
 
 from models.arguments import positive_int
 from models.combined import CombinedModel, keep_statistics
+from models.hacks import Hacks
 
 
 class AdversarialModel(keras.Model):
@@ -45,14 +46,34 @@ class AdversarialModel(keras.Model):
         self.adversary = adversary
         self.generator = generator
         # The book's gan.model: z → D(G(z)) with the adversary frozen.
-        self.model = CombinedModel(generator, adversary, name="model")
+        self.model = self.combined_model(generator, adversary)
+        self.hacks = Hacks()
         self._n_critic = int(n_critic)
         self.losses_tracker = LossMeans([*self.D_LOSS_NAMES, *self.G_LOSS_NAMES])
         self._latent_dim = int(generator.inputs[0].shape[-1])
         self._book_steps = {}
-        latent = keras.ops.zeros((1, self._latent_dim))
-        self.model(latent)
-        self(latent)
+        probe = self._probe_inputs()
+        self.model(probe)
+        self(probe)
+
+    def combined_model(self, generator, adversary):
+        """The model the generator is trained through (``gan.model``)."""
+        return CombinedModel(generator, adversary, name="model")
+
+    def _probe_inputs(self):
+        """One input of the generator, to build everything once."""
+        return keras.ops.zeros((1, self._latent_dim))
+
+    @property
+    def hacks(self):
+        """The GAN hacks in use (``models.hacks.Hacks``; all off unless the constructor was told)."""
+        return self._hacks
+
+    @hacks.setter
+    def hacks(self, value):
+        object.__setattr__(self, "_hacks", value)  # a plain value, not Keras state
+        self.model.hacks = value
+        self._retrace()
 
     def call(self, z, training=False):
         """Images from latent points: ``gan.predict(noise)`` is ``gan.generator.predict(noise)``."""
@@ -153,18 +174,33 @@ class AdversarialModel(keras.Model):
         gradients = tape.gradient(scaled, variables)
         optimizer.apply(gradients, variables)
 
-    def _fit_critic(self, images, label):
-        """One update of the adversary on one labelled batch, like ``train_on_batch``."""
-        labels = tf.fill((tf.shape(images)[0], 1), label)
+    def _fit_critic(self, inputs, label):
+        """One update of the adversary on one labelled batch, like ``train_on_batch``.
+
+        ``inputs`` are its images (or, for a conditional model, ``[images, classes]``).
+        Returns the loss, the batch's true labels (for accuracies) and the predictions;
+        the loss is taken against the targets the hacks make of those labels.
+        """
+        images = inputs[0] if isinstance(inputs, (list, tuple)) else inputs
+        n = tf.shape(images)[0]
+        labels = tf.fill((n, 1), label)
+        targets = self.hacks.targets(label, n) if self.hacks.active else labels
+        seen = self.hacks.noisy(images)
+        if isinstance(inputs, (list, tuple)):
+            seen = [seen, *inputs[1:]]
         with tf.GradientTape() as tape:
-            predictions = self.adversary(images, training=True)
-            loss = tf.reduce_mean(self.adversarial_loss(labels, predictions))
+            predictions = self.adversary(seen, training=True)
+            loss = tf.reduce_mean(self.adversarial_loss(targets, predictions))
         self._descend(self.d_optimizer, self.adversary, tape, loss)
         return loss, labels, predictions
 
     def _fit_generator(self, noise):
-        """One update of the generator through the combined model, towards the "real" label."""
-        labels = tf.ones((tf.shape(noise)[0], 1))
+        """One update of the generator through the combined model, towards the "real" label.
+
+        ``noise`` is the combined model's input (for a conditional model ``[z, classes]``).
+        """
+        first = noise[0] if isinstance(noise, (list, tuple)) else noise
+        labels = tf.ones((tf.shape(first)[0], 1))
 
         def update():
             with tf.GradientTape() as tape:

@@ -29,6 +29,7 @@ import tensorflow as tf
 import keras
 
 from models import arguments as checks
+from models import hacks as gan_hacks
 from models.precision import resolve_precision
 from models.fast_conv import with_plain_layers
 from models.batches import book_batch, is_stream, training_dataset
@@ -65,6 +66,7 @@ class BookModel:
 
     SECTION = ""
     CRITIC = "critic"  # the prefix of the adversary's constructor arguments
+    BINARY_TARGETS = False  # trained on 0/1 targets (binary cross-entropy): label hacks apply
     CRITIC_OUTPUT_ACTIVATION = None
     CRITIC_ARGUMENTS = ("conv_filters", "conv_kernel_size", "conv_strides",
                         "batch_norm_momentum", "activation", "dropout_rate")
@@ -76,6 +78,8 @@ class BookModel:
         """Build the networks, the Keras model and its optimizers from a book ``__init__``'s ``locals()``."""
         params = {name: arguments[name] for name in self.param_names()}
         checks.check_book_arguments(params, self.CRITIC)
+        hacks = gan_hacks.Hacks(**{name: arguments.get(name, 0.0) for name in gan_hacks.NAMES})
+        hacks.check(type(self).__name__, self.BINARY_TARGETS)
         strategy = arguments["strategy"] or tf.distribute.get_strategy()
         policy = resolve_precision(arguments["mixed_precision"])
         with strategy.scope():
@@ -86,6 +90,7 @@ class BookModel:
             object.__setattr__(self, "_params", params)
             for name, value in params.items():
                 object.__setattr__(self, name, value)
+            self.hacks = hacks
             self.d_losses = []
             self.g_losses = []
             self.epoch = 0
@@ -124,9 +129,15 @@ class BookModel:
             if p.kind is p.POSITIONAL_OR_KEYWORD and p.name != "self"
         ]
 
+    def model_options(self):
+        """The keyword-only options beyond the book's arguments that shape training (the GAN
+        hacks), kept with the run so that ``load_model`` and ``--resume`` rebuild the same model."""
+        return self.hacks.as_dict()
+
     def get_config(self):
         policy = self.dtype_policy.name
-        return {**self._params, "mixed_precision": policy if policy.startswith("mixed") else False,
+        return {**self._params, **self.model_options(),
+                "mixed_precision": policy if policy.startswith("mixed") else False,
                 "jit_compile": bool(self.jit_compile)}
 
     @classmethod
@@ -235,7 +246,7 @@ class BookModel:
         self._refuse_another_run(folder)
         folder.path.mkdir(parents=True, exist_ok=True)
         with open(folder.run_record, "w") as f:
-            json.dump({"model_class": type(self).__name__}, f)
+            json.dump({"model_class": type(self).__name__, "options": self.model_options()}, f)
         names = self.param_names()
         params = [self._params[name] for name in names]
         with open(folder.params_json, "w") as f:

@@ -19,9 +19,18 @@ class CombinedModel(keras.Model):
         super().__init__(**kwargs)
         self.generator = generator
         self.discriminator = discriminator
+        self.hacks = None
 
     def call(self, z, training=None):
-        return self.discriminator(self.generator(z, training=training), training=training)
+        return self.discriminator(self.seen(self.generator(z, training=training), training),
+                                  training=training)
+
+    def seen(self, images, training):
+        """What the discriminator is shown: in training, the images plus any instance noise
+        (``models.hacks``)."""
+        if training and self.hacks is not None:
+            return self.hacks.noisy(images)
+        return images
 
     def train_step(self, data):
         return keep_statistics(self.discriminator, lambda: super(CombinedModel, self).train_step(data))

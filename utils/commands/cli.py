@@ -83,6 +83,7 @@ def build_parser(chapter):
     if "grad_weight" in preset.model:
         parser.add_argument("--grad-weight", type=float, default=preset.model["grad_weight"],
                             help="weight of the gradient penalty")
+    add_hack_options(parser, binary_targets=info.class_name == "GAN")
     parser.add_argument("--mixed-precision", action="store_true",
                         help="float16 with loss scaling on GPUs, bfloat16 on CPUs with bfloat16 "
                         "instructions (avx512_bf16, amx_bf16, Arm bf16); elsewhere it stays float32 and "
@@ -94,6 +95,24 @@ def build_parser(chapter):
     parser.add_argument("--jit-compile", action="store_true",
                         help="compile the training step with XLA (often slower on CPUs; try it on GPUs)")
     return parser
+
+
+def add_hack_options(parser, binary_targets):
+    """The GAN hacks (``models.hacks``), off by default: label options only for 0/1 targets."""
+    hacks = parser.add_argument_group("GAN hacks (off by default; see README)")
+    if binary_targets:
+        hacks.add_argument("--label-smoothing", type=float, default=0.0,
+                           help="one-sided: the discriminator's real targets become 1 - S")
+        hacks.add_argument("--label-flip", type=float, default=0.0,
+                           help="each discriminator target is swapped real/fake with probability P")
+    hacks.add_argument("--instance-noise", type=float, default=0.0,
+                       help="std of Gaussian noise added to every image the discriminator/critic sees")
+
+
+def hack_options(args):
+    from models.hacks import NAMES
+
+    return {name: getattr(args, name) for name in NAMES if hasattr(args, name)}
 
 
 def data_spec(args):
@@ -197,7 +216,7 @@ def _train(info, args, resume):
                 if folder.holds_run():
                     sys.exit(f"{folder} already holds a run. Pass --resume to continue it, "
                              f"or --run-id to start a new one next to it.")
-                model = info.model_class(**model_arguments(args, preset), **options)
+                model = info.model_class(**model_arguments(args, preset), **hack_options(args), **options)
                 if chief:
                     model.save(folder)
                     spec.write(folder)

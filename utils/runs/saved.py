@@ -74,6 +74,18 @@ def recorded_class(folder):
     return None
 
 
+def recorded_options(folder):
+    """The model options (``BookModel.model_options``) the run was saved with; {} for older runs."""
+    folder = RunFolder(folder)
+    if not folder.run_record.exists():
+        return {}
+    record = _read_json(folder.run_record, 'it should hold {"model_class": ..., "options": {...}}')
+    options = record.get("options", {}) if isinstance(record, dict) else {}
+    if not isinstance(options, dict):
+        raise SavedRunError(f"{folder.run_record} is damaged: its \"options\" should be a JSON object.")
+    return options
+
+
 def checked_training_state(path):
     """The training state of a checkpoint, with a clear error for a damaged file."""
     try:
@@ -98,7 +110,8 @@ def load_model(model_class, folder, **options):
     The checkpoint holds the weights, the optimizer state and the training state
     (epoch, loss history, fixed noise), so a further ``train`` call continues
     the run exactly where it stopped.  ``options`` are the keyword-only extras
-    (``mixed_precision``, ``strategy``...).
+    (``mixed_precision``, ``strategy``...); the model options saved with the run
+    (the GAN hacks) are passed too, unless ``options`` names them.
     """
     folder = RunFolder(folder)
     params = read_params(folder)
@@ -113,6 +126,7 @@ def load_model(model_class, folder, **options):
         raise SavedRunError(
             f"The params in {folder} do not fit {model_class.__name__}'s constructor "
             f"({', '.join(expected)}): the folder was written by another model.")
+    options = {**recorded_options(folder), **options}  # what the caller says wins
     model = model_class(**params, **options) if given is not None else model_class(*params, **options)
     if not folder.checkpoint.exists():
         raise FileNotFoundError(
