@@ -46,11 +46,18 @@ class RandomWeightedAverage(keras.layers.Layer):
         return {**super().get_config(), "batch_size": self.batch_size}
 
 
-def gradient_penalty(critic, interpolated):
-    """mean over samples of (‖∂critic/∂x̂‖₂ − 1)², the norm over all non-batch axes."""
+def gradient_penalty(critic, interpolated, conditions=None):
+    """mean over samples of (‖∂critic/∂x̂‖₂ − 1)², the norm over all non-batch axes.
+
+    ``conditions`` (a conditional critic's labels) are passed beside the images and held fixed:
+    the gradient is the image's.
+    """
     with tf.GradientTape() as tape:
         tape.watch(interpolated)
-        scores = call_with_constant_slopes(critic, interpolated)
+        if conditions is None:
+            scores = call_with_constant_slopes(critic, interpolated)
+        else:
+            scores = critic([interpolated, conditions], training=True)
     gradients = tape.gradient(scores, interpolated)
     axes = list(range(1, len(interpolated.shape)))
     norms = tf.sqrt(tf.reduce_sum(tf.square(gradients), axis=axes) + 1e-12)

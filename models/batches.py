@@ -40,6 +40,27 @@ def array_batches(x_train, batch_size):
     return dataset.with_options(options).prefetch(tf.data.AUTOTUNE)
 
 
+def labelled_batches(x_train, y_train, batch_size):
+    """An endless dataset of ``(images, labels)`` batches for a conditional model: float32
+    images and int32 labels of shape (batch,), shuffled together."""
+    images = image_array(x_train)
+    labels = np.asarray(y_train)
+    if labels.ndim == 2 and labels.shape[1] == 1:  # Keras' CIFAR labels are (N, 1)
+        labels = labels[:, 0]
+    if labels.ndim != 1 or len(labels) != len(images):
+        raise ValueError(
+            f"y_train must hold one integer class per image: got shape {labels.shape} for "
+            f"{len(images)} images.")
+    if not np.issubdtype(labels.dtype, np.integer):
+        raise ValueError(f"y_train must hold integer classes (0, 1, ...); got {labels.dtype}.")
+    dataset = tf.data.Dataset.from_tensor_slices(
+        (images.astype(np.float32, copy=False), labels.astype(np.int32)))
+    dataset = dataset.shuffle(len(images)).repeat().batch(batch_size, drop_remainder=True)
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return dataset.with_options(options).prefetch(tf.data.AUTOTUNE)
+
+
 def is_stream(x):
     return isinstance(x, tf.data.Dataset) or hasattr(x, "__next__") or hasattr(x, "dataset")
 

@@ -32,7 +32,7 @@ from models import arguments as checks
 from models import hacks as gan_hacks
 from models.precision import resolve_precision
 from models.fast_conv import with_plain_layers
-from models.batches import book_batch, is_stream, training_dataset
+from models.batches import book_batch, is_stream, labelled_batches, training_dataset
 from models.networks import build_discriminator, build_generator
 from utils import plotting
 from utils.runs.callbacks import TrainingDiverged, TrainingInterrupted, is_chief, run_callbacks
@@ -182,15 +182,22 @@ class BookModel:
     # -- the book's training verbs -----------------------------------------------------------
 
     def _train(self, x_train, batch_size, epochs, run_folder, print_every_n_batches,
-               using_generator, callbacks=(), tensorboard=True):
-        """The book's loop as ``fit()``: a Keras epoch is one step, the run folder kept by callbacks."""
+               using_generator, callbacks=(), tensorboard=True, y_train=None):
+        """The book's loop as ``fit()``: a Keras epoch is one step, the run folder kept by callbacks.
+
+        ``y_train`` (a conditional model's classes) makes the batches ``(images, labels)``.
+        """
         batch_size = checks.positive_int("batch_size", batch_size)
         epochs = checks.positive_int("epochs", epochs, minimum=0)
         every = checks.positive_int("print_every_n_batches", print_every_n_batches)
         if not using_generator and not is_stream(x_train):
             checks.check_images(x_train, self.input_dim)
-        dataset = training_dataset(x_train, batch_size * self.n_critic, using_generator)
-        checks.check_batch_shape(dataset.element_spec.shape, self.input_dim, "x_train")
+        if y_train is None:
+            dataset = training_dataset(x_train, batch_size * self.n_critic, using_generator)
+        else:
+            dataset = labelled_batches(x_train, y_train, batch_size * self.n_critic)
+        images_spec = dataset.element_spec[0] if y_train is not None else dataset.element_spec
+        checks.check_batch_shape(images_spec.shape, self.input_dim, "x_train")
         folder = RunFolder(run_folder)
         # In a cluster only the chief writes the run folder, so only it holds the folder.
         with folder.locked() if is_chief() else contextlib.nullcontext():
@@ -227,12 +234,24 @@ class BookModel:
     def _book_batch(self, x_train, batch_size, using_generator):
         return book_batch(x_train, batch_size, using_generator, self._book_iterators)
 
+    @property
+    def sampler(self):
+        """What evaluation draws images with from N(0, I) latent points of size ``z_dim``: the
+        generator here; models whose generator takes more (labels, codes) say how to fill it."""
+        return self.generator
+
+    def sample_batch(self):
+        """The images of the run's sample grid and its (rows, columns): 5×5 from the fixed noise
+        batch here; a model whose generator takes more says how its grid is laid out."""
+        images = keras.ops.convert_to_numpy(self.generator(self.fixed_noise, training=False))
+        return images, (5, 5)
+
     def sample_images(self, run_folder):
-        """Save a 5×5 grid from the fixed noise batch as ``images/sample_<epoch>.png``."""
+        """Save the sample grid (``sample_batch``) as ``images/sample_<epoch>.png``."""
         path = RunFolder(run_folder).sample(self.epoch)
         path.parent.mkdir(parents=True, exist_ok=True)
-        images = self.generator(self.fixed_noise, training=False)
-        plotting.save_image_grid(keras.ops.convert_to_numpy(images), path)
+        images, (rows, cols) = self.sample_batch()
+        plotting.save_image_grid(images, path, rows=rows, cols=cols)
         return str(path)
 
     # -- the book's save / load surface ----------------------------------------------

@@ -114,6 +114,46 @@ WGANGP_CELEB = ChapterPreset(
     train_options=dict(n_critic=5),
 )
 
+# -- beyond the book: the controllable GANs (models/CGAN.py, models/InfoGAN.py) ----------------
+
+
+def _discriminator_names(model):
+    """A WGAN preset's arguments with critic_* renamed discriminator_* (the GAN's names)."""
+    return {key.replace("critic_", "discriminator_"): value for key, value in model.items()}
+
+
+CGAN_SILHOUETTES = ChapterPreset(
+    section="cgan",
+    data_name="silhouettes",
+    # The camel GAN's networks and optimisers, conditioned on the ten animals.
+    model=dict(GAN_CAMEL.model, num_classes=10),
+    batch_size=64,
+    epochs=1000,
+    print_every_n_batches=50,
+)
+
+CGAN_CIFAR = ChapterPreset(
+    section="cgan",
+    data_name="cifar",
+    # The CIFAR WGAN's networks with the GAN's loss and DCGAN's Adam (lr 2e-4, beta_1 0.5).
+    model=dict(_discriminator_names(WGAN_CIFAR_HORSES.model), discriminator_learning_rate=0.0002,
+               generator_learning_rate=0.0002, optimiser="adam", num_classes=10),
+    batch_size=128,
+    epochs=6000,
+    print_every_n_batches=50,
+)
+
+INFOGAN_SILHOUETTES = ChapterPreset(
+    section="infogan",
+    data_name="silhouettes",
+    # The camel GAN's networks; 62 noise dimensions beside the codes, as the paper's MNIST model.
+    model=dict(GAN_CAMEL.model, z_dim=62),
+    batch_size=64,
+    epochs=1000,
+    print_every_n_batches=50,
+)
+
+
 def get(chapter):
     """The preset for '04_01', '04_02' or '04_03' (what the notebooks call)."""
     from utils.chapters import get as chapter_info  # the registry imports the presets

@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 
 NAMES = ("silhouettes", "camel", "cifar", "celeb")
+CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship",
+                   "truck")
 
 
 @dataclass(frozen=True)
@@ -37,7 +39,7 @@ class RealImages:
 class DataSpec:
     name: str
     classes: str = None  # silhouettes: 'horse', 'cat,dog' or 'all'
-    label: int = None  # cifar: the CIFAR-10 class
+    label: int = None  # cifar: the CIFAR-10 class, or 'all' (a conditional model's ten classes)
 
     def __post_init__(self):
         if self.name not in NAMES:
@@ -53,6 +55,8 @@ class DataSpec:
         if self.name == "silhouettes":
             return f"silhouettes-{self.classes.replace(',', '-')}"
         if self.name == "cifar":
+            if self.label == "all":
+                return "cifar10"
             return "horses" if self.label == 7 else f"cifar{self.label}"
         return self.name
 
@@ -81,8 +85,35 @@ class DataSpec:
             loaders.download_quickdraw("camel")  # nothing to do when the file is there
             return loaders.load_safari("camel")[0], False
         if self.name == "cifar":
+            if self.label == "all":
+                return self.load_labelled(input_dim)[0], False
             return loaders.load_cifar(self.label, 10)[0], False
         return loaders.load_celeb("celeb", height, batch_size), True
+
+    def load_labelled(self, input_dim):
+        """→ (images, labels 0..k-1, class names): a conditional model's training data.
+
+        The silhouettes' labels are renumbered in the order of the classes asked for
+        (``--classes cat,dog``: cat 0, dog 1); CIFAR-10 (``label='all'``) keeps its ten.
+        """
+        from utils import loaders
+
+        height, _, channels = input_dim
+        if self.name == "silhouettes":
+            from utils.data.silhouettes import SILHOUETTE_CLASSES
+
+            names = self.silhouette_classes
+            x, y = loaders.load_silhouettes(names, image_size=height, channels=channels, split="train")
+            renumber = np.array([names.index(name) if name in names else -1 for name in SILHOUETTE_CLASSES])
+            return x, renumber[y].astype("int32"), tuple(names)
+        if self.name == "cifar" and self.label == "all":
+            from utils.data import cifar
+
+            images, labels = cifar.load_all(10)
+            return loaders._scale(images), labels[:, 0].astype("int32"), CIFAR10_CLASSES
+        raise ValueError(
+            f"{self.run_name} has no class labels to condition on: use --data silhouettes "
+            f"(any --classes) or --data cifar (all ten CIFAR-10 classes).")
 
     def real_images(self, input_dim, n_train=2000, n_held_out=1000, seed=0):
         """Real images at the model's size: up to ``n_train`` for reference, ``n_held_out`` held out."""
@@ -151,6 +182,8 @@ class DataSpec:
             return cls("cifar", label=7)
         if data_name == "cars":
             return cls("cifar", label=1)
+        if data_name == "cifar10":  # all ten classes (there is no class 10)
+            return cls("cifar", label="all")
         if data_name.startswith("cifar") and data_name[5:].isdigit():
             return cls("cifar", label=int(data_name[5:]))
         if data_name in ("camel", "celeb"):
@@ -164,7 +197,9 @@ class DataSpec:
         if name == "silhouettes":
             return cls(name, classes=detail or "horse")
         if name == "cifar":
+            if detail == "all":
+                return cls(name, label="all")
             if detail and not detail.isdigit():
-                raise ValueError(f"cifar's class is a number (7 = horses): got {text!r}.")
+                raise ValueError(f"cifar's class is a number (7 = horses) or 'all': got {text!r}.")
             return cls(name, label=int(detail) if detail else 7)
         return cls(name)

@@ -468,3 +468,16 @@ def correlation(x, y):
     pearson = _pearson(x, y)
     spearman = _pearson(_average_ranks(x), _average_ranks(y)) if pearson is not None else None
     return {"pearson": pearson, "spearman": spearman, "n": n}
+
+
+def per_class_accuracy(asked, judged):
+    """For each class asked for, the share of its samples judged to be that class.
+
+    ``asked`` and ``judged`` are equal-length integer arrays (the class a conditional
+    generator was asked to draw, the class a classifier sees).  Returns
+    ``{class: share}`` over the classes in ``asked``, in increasing order.
+    """
+    asked, judged = np.asarray(asked).reshape(-1), np.asarray(judged).reshape(-1)
+    if asked.shape != judged.shape:
+        raise ValueError(f"asked and judged need one entry per sample; got {asked.shape} and {judged.shape}.")
+    return {int(c): float(np.mean(judged[asked == c] == c)) for c in np.unique(asked)}

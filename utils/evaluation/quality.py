@@ -207,7 +207,7 @@ class QualityMonitor(keras.callbacks.Callback):
 
         if self._latents is None:
             self._latents = sample_latents(self.model.z_dim, self.n_samples, self.seed)
-        images = generate(self.model.generator, self._latents)
+        images = generate(getattr(self.model, "sampler", self.model.generator), self._latents)
         if not np.isfinite(images).all():
             record = {"epoch": int(step), "finite": False}
         else:

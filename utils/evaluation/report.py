@@ -38,15 +38,15 @@ class EvaluationError(ValueError):
 
 def load_run(folder):
     """The run's model, rebuilt with its checkpoint, by the class recorded in the folder."""
-    from utils.chapters import CHAPTERS
+    from utils.chapters import model_classes
     from utils.runs.saved import load_model, recorded_class
 
     writer = recorded_class(folder)
-    classes = {chapter.class_name: chapter.model_class for chapter in CHAPTERS.values()}
+    classes = model_classes()
     if writer not in classes:
         raise EvaluationError(
             f"{folder} does not say which model wrote it (no run.json or checkpoint naming "
-            f"{', '.join(classes)}): is it a run folder of gdl-gan, gdl-wgan or gdl-wgangp?")
+            f"{', '.join(classes)}): is it a run folder of gdl-gan, gdl-wgan, gdl-wgangp, gdl-cgan or gdl-infogan?")
     return load_model(classes[writer], folder)
 
 
@@ -94,6 +94,8 @@ def evaluate_run(folder, features=None, data=None, n_samples=None, n_reference=1
             f"--data silhouettes:horse, camel, cifar:7 or celeb.")
     say(f"Loading the run in {folder}")
     model = load_run(folder)
+    controllable = spec.name == "silhouettes" and type(model).__name__ in ("CGAN", "InfoGAN")
+    say.total += int(controllable)
     if features is None or isinstance(features, str):
         features = features_for(features or spec.default_features, classifier=classifier)
     say(f"Loading real images ({spec.run_name})")
@@ -101,7 +103,7 @@ def evaluate_run(folder, features=None, data=None, n_samples=None, n_reference=1
     n_samples = int(n_samples or len(real.held_out))
     say(f"Drawing {n_samples} samples at epoch {model.epoch}")
     latents = sample_latents(model.z_dim, n_samples, seed)
-    samples = latent.generate(model.generator, latents)
+    samples = latent.generate(model.sampler, latents)
     if not np.isfinite(samples).all():
         raise EvaluationError(f"The generator of {folder} draws non-finite images: the run diverged.")
 
@@ -131,9 +133,12 @@ def evaluate_run(folder, features=None, data=None, n_samples=None, n_reference=1
     else:
         say("Mode coverage: none to count")
         report["mode_coverage"] = {"note": f"{spec.run_name} has no classes to count."}
+    if controllable:
+        say("Control: what the labels or codes choose")
+        _control_section(report, model, spec, real, out, classifier)
     say("Latent interpolations")
     for method in latent.METHODS:
-        grid = latent.interpolation_grid(model.generator, model.z_dim, method=method, seed=seed)
+        grid = latent.interpolation_grid(model.sampler, model.z_dim, method=method, seed=seed)
         pictures[f"interpolation_{method}"] = _save(out / f"interpolation_{method}.png", grid)
     correlation = training_correlation(folder, model)
     if correlation is not None:
@@ -167,6 +172,26 @@ def memorisation(samples, real, out, pairs=10):
     return summary, _save(out / "closest_pairs.png", grid)
 
 
+def _control_section(report, model, spec, real, out, classifier):
+    """CGAN: per-class accuracy of what it is asked to draw; InfoGAN: how its categorical code
+    matches the animals (``utils.evaluation.control``)."""
+    from utils.evaluation.classifier import SilhouetteFeatures
+
+    if type(model).__name__ == "CGAN":
+        from utils.evaluation.control import class_control
+
+        judge = SilhouetteFeatures(classifier)
+        control, grid = class_control(model, spec.silhouette_classes, list(real.class_names),
+                                      judge.classify)
+        report["class_control"] = control
+        report["pictures"]["class_control"] = _save(out / "class_control.png", grid)
+    else:
+        from utils.evaluation.codes import code_class_match
+
+        report["code_match"] = code_class_match(model, real.held_out, real.held_out_labels,
+                                                list(real.class_names))
+
+
 def _silhouette_sections(report, model, samples, real, out, classifier, seed):
     from utils.evaluation.classifier import SilhouetteFeatures
 
@@ -181,14 +206,14 @@ def _silhouette_sections(report, model, samples, real, out, classifier, seed):
     report["pictures"]["class_histogram"] = save_histogram_plot(coverage, out / "class_histogram.png")
 
     latents = sample_latents(model.z_dim, 4000, seed + 1)
-    labels = judge.classify(latent.generate(model.generator, latents))
+    labels = judge.classify(latent.generate(model.sampler, latents))
     means = latent.class_means(latents, labels, min_count=20)
     triples = latent.analogies(means, rows=4, seed=seed)
     report["latent_arithmetic"] = {
         "classes_with_a_mean": [real.class_names[c] for c in sorted(means)],
         "rows": [[real.class_names[c] for c in triple] for triple in triples],
     }
-    picture = latent.analogy_picture(model.generator, means, triples, real.class_names)
+    picture = latent.analogy_picture(model.sampler, means, triples, real.class_names)
     if picture is None:
         report["latent_arithmetic"]["note"] = (
             "Needs three classes with at least 20 of 4,000 samples each (as judged by the "
@@ -280,12 +305,29 @@ def format_table(report):
              f"{'measure':<44} {'samples':>10} {'held-out':>10}  better"]
     for name, value, floor, better in table_rows(report):
         lines.append(f"{name:<44} {_number(value):>10} {_number(floor):>10}  {better}")
+    lines.extend(control_lines(report))
     if "loss_quality" in report:
         lq = report["loss_quality"]
         lines.append(f"loss vs FID over training ({lq['n']} scores): Spearman {_number(lq['spearman'])}, "
                      f"Pearson {_number(lq['pearson'])} ({lq['loss']})")
     lines.append(f"Summary: {os.path.join(report['run'], 'eval', 'summary.html')}")
     return "\n".join(lines)
+
+
+def control_lines(report):
+    """The controllable GANs' figures, for the printed table and the page."""
+    lines = []
+    if "class_control" in report:
+        control = report["class_control"]
+        shares = ", ".join(f"{name} {share:.2f}" for name, share in control["per_class"].items())
+        lines.append(f"asked-for class drawn (classifier's verdict, {control['samples_per_class']} "
+                     f"samples per class): mean {control['mean']:.3f} (chance {control['chance']:.2f}); "
+                     f"{shares}")
+    if "code_match" in report:
+        match = report["code_match"]
+        lines.append(f"categorical code vs animal on {match['n_images']} held-out images: NMI "
+                     f"{match['nmi']:.3f}, best-matching accuracy {match['accuracy']:.3f}")
+    return lines
 
 
 def _number(value):
@@ -312,6 +354,9 @@ def write_summary(report, path):
          "pixel-identical; compare their distances with the held-out images' in the table."),
         ("class_histogram", "Mode coverage",
          "Classes of the samples and of held-out images, as the silhouette classifier judges them."),
+        ("class_control", "Choosing the class",
+         "One row per class asked for, the same noise in every row: only the label changes. "
+         + " ".join(control_lines(report))),
         ("interpolation_linear", "Linear interpolation",
          "Each row walks a straight line between two random latent points."),
         ("interpolation_spherical", "Spherical interpolation",
@@ -323,7 +368,8 @@ def write_summary(report, path):
     figures = "\n".join(
         f"<h2>{title}</h2><p>{html.escape(text)}</p><img src='{html.escape(pictures[key])}' "
         f"style='max-width:100%'>" for key, title, text in sections if key in pictures)
-    notes = [report.get("latent_arithmetic", {}).get("note"), report.get("mode_coverage", {}).get("note")]
+    notes = [report.get("latent_arithmetic", {}).get("note"), report.get("mode_coverage", {}).get("note"),
+             *([line for line in control_lines(report)] if "code_match" in report else [])]
     notes = "".join(f"<p><i>{html.escape(n)}</i></p>" for n in notes if n)
     page = f"""<!doctype html><meta charset="utf-8"><title>Evaluation of {html.escape(report['run'])}</title>
 <style>body{{font-family:sans-serif;max-width:60em;margin:auto}}td,th{{padding:2px 10px}}

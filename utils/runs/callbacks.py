@@ -55,7 +55,8 @@ def _last_losses_finite(model):
 
 
 class SampleGrid(keras.callbacks.Callback):
-    """A 5×5 grid from the model's fixed noise every ``every`` epochs (``images/sample_<epoch>.png``)
+    """The model's sample grid (``sample_batch``: 5×5 from its fixed noise for the chapter's
+    models) every ``every`` epochs (``images/sample_<epoch>.png``)
     and at the end, also as an image in TensorBoard when ``tensorboard`` is set."""
 
     def __init__(self, folder, every, tensorboard=True):
@@ -76,11 +77,11 @@ class SampleGrid(keras.callbacks.Callback):
     def save(self, epoch):
         if not is_chief():
             return None
-        images = keras.ops.convert_to_numpy(self.model.generator(self.model.fixed_noise, training=False))
+        images, (rows, cols) = self.model.sample_batch()
         if not (np.isfinite(images).all() and _last_losses_finite(self.model)):
             return None  # a diverging run: keep the last good grid
         path = self.folder.sample(epoch)
-        grid = plotting.tile_images(images)
+        grid = plotting.tile_images(images, rows, cols)
         with self.folder.writing("a sample grid"):
             path.parent.mkdir(parents=True, exist_ok=True)
             replace_atomically(path, lambda tmp: plotting.save_grid(grid, tmp))

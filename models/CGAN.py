@@ -1,0 +1,248 @@
+"""A conditional GAN: the user chooses what is drawn.
+
+The chapter's networks with a class label fed to both (``models.conditioning``):
+the generator maps ``[z, label]`` to an image, the discriminator judges
+``[image, label]`` pairs, so it rejects a good horse presented as a cat and the
+generator must draw the class it is asked for.  Labels are integers, shape (N,).
+
+Two losses, chosen by ``loss``:
+
+* ``'gan'`` (default): the chapter's GAN — binary cross-entropy, a sigmoid
+  discriminator, one update on the real batch and one on the fake batch, then
+  the generator through the frozen discriminator; the GAN hacks apply;
+* ``'wgan-gp'``: the second edition's conditional WGAN-GP — a linear critic,
+  ``n_critic`` critic updates on −f(real) + f(fake) + ``grad_weight``·GP (the
+  penalty's gradient is taken with respect to the image, at the pair's label).
+
+Fakes are drawn for the labels of the real batch they are trained against, so
+the classes are drawn as often as the data holds them.  ``fit`` takes
+``(images, labels)``; ``train(x_train, y_train, ...)`` is the book's loop.
+"""
+
+import numpy as np
+import tensorflow as tf
+import keras
+
+from models import arguments as checks
+from models.adversarial import AdversarialModel
+from models.book import BookModel
+from models.combined import keep_statistics
+from models.conditioning import (ConditionalCombinedModel, build_conditional_discriminator,
+                                 build_conditional_generator)
+from models.GAN import binary_accuracy
+from models.WGAN import wasserstein
+from models.WGANGP import RandomWeightedAverage, gradient_penalty
+
+LOSSES = ("gan", "wgan-gp")
+GRID_COLUMNS = 10  # sample grids: one row per class, this many fixed latent points
+
+
+@keras.saving.register_keras_serializable(package="gdl")
+class CGAN(BookModel, AdversarialModel):
+    SECTION = "cgan"
+    CRITIC = "discriminator"
+
+    def __init__(
+        self,
+        input_dim,
+        discriminator_conv_filters,
+        discriminator_conv_kernel_size,
+        discriminator_conv_strides,
+        discriminator_batch_norm_momentum,
+        discriminator_activation,
+        discriminator_dropout_rate,
+        discriminator_learning_rate,
+        generator_initial_dense_layer_size,
+        generator_upsample,
+        generator_conv_filters,
+        generator_conv_kernel_size,
+        generator_conv_strides,
+        generator_batch_norm_momentum,
+        generator_activation,
+        generator_dropout_rate,
+        generator_learning_rate,
+        optimiser,
+        z_dim,
+        num_classes,
+        *,
+        loss="gan",
+        grad_weight=10.0,
+        label_smoothing=0.0,
+        label_flip=0.0,
+        instance_noise=0.0,
+        mixed_precision=False,
+        jit_compile=False,
+        strategy=None,
+    ):
+        if loss not in LOSSES:
+            raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}.")
+        checks.positive_int("num_classes", num_classes, minimum=2)
+        wgan = loss == "wgan-gp"
+        if wgan:
+            checks.positive_number("grad_weight", grad_weight)
+            if discriminator_batch_norm_momentum:
+                raise ValueError(
+                    "loss='wgan-gp' needs a critic without batch normalisation (the penalty "
+                    "constrains each sample's gradient); pass discriminator_batch_norm_momentum=None.")
+        # What differs between the two losses, fixed before the model is built.
+        for name, value in (
+            ("loss_type", loss), ("grad_weight", float(grad_weight)),
+            ("CRITIC_OUTPUT_ACTIVATION", None if wgan else "sigmoid"),
+            ("BINARY_TARGETS", not wgan),
+            ("D_LOSS_NAMES", ("d_loss", "d_loss_real", "d_loss_fake", "d_loss_gp") if wgan else
+             ("d_loss", "d_loss_real", "d_loss_fake", "d_acc", "d_acc_real", "d_acc_fake")),
+            ("G_LOSS_NAMES", ("g_loss",) if wgan else ("g_loss", "g_acc")),
+        ):
+            object.__setattr__(self, name, value)
+        self._setup(locals())
+        object.__setattr__(self, "random_weighted_average", RandomWeightedAverage())
+
+    @property
+    def discriminator(self):
+        return self.adversary
+
+    @property
+    def critic(self):
+        return self.adversary
+
+    def model_options(self):
+        return {**super().model_options(), "loss": self.loss_type, "grad_weight": self.grad_weight}
+
+    # (``loss_type``, not ``loss``: Keras' compile owns ``model.loss``.)
+
+    # -- the conditional networks ------------------------------------------------------------
+
+    def _build_networks(self, params, dtype, synchronized):
+        adversary = build_conditional_discriminator(
+            params["num_classes"], params["input_dim"],
+            *(params[f"{self.CRITIC}_{name}"] for name in self.CRITIC_ARGUMENTS),
+            output_activation=self.CRITIC_OUTPUT_ACTIVATION, name=self.CRITIC, dtype=dtype,
+            synchronized=synchronized)
+        generator = build_conditional_generator(
+            params["num_classes"], params["z_dim"],
+            *(params[f"generator_{name}"] for name in self.GENERATOR_ARGUMENTS),
+            dtype=dtype, synchronized=synchronized)
+        return adversary, generator
+
+    def combined_model(self, generator, adversary):
+        return ConditionalCombinedModel(generator, adversary, name="model")
+
+    def _probe_inputs(self):
+        return [keras.ops.zeros((1, self._latent_dim)), keras.ops.zeros((1,), dtype="int32")]
+
+    def call(self, inputs, training=False):
+        """Images from ``[z, labels]``."""
+        return self.generator(inputs, training=training)
+
+    def adversarial_loss(self, labels, predictions):
+        if self.loss_type == "wgan-gp":
+            return wasserstein(labels, predictions)
+        return keras.losses.binary_crossentropy(labels, predictions)
+
+    def _adversary_metrics(self):
+        return None if self.loss_type == "wgan-gp" else ["accuracy"]
+
+    # -- the step fit() runs -------------------------------------------------------------
+
+    def train_step(self, data):
+        real, classes, _ = keras.utils.unpack_x_y_sample_weight(data)
+        if classes is None:
+            raise ValueError("CGAN trains on (images, labels): call fit(images, labels) or pass a "
+                             "dataset of (images, labels) pairs.")
+        real = tf.cast(real, "float32")
+        classes = tf.cast(tf.reshape(classes, (-1,)), tf.int32)
+        n = self.n_critic
+        for i in range(n):
+            batch, batch_classes = real[i::n], classes[i::n]
+            d = self._conditional_critic_update(batch, batch_classes, self._noise(tf.shape(batch)[0]))
+        g = self._conditional_generator_update(self._noise(tf.shape(batch)[0]), batch_classes)
+        return self._record(d, g)
+
+    def _conditional_critic_update(self, real, classes, noise):
+        if self.loss_type == "wgan-gp":
+            return self._critic_update_wgangp(real, classes, noise)
+        fake = self.generator([noise, classes], training=False)
+        loss_real, labels_real, predictions_real = self._fit_critic([real, classes], 1.0)
+        loss_fake, labels_fake, predictions_fake = self._fit_critic([fake, classes], 0.0)
+        acc_real = binary_accuracy(labels_real, predictions_real)
+        acc_fake = binary_accuracy(labels_fake, predictions_fake)
+        return tf.stack([
+            0.5 * (loss_real + loss_fake), loss_real, loss_fake,
+            0.5 * (acc_real + acc_fake), acc_real, acc_fake,
+        ])
+
+    def _critic_update_wgangp(self, real, classes, noise):
+        """−f(real, y) + f(fake, y) + grad_weight·GP at the same labels; the generator frozen."""
+        critic = self.critic
+        fake = keep_statistics(self.generator, lambda: self.generator([noise, classes], training=True))
+        real, fake = self.hacks.noisy(real), self.hacks.noisy(fake)
+        interpolated = self.random_weighted_average([real, fake])
+        with tf.GradientTape() as tape:
+            loss_real = wasserstein(1.0, critic([real, classes], training=True))
+            loss_fake = wasserstein(-1.0, critic([fake, classes], training=True))
+            penalty = gradient_penalty(critic, interpolated, conditions=classes)
+            loss = loss_real + loss_fake + self.grad_weight * penalty
+        self._descend(self.d_optimizer, critic, tape, loss)
+        return tf.stack([loss, loss_real, loss_fake, penalty])
+
+    def _conditional_generator_update(self, noise, classes):
+        loss, labels, predictions = self._fit_generator([noise, classes])
+        if self.loss_type == "wgan-gp":
+            return tf.reshape(loss, (1,))
+        return tf.stack([loss, binary_accuracy(labels, predictions)])
+
+    # -- the book's verbs -----------------------------------------------------------------
+
+    def train(self, x_train, y_train, batch_size, epochs, run_folder, print_every_n_batches=50,
+              n_critic=None, *, callbacks=(), tensorboard=True):
+        """Per "epoch": the discriminator's (or ``n_critic`` critic) updates, then one generator
+        update, on ``(x_train, y_train)`` batches; ``fit()`` underneath.
+
+        ``n_critic`` defaults to 1 for ``loss='gan'`` and 5 for ``'wgan-gp'``.
+        """
+        if n_critic is None:
+            n_critic = 5 if self.loss_type == "wgan-gp" else 1
+        self.n_critic = n_critic
+        return self._train(x_train, batch_size, epochs, run_folder, print_every_n_batches,
+                           False, callbacks, tensorboard, y_train=y_train)
+
+    def progress_names(self):
+        return ["d_loss", "g_loss"] if self.loss_type == "wgan-gp" else ["d_loss", "g_loss", "d_acc"]
+
+    # -- drawing chosen classes --------------------------------------------------------------
+
+    def generate(self, labels, noise=None, batch_size=256):
+        """Images of the given classes (numpy, in [-1, 1]); fresh N(0, I) noise unless given."""
+        labels = np.asarray(labels, dtype="int32").reshape(-1)
+        if labels.size and (labels.min() < 0 or labels.max() >= self.num_classes):
+            raise ValueError(f"labels must be classes 0-{self.num_classes - 1}; got "
+                             f"{sorted(set(labels.tolist()))}.")
+        if noise is None:
+            noise = np.random.normal(size=(len(labels), self.z_dim))
+        noise = np.asarray(noise, dtype="float32")
+        parts = [keras.ops.convert_to_numpy(self.generator(
+            [noise[k:k + batch_size], labels[k:k + batch_size]], training=False))
+            for k in range(0, len(labels), batch_size)]
+        return np.concatenate(parts) if parts else np.zeros((0, *self.input_dim), "float32")
+
+    def class_grid_inputs(self, columns=GRID_COLUMNS):
+        """The grid's ``(noise, labels)``: row k is class k, column j the fixed latent point j."""
+        noise = np.tile(self.fixed_noise[:columns], (self.num_classes, 1))
+        labels = np.repeat(np.arange(self.num_classes, dtype="int32"), columns)
+        return noise, labels
+
+    def sample_batch(self):
+        """One row per class, all drawn from the same fixed noise: the label alone changes."""
+        noise, labels = self.class_grid_inputs()
+        return self.generate(labels, noise), (self.num_classes, GRID_COLUMNS)
+
+    @property
+    def sampler(self):
+        """For evaluation: latent points → images, the classes taken in turn in runs of ten
+        (so a batch of samples covers them evenly and an interpolation row keeps its class)."""
+        def draw(latents, training=False):
+            n = int(latents.shape[0])
+            labels = (np.arange(n) // GRID_COLUMNS) % self.num_classes
+            return self.generator([latents, labels.astype("int32")], training=training)
+
+        return draw
