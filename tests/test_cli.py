@@ -69,7 +69,7 @@ def test_bad_numbers_are_refused(run_dir):
         cli.main_gan(["--data", "silhouettes", "--epochs", "0"])
 
 
-@pytest.mark.parametrize("command", ["gdl-gan", "gdl-download"])
+@pytest.mark.parametrize("command", ["gdl-gan", "gdl-download", "gdl-cgan", "gdl-infogan"])
 def test_console_scripts_are_installed(command):
     assert subprocess.run([command, "--help"], capture_output=True).returncode == 0
 
@@ -120,4 +120,14 @@ def test_wgangp_command_uses_the_gradient_penalty_weight(run_dir, capsys):
     assert params["input_dim"] == [64, 64, 3]
     history = json.loads((folder / "history.json").read_text())
     assert len(history["d_losses"]) == 2 and len(history["d_losses"][0]) == 4
+    assert "Done: epoch 2" in capsys.readouterr().out
+
+
+def test_infogan_command_trains_without_labels(run_dir, capsys):
+    cli.main_infogan(["--epochs", "2", "--batch-size", "8", "--print-every", "1", "--no-quality",
+                      "--categorical-dim", "4", "--continuous-dim", "1", "--seed", "0"])
+    folder = run_dir / "infogan" / "0001_silhouettes-all"
+    record = json.loads((folder / "run.json").read_text())
+    assert record["model_class"] == "InfoGAN"
+    assert record["options"]["categorical_dim"] == 4 and record["options"]["continuous_dim"] == 1
     assert "Done: epoch 2" in capsys.readouterr().out

@@ -174,3 +174,21 @@ def test_04_03_wgangp_celeb_faces(workdir, data_dir):
                     if "image/png" in o.get("data", {})]
     assert len(images_shown) >= 3  # a face, the final grid, the losses
     assert_evaluated(run, text)
+
+
+def test_04_04_controllable_gans(workdir):
+    notebook = execute("04_04_cgan_silhouettes.ipynb", workdir)
+    text = outputs_text(notebook)
+    cgan_run = workdir / "run" / "cgan" / "0001_silhouettes-all"
+    assert (cgan_run / "images" / "sample_3.png").exists()
+    assert (cgan_run / "eval" / "class_control.png").exists()
+    assert "asked-for class drawn" in text  # the per-class figures in the printed table
+    info_run = workdir / "run" / "infogan" / "0001_silhouettes-all"
+    info_metrics = json.loads((info_run / "eval" / "metrics.json").read_text())
+    assert 0.0 <= info_metrics["code_match"]["nmi"] <= 1.0
+    assert "categorical code vs animal" in text
+    for run_id in ("0101", "0102"):
+        assert (workdir / "run" / "gan" / f"{run_id}_silhouettes-horse" / "eval" / "metrics.json").exists()
+    book = json.loads((workdir / "run" / "gan" / "0102_silhouettes-horse" / "run.json").read_text())
+    assert book["options"]["label_smoothing"] == 0.1
+    assert "measure" in text and "hacks" in text and "held-out" in text  # the comparison table

@@ -6,7 +6,7 @@ when first asked for, so that ``gdl-gan --help`` answers without starting Tensor
 """
 
 import importlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from utils import presets
 
@@ -21,10 +21,20 @@ class Chapter:
     preset: presets.ChapterPreset
     book_data: str      # the --data value of the book's data set
     run_id: str         # the notebook's RUN_ID
+    default_classes: str = "horse"  # --classes for the silhouettes
+    conditional: bool = False       # trains on (images, labels)
+    other_presets: dict = field(default_factory=dict)  # --data value → its preset, where it differs
 
     @property
     def model_class(self):
         return getattr(importlib.import_module(f"models.{self.class_name}"), self.class_name)
+
+    @property
+    def data_choices(self):
+        return tuple(dict.fromkeys([self.book_data, "silhouettes", *self.other_presets]))
+
+    def preset_for(self, data_name):
+        return self.other_presets.get(data_name, self.preset)
 
 
 CHAPTERS = {
@@ -39,8 +49,26 @@ CHAPTERS = {
 }
 
 
+# Beyond the book: the controllable GANs of the study material, with commands of their own.
+CONTROLLABLE = {
+    chapter.key: chapter for chapter in (
+        Chapter("cgan", "conditional GAN on the ten animal silhouettes", "silhouette CGAN",
+                "gdl-cgan", "CGAN", presets.CGAN_SILHOUETTES, "silhouettes", "0001",
+                default_classes="all", conditional=True, other_presets={"cifar": presets.CGAN_CIFAR}),
+        Chapter("infogan", "InfoGAN on the ten animal silhouettes", "silhouette InfoGAN",
+                "gdl-infogan", "InfoGAN", presets.INFOGAN_SILHOUETTES, "silhouettes", "0001",
+                default_classes="all"),
+    )
+}
+
+
 def get(key):
     try:
-        return CHAPTERS[key]
+        return {**CHAPTERS, **CONTROLLABLE}[key]
     except KeyError:
-        raise KeyError(f"No chapter {key!r}; choose one of {sorted(CHAPTERS)}.") from None
+        raise KeyError(f"No chapter {key!r}; choose one of {sorted(CHAPTERS) + sorted(CONTROLLABLE)}.") from None
+
+
+def model_classes():
+    """Every model class whose runs the project can reload, by name (what run.json records)."""
+    return {chapter.class_name: chapter.model_class for chapter in {**CHAPTERS, **CONTROLLABLE}.values()}

@@ -1,4 +1,5 @@
-"""The chapter commands: ``gdl-gan`` (04_01), ``gdl-wgan`` (04_02), ``gdl-wgangp`` (04_03).
+"""The chapter commands: ``gdl-gan`` (04_01), ``gdl-wgan`` (04_02), ``gdl-wgangp`` (04_03), and
+beyond the book the controllable GANs ``gdl-cgan`` and ``gdl-infogan``.
 
 Each trains its chapter's preset (``utils/presets.py``, shared with the
 notebooks) on the book's data set or, offline, on the silhouettes that ship
@@ -12,7 +13,7 @@ import contextlib
 import signal
 import sys
 
-from utils.chapters import CHAPTERS
+from utils.chapters import get as chapter_info
 
 SILHOUETTES = "silhouettes"
 DISTRIBUTE = ("none", "mirrored", "multi-worker")
@@ -30,32 +31,41 @@ def make_strategy(name):
 
 
 def build_parser(chapter):
-    info = CHAPTERS[chapter]
+    info = chapter_info(chapter)
     preset = info.preset
+    book = info.book_data != SILHOUETTES
     parser = argparse.ArgumentParser(
         prog=info.command,
-        description=f"Train the book's {info.title} and save grids, weights and "
-        f"loss curves under run/{preset.section}/<run id>_<data>/.",
+        description=f"Train {'the book' + chr(39) + 's ' if book else 'a '}{info.title} and save "
+        f"grids, weights and loss curves under run/{preset.section}/<run id>_<data>/.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
+    data_help = (f"'{info.book_data}' is the book's data set (see README for getting it); " if book else "")
+    if "cifar" in info.other_presets:
+        data_help += "'cifar': all ten CIFAR-10 classes (see README for getting it); "
     parser.add_argument(
-        "--data", choices=[info.book_data, SILHOUETTES], default=info.book_data,
-        help=f"'{info.book_data}' is the book's data set (see README for getting it); "
-        f"'{SILHOUETTES}' are the animal silhouettes installed with the project (works offline)",
+        "--data", choices=info.data_choices, default=info.book_data,
+        help=data_help + f"'{SILHOUETTES}' are the animal silhouettes installed with the project "
+        f"(works offline)",
     )
     parser.add_argument(
-        "--classes", default="horse",
+        "--classes", default=info.default_classes,
         help="with --data silhouettes: comma-separated animals (bear, bird, cat, cow, dog, "
         "elephant, giraffe, horse, sheep, zebra) or 'all'",
     )
     if chapter == "04_02":
         parser.add_argument("--label", type=int, default=7,
                             help="CIFAR-10 class to learn (7 = horses, 1 = automobiles)")
-    parser.add_argument("--epochs", type=int, default=preset.epochs,
-                        help="training steps (the book's 'epochs': one batch each)")
-    parser.add_argument("--batch-size", type=int, default=preset.batch_size)
-    parser.add_argument("--print-every", type=int, default=preset.print_every_n_batches,
-                        help="save a sample grid, weights and loss curves every N steps")
+    # With several presets (gdl-cgan's silhouettes and CIFAR) the defaults are --data's.
+    per_data = " (default: --data's preset)" if info.other_presets else ""
+    several = bool(info.other_presets)
+    parser.add_argument("--epochs", type=int, default=None if several else preset.epochs,
+                        help="training steps (the book's 'epochs': one batch each)" + per_data)
+    parser.add_argument("--batch-size", type=int, default=None if several else preset.batch_size,
+                        help=per_data.strip(" ()") or None)
+    parser.add_argument("--print-every", type=int,
+                        default=None if several else preset.print_every_n_batches,
+                        help="save a sample grid, weights and loss curves every N steps" + per_data)
     parser.add_argument("--run-id", default=info.run_id,
                         help="runs go to run/<section>/<run id>_<data>/ (the notebook's id by default)")
     parser.add_argument("--seed", type=int, default=None, help="seed Python, numpy and TensorFlow")
@@ -83,7 +93,26 @@ def build_parser(chapter):
     if "grad_weight" in preset.model:
         parser.add_argument("--grad-weight", type=float, default=preset.model["grad_weight"],
                             help="weight of the gradient penalty")
-    add_hack_options(parser, binary_targets=info.class_name == "GAN")
+    if info.class_name == "CGAN":
+        parser.add_argument("--loss", choices=("gan", "wgan-gp"), default="gan",
+                            help="gan: the chapter's GAN loss; wgan-gp: the second edition's "
+                            "conditional WGAN-GP critic")
+        parser.add_argument("--n-critic", type=int, default=None,
+                            help="discriminator/critic updates per generator update (default: 1 for "
+                            "gan, 5 for wgan-gp)")
+        parser.add_argument("--grad-weight", type=float, default=10.0,
+                            help="with --loss wgan-gp: the gradient penalty's weight")
+    if info.class_name == "InfoGAN":
+        parser.add_argument("--categorical-dim", type=int, default=10,
+                            help="values of the categorical code (one row of the grid each)")
+        parser.add_argument("--continuous-dim", type=int, default=2,
+                            help="continuous codes, uniform in [-1, 1]")
+        parser.add_argument("--info-weight", type=float, default=1.0,
+                            help="weight of the mutual-information term for the categorical code")
+        parser.add_argument("--continuous-weight", type=float, default=0.1,
+                            help="weight of the mutual-information term for the continuous codes")
+    binary = info.class_name in ("GAN", "CGAN", "InfoGAN")  # trained on 0/1 targets
+    add_hack_options(parser, binary_targets=binary)
     parser.add_argument("--mixed-precision", action="store_true",
                         help="float16 with loss scaling on GPUs, bfloat16 on CPUs with bfloat16 "
                         "instructions (avx512_bf16, amx_bf16, Arm bf16); elsewhere it stays float32 and "
@@ -115,12 +144,15 @@ def hack_options(args):
     return {name: getattr(args, name) for name in NAMES if hasattr(args, name)}
 
 
-def data_spec(args):
-    """The ``DataSpec`` of --data (with --classes or --label)."""
+def data_spec(args, conditional=False):
+    """The ``DataSpec`` of --data (with --classes or --label; a conditional model's CIFAR is
+    all ten classes)."""
     from utils.data.spec import DataSpec
 
     if args.data == SILHOUETTES:
         return DataSpec(SILHOUETTES, classes=args.classes)
+    if conditional and args.data == "cifar":
+        return DataSpec("cifar", label="all")
     return DataSpec(args.data, label=getattr(args, "label", None))
 
 
@@ -141,22 +173,45 @@ def quality_monitor(args, spec, preset, folder):
         return None
 
 
-def model_arguments(args, preset):
+def model_arguments(args, preset, num_classes=None):
     model = dict(preset.model)
     if "batch_size" in model:
         model["batch_size"] = args.batch_size
     if "grad_weight" in model:
         model["grad_weight"] = args.grad_weight
+    if "num_classes" in model and num_classes is not None:
+        model["num_classes"] = num_classes
     return model
 
 
-def train_options(args, preset):
+def model_options(args, info):
+    """The keyword-only options of the command's model: the GAN hacks, and the controllable
+    GANs' own (CGAN's loss, InfoGAN's codes)."""
+    options = hack_options(args)
+    if info.class_name == "CGAN":
+        options.update(loss=args.loss, grad_weight=args.grad_weight)
+    if info.class_name == "InfoGAN":
+        options.update(categorical_dim=args.categorical_dim, continuous_dim=args.continuous_dim,
+                       info_weight=args.info_weight, continuous_weight=args.continuous_weight)
+    return options
+
+
+def train_options(args, preset, info=None):
+    if info is not None and info.class_name == "CGAN":
+        return {"n_critic": args.n_critic}
     return {name: getattr(args, name) for name in preset.train_options}
 
 
 def run(chapter, argv=None):
-    info = CHAPTERS[chapter]
+    info = chapter_info(chapter)
     args = build_parser(chapter).parse_args(argv)
+    preset = info.preset_for(args.data)
+    for name, preset_value in (("epochs", preset.epochs), ("batch_size", preset.batch_size),
+                               ("print_every", preset.print_every_n_batches)):
+        if getattr(args, name) is None:
+            setattr(args, name, preset_value)
+    if getattr(args, "n_critic", 1) is not None and getattr(args, "n_critic", 1) < 1:
+        sys.exit(f"--n-critic must be at least 1 (got {args.n_critic}).")
     for name in ("epochs", "batch_size", "print_every", "quality_every"):
         if getattr(args, name) < 1:
             sys.exit(f"--{name.replace('_', '-')} must be at least 1 (got {getattr(args, name)}).")
@@ -173,7 +228,7 @@ def run(chapter, argv=None):
 
 
 def _train(info, args, resume):
-    preset = info.preset
+    preset = info.preset_for(args.data)
     strategy = make_strategy(args.distribute)
     replicas = strategy.num_replicas_in_sync if strategy else 1
     if args.batch_size % replicas:
@@ -191,10 +246,15 @@ def _train(info, args, resume):
         sys.exit(f"--quality-samples must be at least 2 (got {args.quality_samples}).")
     if not 0 < args.quality_budget <= 1:
         sys.exit(f"--quality-budget is a fraction of the training time in (0, 1] (got {args.quality_budget}).")
-    spec = data_spec(args)
+    spec = data_spec(args, conditional=info.conditional)
     data_name = spec.run_name
+    labelled, num_classes = {}, None
     try:
-        x_train, using_generator = spec.load_training(preset.input_dim, args.batch_size)
+        if info.conditional:
+            x_train, y_train, class_names = spec.load_labelled(preset.input_dim)
+            labelled, num_classes, using_generator = dict(y_train=y_train), len(class_names), False
+        else:
+            x_train, using_generator = spec.load_training(preset.input_dim, args.batch_size)
     except (OSError, ValueError) as error:
         sys.exit(f"{info.command}: {error}")
     folder = RunFolder.for_run(preset.section, args.run_id, data_name)
@@ -216,16 +276,19 @@ def _train(info, args, resume):
                 if folder.holds_run():
                     sys.exit(f"{folder} already holds a run. Pass --resume to continue it, "
                              f"or --run-id to start a new one next to it.")
-                model = info.model_class(**model_arguments(args, preset), **hack_options(args), **options)
+                model = info.model_class(**model_arguments(args, preset, num_classes),
+                                         **model_options(args, info), **options)
                 if chief:
                     model.save(folder)
                     spec.write(folder)
                 print(f"Training {info.model_class.__name__} on {data_name} into {folder}")
+            if not info.conditional:
+                labelled = dict(using_generator=using_generator)
             model.train(
-                x_train, batch_size=args.batch_size, epochs=args.epochs, run_folder=folder,
-                print_every_n_batches=args.print_every, using_generator=using_generator,
+                x_train, **labelled, batch_size=args.batch_size, epochs=args.epochs,
+                run_folder=folder, print_every_n_batches=args.print_every,
                 tensorboard=args.tensorboard, callbacks=[quality] if quality else [],
-                **train_options(args, preset),
+                **train_options(args, preset, info),
             )
             if chief:
                 model.save_model(folder)
@@ -254,3 +317,11 @@ def main_wgan(argv=None):
 
 def main_wgangp(argv=None):
     run("04_03", argv)
+
+
+def main_cgan(argv=None):
+    run("cgan", argv)
+
+
+def main_infogan(argv=None):
+    run("infogan", argv)
