@@ -160,6 +160,11 @@ def test_the_critic_signal_is_the_wasserstein_estimate():
     np.testing.assert_allclose(critic_signal("GAN", [[0.7, 0, 0, 0, 0, 0]],
                                              ("d_loss", "d_loss_real", "d_loss_fake", "d_acc",
                                               "d_acc_real", "d_acc_fake")), [0.7])
+    # A conditional GAN: its discriminator loss with the GAN loss, the estimate with WGAN-GP's.
+    gan_names = ("d_loss", "d_loss_real", "d_loss_fake", "d_acc", "d_acc_real", "d_acc_fake")
+    np.testing.assert_allclose(critic_signal("CGAN", [[0.7, 0, 0, 0, 0, 0]], gan_names), [0.7])
+    np.testing.assert_allclose(critic_signal("CGAN", [[9.0, -0.5, 0.3, 0.8]],
+                                             ("d_loss", "d_loss_real", "d_loss_fake", "d_loss_gp")), [0.2])
 
 
 def test_loss_and_quality_are_paired_over_the_steps_before_each_score():

@@ -25,7 +25,7 @@ import time
 import numpy as np
 
 from utils.evaluation import latent, measures
-from utils.evaluation.quality import (LOWER_IS_BETTER, MEASURES, Reference, critic_signal,
+from utils.evaluation.quality import (LOWER_IS_BETTER, MEASURES, Reference, critic_signal, is_wasserstein,
                                       loss_quality_correlation, read_quality, sample_latents)
 from utils.memorisation import nearest_training_images
 from utils.plotting import save_grid, tile_images
@@ -231,7 +231,8 @@ def training_correlation(folder, model):
     signal = critic_signal(type(model).__name__, model.d_losses, model.D_LOSS_NAMES)
     result = loss_quality_correlation(quality["records"], signal, "fid")
     result["loss"] = ("critic's Wasserstein estimate −(d_loss_real + d_loss_fake)"
-                      if type(model).__name__ != "GAN" else "discriminator loss d_loss")
+                      if is_wasserstein(type(model).__name__, model.D_LOSS_NAMES)
+                      else "discriminator loss d_loss")
     return result
 
 
