@@ -5,7 +5,6 @@ ignores its labels."""
 
 import json
 
-import keras
 import numpy as np
 import pytest
 import tensorflow as tf

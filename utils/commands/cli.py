@@ -210,8 +210,9 @@ def run(chapter, argv=None):
                                ("print_every", preset.print_every_n_batches)):
         if getattr(args, name) is None:
             setattr(args, name, preset_value)
-    if getattr(args, "n_critic", 1) is not None and getattr(args, "n_critic", 1) < 1:
-        sys.exit(f"--n-critic must be at least 1 (got {args.n_critic}).")
+    n_critic = getattr(args, "n_critic", None)  # None: the model's default (gdl-cgan)
+    if n_critic is not None and n_critic < 1:
+        sys.exit(f"--n-critic must be at least 1 (got {n_critic}).")
     for name in ("epochs", "batch_size", "print_every", "quality_every"):
         if getattr(args, name) < 1:
             sys.exit(f"--{name.replace('_', '-')} must be at least 1 (got {getattr(args, name)}).")
