@@ -29,9 +29,9 @@ from models.book import BookModel
 from models.combined import keep_statistics
 from models.conditioning import (ConditionalCombinedModel, build_conditional_discriminator,
                                  build_conditional_generator)
-from models.GAN import binary_accuracy
+from models.GAN import binary_accuracy, discriminator_update
 from models.WGAN import wasserstein
-from models.WGANGP import RandomWeightedAverage, gradient_penalty
+from models.WGANGP import RandomWeightedAverage, penalised_critic_update
 
 LOSSES = ("gan", "wgan-gp")
 GRID_COLUMNS = 10  # sample grids: one row per class, this many fixed latent points
@@ -160,30 +160,12 @@ class CGAN(BookModel, AdversarialModel):
 
     def _conditional_critic_update(self, real, classes, noise):
         if self.loss_type == "wgan-gp":
-            return self._critic_update_wgangp(real, classes, noise)
+            # −f(real, y) + f(fake, y) + grad_weight·GP at the same labels; the generator frozen.
+            fake = keep_statistics(self.generator,
+                                   lambda: self.generator([noise, classes], training=True))
+            return penalised_critic_update(self, real, fake, conditions=classes)
         fake = self.generator([noise, classes], training=False)
-        loss_real, labels_real, predictions_real = self._fit_critic([real, classes], 1.0)
-        loss_fake, labels_fake, predictions_fake = self._fit_critic([fake, classes], 0.0)
-        acc_real = binary_accuracy(labels_real, predictions_real)
-        acc_fake = binary_accuracy(labels_fake, predictions_fake)
-        return tf.stack([
-            0.5 * (loss_real + loss_fake), loss_real, loss_fake,
-            0.5 * (acc_real + acc_fake), acc_real, acc_fake,
-        ])
-
-    def _critic_update_wgangp(self, real, classes, noise):
-        """−f(real, y) + f(fake, y) + grad_weight·GP at the same labels; the generator frozen."""
-        critic = self.critic
-        fake = keep_statistics(self.generator, lambda: self.generator([noise, classes], training=True))
-        real, fake = self.hacks.noisy(real), self.hacks.noisy(fake)
-        interpolated = self.random_weighted_average([real, fake])
-        with tf.GradientTape() as tape:
-            loss_real = wasserstein(1.0, critic([real, classes], training=True))
-            loss_fake = wasserstein(-1.0, critic([fake, classes], training=True))
-            penalty = gradient_penalty(critic, interpolated, conditions=classes)
-            loss = loss_real + loss_fake + self.grad_weight * penalty
-        self._descend(self.d_optimizer, critic, tape, loss)
-        return tf.stack([loss, loss_real, loss_fake, penalty])
+        return discriminator_update(self, [real, classes], [fake, classes])
 
     def _conditional_generator_update(self, noise, classes):
         loss, labels, predictions = self._fit_generator([noise, classes])

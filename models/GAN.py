@@ -20,6 +20,20 @@ def binary_accuracy(labels, predictions):
     return tf.reduce_mean(keras.metrics.binary_accuracy(labels, predictions))
 
 
+def discriminator_update(model, real, fake):
+    """The book's discriminator step on given batches (images, or a conditional model's
+    ``[images, labels]``): an update on the real batch, one on the fake batch → the six losses
+    [d_loss, d_loss_real, d_loss_fake, d_acc, d_acc_real, d_acc_fake]."""
+    loss_real, labels_real, predictions_real = model._fit_critic(real, 1.0)
+    loss_fake, labels_fake, predictions_fake = model._fit_critic(fake, 0.0)
+    acc_real = binary_accuracy(labels_real, predictions_real)
+    acc_fake = binary_accuracy(labels_fake, predictions_fake)
+    return tf.stack([
+        0.5 * (loss_real + loss_fake), loss_real, loss_fake,
+        0.5 * (acc_real + acc_fake), acc_real, acc_fake,
+    ])
+
+
 @keras.saving.register_keras_serializable(package="gdl")
 class GAN(BookModel, AdversarialModel):
     D_LOSS_NAMES = ("d_loss", "d_loss_real", "d_loss_fake", "d_acc", "d_acc_real", "d_acc_fake")
@@ -74,14 +88,7 @@ class GAN(BookModel, AdversarialModel):
 
     def _critic_update(self, real, noise):
         fake = self.generator(noise, training=False)  # the book's generator.predict
-        loss_real, labels_real, predictions_real = self._fit_critic(real, 1.0)
-        loss_fake, labels_fake, predictions_fake = self._fit_critic(fake, 0.0)
-        acc_real = binary_accuracy(labels_real, predictions_real)
-        acc_fake = binary_accuracy(labels_fake, predictions_fake)
-        return tf.stack([
-            0.5 * (loss_real + loss_fake), loss_real, loss_fake,
-            0.5 * (acc_real + acc_fake), acc_real, acc_fake,
-        ])
+        return discriminator_update(self, real, fake)
 
     def _generator_update(self, noise):
         loss, labels, predictions = self._fit_generator(noise)

@@ -46,6 +46,28 @@ class RandomWeightedAverage(keras.layers.Layer):
         return {**super().get_config(), "batch_size": self.batch_size}
 
 
+def penalised_critic_update(model, real, fake, conditions=None):
+    """One update of ``model.critic`` on −f(real) + f(fake) + grad_weight·GP → [loss, real, fake, GP].
+
+    ``conditions`` (a conditional critic's labels) go beside both batches and the
+    interpolates; the images get the instance noise of ``model.hacks``, when asked.
+    """
+    critic = model.critic
+    real, fake = model.hacks.noisy(real), model.hacks.noisy(fake)
+    interpolated = model.random_weighted_average([real, fake])
+
+    def score(images):
+        return critic(images if conditions is None else [images, conditions], training=True)
+
+    with tf.GradientTape() as tape:
+        loss_real = wasserstein(1.0, score(real))
+        loss_fake = wasserstein(-1.0, score(fake))
+        penalty = gradient_penalty(critic, interpolated, conditions=conditions)
+        loss = loss_real + loss_fake + model.grad_weight * penalty
+    model._descend(model.d_optimizer, critic, tape, loss)
+    return tf.stack([loss, loss_real, loss_fake, penalty])
+
+
 def gradient_penalty(critic, interpolated, conditions=None):
     """mean over samples of (‖∂critic/∂x̂‖₂ − 1)², the norm over all non-batch axes.
 
@@ -163,19 +185,10 @@ class WGANGP(WGAN):
 
     def _critic_update(self, real, noise):
         """One update on −f(real) + f(fake) + grad_weight·GP; the generator stays frozen."""
-        critic = self.critic
         # The generator runs in training mode as inside the book's critic_model, but its
         # batch-norm statistics are put back: it is frozen during the critic's step.
         fake = keep_statistics(self.generator, lambda: self.generator(noise, training=True))
-        real, fake = self.hacks.noisy(real), self.hacks.noisy(fake)  # instance noise, when asked
-        interpolated = self.random_weighted_average([real, fake])
-        with tf.GradientTape() as tape:
-            loss_real = wasserstein(1.0, critic(real, training=True))
-            loss_fake = wasserstein(-1.0, critic(fake, training=True))
-            penalty = gradient_penalty(critic, interpolated)
-            loss = loss_real + loss_fake + self.grad_weight * penalty
-        self._descend(self.d_optimizer, critic, tape, loss)
-        return tf.stack([loss, loss_real, loss_fake, penalty])
+        return penalised_critic_update(self, real, fake)
 
     # -- the book's methods -----------------------------------------------------------------
 
