@@ -69,6 +69,32 @@ def test_bad_numbers_are_refused(run_dir):
         cli.main_gan(["--data", "silhouettes", "--epochs", "0"])
 
 
+def _help_entry(help_text, option):
+    """The lines argparse wrote for one option, joined into one line."""
+    lines = help_text.split("\n")
+    start = next(i for i, line in enumerate(lines) if line.strip().startswith(option))
+    entry = [lines[start]]
+    for line in lines[start + 1:]:
+        if line.strip().startswith("-"):
+            break
+        entry.append(line)
+    return " ".join(" ".join(entry).split())
+
+
+def test_help_states_defaults_where_they_inform():
+    gan = cli.build_parser("04_01").format_help()
+    assert "(default: 64)" in _help_entry(gan, "--batch-size")
+    assert "(default: 6000)" in _help_entry(gan, "--epochs")
+    # Switches and options without a default carry no "(default: False/True/None)".
+    for option in ("--resume", "--no-tensorboard", "--no-quality", "--seed"):
+        assert "default" not in _help_entry(gan, option), option
+    # gdl-cgan's step counts depend on --data: each data set's preset value is named.
+    cgan = cli.build_parser("cgan").format_help()
+    assert _help_entry(cgan, "--epochs").endswith("(default: --data's preset: silhouettes 1000, "
+                                                  "cifar 6000)")
+    assert _help_entry(cgan, "--epochs").count("default") == 1
+
+
 @pytest.mark.parametrize("command", ["gdl-gan", "gdl-download", "gdl-cgan", "gdl-infogan"])
 def test_console_scripts_are_installed(command):
     assert subprocess.run([command, "--help"], capture_output=True).returncode == 0

@@ -41,6 +41,7 @@ import time
 
 import numpy as np
 
+from utils.commands.help import DefaultsHelpFormatter
 from utils.paths import run_root
 
 # --------------------------------------------------------------------------- FLOPs
@@ -471,7 +472,7 @@ def _format_row(row):
 def main(argv=None):
     parser = argparse.ArgumentParser(
         prog="gdl-bench", description=__doc__.split("\n\n")[0],
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=DefaultsHelpFormatter,
     )
     parser.add_argument("--quick", action="store_true", help="fewer steps and repeats (a few minutes)")
     parser.add_argument("--xla", action="store_true", help="add a row with XLA jit_compile")

@@ -13,6 +13,7 @@ import contextlib
 import signal
 import sys
 
+from utils.commands.help import DefaultsHelpFormatter
 from utils.chapters import get as chapter_info
 
 SILHOUETTES = "silhouettes"
@@ -38,7 +39,7 @@ def build_parser(chapter):
         prog=info.command,
         description=f"Train {'the book' + chr(39) + 's ' if book else 'a '}{info.title} and save "
         f"grids, weights and loss curves under run/{preset.section}/<run id>_<data>/.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=DefaultsHelpFormatter,
     )
     data_help = (f"'{info.book_data}' is the book's data set (see README for getting it); " if book else "")
     if "cifar" in info.other_presets:
@@ -57,15 +58,18 @@ def build_parser(chapter):
         parser.add_argument("--label", type=int, default=7,
                             help="CIFAR-10 class to learn (7 = horses, 1 = automobiles)")
     # With several presets (gdl-cgan's silhouettes and CIFAR) the defaults are --data's.
-    per_data = " (default: --data's preset)" if info.other_presets else ""
-    several = bool(info.other_presets)
-    parser.add_argument("--epochs", type=int, default=None if several else preset.epochs,
-                        help="training steps (the book's 'epochs': one batch each)" + per_data)
-    parser.add_argument("--batch-size", type=int, default=None if several else preset.batch_size,
-                        help=per_data.strip(" ()") or None)
-    parser.add_argument("--print-every", type=int,
-                        default=None if several else preset.print_every_n_batches,
-                        help="save a sample grid, weights and loss curves every N steps" + per_data)
+    def default_and_help(attribute, text):
+        if not info.other_presets:
+            return {"default": getattr(preset, attribute), "help": text}
+        values = ", ".join(f"{data} {getattr(info.preset_for(data), attribute)}"
+                           for data in info.data_choices)
+        return {"default": None, "help": f"{text} (default: --data's preset: {values})"}
+
+    parser.add_argument("--epochs", type=int, **default_and_help(
+        "epochs", "training steps (the book's 'epochs': one batch each)"))
+    parser.add_argument("--batch-size", type=int, **default_and_help("batch_size", "images per step"))
+    parser.add_argument("--print-every", type=int, **default_and_help(
+        "print_every_n_batches", "save a sample grid, weights and loss curves every N steps"))
     parser.add_argument("--run-id", default=info.run_id,
                         help="runs go to run/<section>/<run id>_<data>/ (the notebook's id by default)")
     parser.add_argument("--seed", type=int, default=None, help="seed Python, numpy and TensorFlow")

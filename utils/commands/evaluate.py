@@ -10,11 +10,13 @@ memorisation, walks its latent space, and writes everything to
 import argparse
 import sys
 
+from utils.commands.help import DefaultsHelpFormatter
+
 
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="gdl-eval", description=__doc__.split("\n\n")[0],
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=DefaultsHelpFormatter,
     )
     parser.add_argument("run_folder", help="a run folder written by gdl-gan, gdl-wgan, gdl-wgangp "
                         "or a notebook, e.g. run/gan/0001_silhouettes-horse")

@@ -23,6 +23,7 @@ import os
 
 import numpy as np
 
+from utils.commands.help import DefaultsHelpFormatter
 from utils.paths import run_root
 from utils.plotting import enlarge, tile_images
 
@@ -141,7 +142,7 @@ def format_report(report):
 def main(argv=None):
     parser = argparse.ArgumentParser(
         prog="gdl-precision-check", description=__doc__.split("\n\n")[0],
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=DefaultsHelpFormatter,
     )
     parser.add_argument("--chapter", choices=("04_01", "04_02", "04_03"), default="04_01")
     parser.add_argument("--classes", default="horse",
