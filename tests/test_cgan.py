@@ -155,6 +155,31 @@ def test_class_control_tells_following_from_ignoring_the_label(follow, low, high
     assert grid.shape[0] == 3 * (28 + 2) + 2
 
 
+def test_class_control_reports_the_classifier_on_real_images_as_the_ceiling():
+    from utils.data.silhouettes import SILHOUETTE_CLASSES, load_silhouettes
+    from utils.evaluation.classifier import SilhouetteFeatures
+    from utils.evaluation.control import class_control
+    from utils.evaluation.report import control_lines
+
+    drawer = Drawer(follow_labels=False)
+    judge = SilhouetteFeatures().classify
+    x, y = load_silhouettes(["cat", "horse", "bird", "zebra"], split="held-out")
+    report, _ = class_control(drawer, drawer.names, list(SILHOUETTE_CLASSES), judge, per_class=40,
+                              real=(x, y))
+    # Only the model's classes count (no zebras); real images are judged far better than a
+    # generator that always draws horses.
+    assert list(report["real_per_class"]) == drawer.names
+    assert report["real_images"] == int(np.isin(y, [SILHOUETTE_CLASSES.index(n) for n in drawer.names]).sum())
+    cats = x[y == SILHOUETTE_CLASSES.index("cat")]
+    expected_cat = float(np.mean(judge(cats) == SILHOUETTE_CLASSES.index("cat")))
+    assert report["real_per_class"]["cat"] == pytest.approx(expected_cat)
+    assert report["real_mean"] > 0.8 > report["mean"]
+    assert any("held-out real images (the ceiling)" in line for line in control_lines({"class_control": report}))
+    with pytest.raises(ValueError, match="no images of bird"):
+        class_control(drawer, drawer.names, list(SILHOUETTE_CLASSES), judge, per_class=4,
+                      real=(x[y != SILHOUETTE_CLASSES.index("bird")], y[y != SILHOUETTE_CLASSES.index("bird")]))
+
+
 def test_per_class_accuracy_by_hand():
     from utils.evaluation.measures import per_class_accuracy
 

@@ -182,7 +182,7 @@ def _control_section(report, model, spec, real, out, classifier):
 
         judge = SilhouetteFeatures(classifier)
         control, grid = class_control(model, spec.silhouette_classes, list(real.class_names),
-                                      judge.classify)
+                                      judge.classify, real=(real.held_out, real.held_out_labels))
         report["class_control"] = control
         report["pictures"]["class_control"] = _save(out / "class_control.png", grid)
     else:
@@ -324,6 +324,10 @@ def control_lines(report):
         lines.append(f"asked-for class drawn (classifier's verdict, {control['samples_per_class']} "
                      f"samples per class): mean {control['mean']:.3f} (chance {control['chance']:.2f}); "
                      f"{shares}")
+        if "real_per_class" in control:
+            shares = ", ".join(f"{name} {share:.2f}" for name, share in control["real_per_class"].items())
+            lines.append(f"the same classifier on {control['real_images']} held-out real images (the "
+                         f"ceiling): mean {control['real_mean']:.3f}; {shares}")
     if "code_match" in report:
         match = report["code_match"]
         lines.append(f"categorical code vs animal on {match['n_images']} held-out images: NMI "
