@@ -46,22 +46,28 @@ class RandomWeightedAverage(keras.layers.Layer):
         return {**super().get_config(), "batch_size": self.batch_size}
 
 
-def penalised_critic_update(model, real, fake, conditions=None):
+def penalised_critic_update(model, real, fake, conditions=None, mismatched=None):
     """One update of ``model.critic`` on −f(real) + f(fake) + grad_weight·GP → [loss, real, fake, GP].
 
     ``conditions`` (a conditional critic's labels) go beside both batches and the
     interpolates; the images get the instance noise of ``model.hacks``, when asked.
+    ``mismatched``, a conditional critic's ``[real images, wrong labels]``, is scored with
+    the fakes (their term is the mean over both); the penalty stays on real–fake interpolates.
     """
     critic = model.critic
     real, fake = model.hacks.noisy(real), model.hacks.noisy(fake)
     interpolated = model.random_weighted_average([real, fake])
 
-    def score(images):
-        return critic(images if conditions is None else [images, conditions], training=True)
+    def score(images, labels=conditions):
+        return critic(images if labels is None else [images, labels], training=True)
 
     with tf.GradientTape() as tape:
         loss_real = wasserstein(1.0, score(real))
-        loss_fake = wasserstein(-1.0, score(fake))
+        fake_scores = score(fake)
+        if mismatched is not None:
+            images, labels = mismatched
+            fake_scores = tf.concat([fake_scores, score(model.hacks.noisy(images), labels)], 0)
+        loss_fake = wasserstein(-1.0, fake_scores)
         penalty = gradient_penalty(critic, interpolated, conditions=conditions)
         loss = loss_real + loss_fake + model.grad_weight * penalty
     model._descend(model.d_optimizer, critic, tape, loss)

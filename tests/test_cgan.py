@@ -88,8 +88,62 @@ def test_the_conditional_penalty_is_the_images_gradient_at_the_label():
     assert float(gradient_penalty(gan.critic, x, conditions=labels)) == pytest.approx(expected, rel=1e-4)
 
 
+def test_wrong_labels_are_always_another_class_and_cover_the_others():
+    gan = CGAN(**gan_params(), num_classes=4)
+    classes = tf.constant(np.repeat(np.arange(4), 500), tf.int32)
+    wrong = gan.wrong_labels(classes).numpy()
+    assert not np.any(wrong == classes.numpy())
+    for k in range(4):
+        others = wrong[classes.numpy() == k]
+        assert sorted(set(others.tolist())) == sorted(set(range(4)) - {k})
+        assert np.bincount(others, minlength=4).max() < 0.45 * len(others)  # about a third each
+
+
+def test_matching_aware_discriminator_sees_real_images_with_wrong_labels_as_fakes(monkeypatch):
+    gan = CGAN(**gan_params(), num_classes=3, matching_aware=True)
+    seen = []
+    original = gan._fit_critic
+
+    def spy(inputs, label):
+        seen.append((label, [np.asarray(part) for part in inputs]))
+        return original(inputs, label)
+
+    monkeypatch.setattr(gan, "_fit_critic", spy)
+    real = tf.constant(images(6))
+    classes = tf.constant([0, 1, 2, 0, 1, 2], tf.int32)
+    gan._conditional_critic_update(real, classes, tf.random.normal((6, 6)))
+    (real_label, (real_seen, real_classes)), (fake_label, (fake_seen, fake_classes)) = seen
+    assert (real_label, fake_label) == (1.0, 0.0)
+    np.testing.assert_array_equal(real_classes, classes.numpy())
+    assert fake_seen.shape[0] == 12  # six generated images, then the six real ones mislabelled
+    np.testing.assert_array_equal(fake_seen[6:], real.numpy())
+    np.testing.assert_array_equal(fake_classes[:6], classes.numpy())
+    assert not np.any(fake_classes[6:] == classes.numpy())
+
+    plain = CGAN(**gan_params(), num_classes=3)
+    seen.clear()
+    monkeypatch.setattr(plain, "_fit_critic", spy)
+    plain._conditional_critic_update(real, classes, tf.random.normal((6, 6)))
+    assert seen[1][1][0].shape[0] == 6
+
+
+def test_matching_aware_critic_scores_mismatched_pairs_with_the_fakes():
+    from models.WGANGP import penalised_critic_update
+
+    gan = CGAN(**gan_params(discriminator_activation="leaky_relu"), num_classes=3, loss="wgan-gp",
+               matching_aware=True)
+    real, fake = tf.constant(images(4)), tf.constant(images(4, seed=1))
+    classes, wrong = tf.constant([0, 1, 2, 0], tf.int32), tf.constant([1, 2, 0, 2], tf.int32)
+    fake_scores = gan.critic([fake, classes], training=True)
+    mismatched_scores = gan.critic([real, wrong], training=True)
+    expected = float(tf.reduce_mean(tf.concat([fake_scores, mismatched_scores], 0)))
+    losses = penalised_critic_update(gan, real, fake, conditions=classes, mismatched=[real, wrong])
+    assert float(losses[2]) == pytest.approx(expected, rel=1e-5)
+    assert float(losses[2]) != pytest.approx(float(tf.reduce_mean(fake_scores)), rel=1e-3)
+
+
 def test_train_saves_one_row_per_class_loads_and_resumes(tmp_path):
-    gan = CGAN(**gan_params(), num_classes=3, loss="wgan-gp", instance_noise=0.05)
+    gan = CGAN(**gan_params(), num_classes=3, loss="wgan-gp", instance_noise=0.05, matching_aware=True)
     x, y = labelled()
     gan.save(tmp_path)
     gan.train(x, y, batch_size=4, epochs=3, run_folder=tmp_path, print_every_n_batches=2)
@@ -101,7 +155,7 @@ def test_train_saves_one_row_per_class_loads_and_resumes(tmp_path):
     assert record["model_class"] == "CGAN" and record["options"]["loss"] == "wgan-gp"
     loaded = load_model(CGAN, tmp_path)
     assert (loaded.loss_type, loaded.num_classes, loaded.epoch) == ("wgan-gp", 3, 3)
-    assert loaded.hacks.instance_noise == 0.05
+    assert loaded.hacks.instance_noise == 0.05 and loaded.matching_aware
     noise, labels = loaded.class_grid_inputs()
     np.testing.assert_allclose(loaded.generate(labels, noise), gan.generate(labels, noise), atol=1e-6)
     loaded.train(x, y, batch_size=4, epochs=2, run_folder=tmp_path, print_every_n_batches=2)
@@ -193,10 +247,11 @@ def test_per_class_accuracy_by_hand():
 
 def test_the_command_trains_on_chosen_animals_and_renumbers_them(run_dir, capsys):
     cli.main_cgan(["--classes", "cat,dog", "--epochs", "2", "--batch-size", "8", "--print-every", "1",
-                   "--no-quality", "--seed", "0"])
+                   "--no-quality", "--seed", "0", "--matching-aware"])
     folder = run_dir / "cgan" / "0001_silhouettes-cat-dog"
     assert json.loads((folder / "data.json").read_text()) == {"name": "silhouettes", "classes": "cat,dog"}
     assert json.loads((folder / "params.json").read_text())["num_classes"] == 2
+    assert json.loads((folder / "run.json").read_text())["options"]["matching_aware"] is True
     assert (folder / "generator.keras").exists() and "Done: epoch 2" in capsys.readouterr().out
     help_text = cli.build_parser("cgan").format_help()
     for option in ("--loss", "--n-critic", "--grad-weight", "--label-smoothing", "--instance-noise"):

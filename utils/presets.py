@@ -17,6 +17,8 @@ class ChapterPreset:
     epochs: int
     print_every_n_batches: int
     train_options: dict = field(default_factory=dict)
+    # Keyword-only options of the model class (beyond the book's arguments) the command defaults to.
+    model_options: dict = field(default_factory=dict)
 
     @property
     def input_dim(self):
