@@ -258,6 +258,18 @@ def test_the_command_trains_on_chosen_animals_and_renumbers_them(run_dir, capsys
         assert option in help_text
 
 
+@pytest.mark.parametrize("argv, expected", [
+    ([], True), (["--no-matching-aware"], False), (["--data", "cifar"], False),
+    (["--data", "cifar", "--matching-aware"], True),
+])
+def test_matching_aware_follows_the_data_sets_preset_unless_asked(argv, expected):
+    from utils.chapters import get
+
+    info = get("cgan")
+    args = cli.build_parser("cgan").parse_args(argv)
+    assert cli.model_options(args, info)["matching_aware"] is expected
+
+
 def test_cifar_with_all_ten_labels(data_dir):
     from test_loaders import write_cifar10
 

@@ -183,6 +183,9 @@ def test_04_04_controllable_gans(workdir):
     assert (cgan_run / "images" / "sample_3.png").exists()
     assert (cgan_run / "eval" / "class_control.png").exists()
     assert "asked-for class drawn" in text  # the per-class figures in the printed table
+    assert "held-out real images (the ceiling)" in text
+    cgan_options = json.loads((cgan_run / "run.json").read_text())["options"]
+    assert cgan_options["matching_aware"] is True  # the preset's option reached the model
     info_run = workdir / "run" / "infogan" / "0001_silhouettes-all"
     info_metrics = json.loads((info_run / "eval" / "metrics.json").read_text())
     assert 0.0 <= info_metrics["code_match"]["nmi"] <= 1.0

@@ -129,6 +129,9 @@ CGAN_SILHOUETTES = ChapterPreset(
     data_name="silhouettes",
     # The camel GAN's networks and optimisers, conditioned on the ten animals.
     model=dict(GAN_CAMEL.model, num_classes=10),
+    # Real images with wrong labels shown as fakes too: with the plain conditional discriminator
+    # the share of samples drawn as the animal asked for stalled at 0.73 (README).
+    model_options=dict(matching_aware=True),
     batch_size=64,
     epochs=1000,
     print_every_n_batches=50,

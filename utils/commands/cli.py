@@ -106,10 +106,13 @@ def build_parser(chapter):
                             "gan, 5 for wgan-gp)")
         parser.add_argument("--grad-weight", type=float, default=10.0,
                             help="with --loss wgan-gp: the gradient penalty's weight")
-        parser.add_argument("--matching-aware", action=argparse.BooleanOptionalAction,
-                            default=preset.model_options.get("matching_aware", False),
+        presets_say = ", ".join(
+            f"{data} {'on' if info.preset_for(data).model_options.get('matching_aware') else 'off'}"
+            for data in info.data_choices)
+        parser.add_argument("--matching-aware", action=argparse.BooleanOptionalAction, default=None,
                             help="the discriminator also rejects real images shown with a wrong "
-                            "label (Reed et al., 2016), for stronger control of the class")
+                            "label (Reed et al., 2016), for stronger control of the class "
+                            f"(default: --data's preset: {presets_say})")
     if info.class_name == "InfoGAN":
         parser.add_argument("--categorical-dim", type=int, default=10,
                             help="values of the categorical code (one row of the grid each)")
@@ -197,8 +200,10 @@ def model_options(args, info):
     GANs' own (CGAN's loss, InfoGAN's codes)."""
     options = hack_options(args)
     if info.class_name == "CGAN":
-        options.update(loss=args.loss, grad_weight=args.grad_weight,
-                       matching_aware=args.matching_aware)
+        preset = info.preset_for(args.data)
+        matching_aware = (preset.model_options.get("matching_aware", False)
+                          if args.matching_aware is None else args.matching_aware)
+        options.update(loss=args.loss, grad_weight=args.grad_weight, matching_aware=matching_aware)
     if info.class_name == "InfoGAN":
         options.update(categorical_dim=args.categorical_dim, continuous_dim=args.continuous_dim,
                        info_weight=args.info_weight, continuous_weight=args.continuous_weight)
