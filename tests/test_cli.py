@@ -35,9 +35,12 @@ def test_gan_command_trains_on_the_silhouettes_and_resumes(run_dir, capsys):
     with pytest.raises(SystemExit, match="--resume"):
         cli.main_gan(args)
 
-    cli.main_gan(args[:-2] + ["--resume", "--epochs", "2"])
+    capsys.readouterr()
+    cli.main_gan(args[:-2] + ["--resume", "--epochs", "2", "--label-smoothing", "0.1"])
     history = json.loads((folder / "history.json").read_text())
     assert history["epoch"] == 5 and len(history["d_losses"]) == 5
+    # An option asked for on resuming that the run does not have is named, not silently dropped.
+    assert "keeps the run's own options (run.json): label_smoothing 0.0 (asked 0.1)" in capsys.readouterr().err
 
 
 def test_resume_with_nothing_saved_says_so(run_dir):

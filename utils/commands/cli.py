@@ -210,6 +210,16 @@ def model_options(args, info):
     return options
 
 
+def options_ignored_on_resume(info, args, model):
+    """The model options asked for on the command line that differ from the resumed run's,
+    as "name value (asked other)"; options left at their defaults are not counted as asked."""
+    asked = model_options(args, info)
+    defaults = model_options(build_parser(info.key).parse_args(["--data", args.data]), info)
+    kept = model.model_options()
+    return ", ".join(f"{name} {kept[name]} (asked {value})" for name, value in asked.items()
+                     if name in kept and value != defaults[name] and value != kept[name])
+
+
 def train_options(args, preset, info=None):
     if info is not None and info.class_name == "CGAN":
         return {"n_critic": args.n_critic}
@@ -287,6 +297,11 @@ def _train(info, args, resume):
                     sys.exit(f"Nothing to resume: {folder} holds no saved run. Drop --resume to start one.")
                 model = load_model(info.model_class, folder, **options)
                 print(f"Resuming {folder} at epoch {model.epoch}.")
+                ignored = options_ignored_on_resume(info, args, model)
+                if ignored:
+                    print(f"{info.command}: --resume keeps the run's own options (run.json): "
+                          f"{ignored}. To train with other ones, start a new run (--run-id).",
+                          file=sys.stderr)
             else:
                 if folder.holds_run():
                     sys.exit(f"{folder} already holds a run. Pass --resume to continue it, "
