@@ -85,16 +85,19 @@ def _help_entry(help_text, option):
 
 
 def test_help_states_defaults_where_they_inform():
+    from utils import presets
+
     gan = cli.build_parser("04_01").format_help()
-    assert "(default: 64)" in _help_entry(gan, "--batch-size")
-    assert "(default: 6000)" in _help_entry(gan, "--epochs")
+    assert f"(default: {presets.GAN_CAMEL.batch_size})" in _help_entry(gan, "--batch-size")
+    assert f"(default: {presets.GAN_CAMEL.epochs})" in _help_entry(gan, "--epochs")
     # Switches and options without a default carry no "(default: False/True/None)".
     for option in ("--resume", "--no-tensorboard", "--no-quality", "--seed"):
         assert "default" not in _help_entry(gan, option), option
     # gdl-cgan's step counts depend on --data: each data set's preset value is named.
     cgan = cli.build_parser("cgan").format_help()
-    assert _help_entry(cgan, "--epochs").endswith("(default: --data's preset: silhouettes 1000, "
-                                                  "cifar 6000)")
+    expected = (f"(default: --data's preset: silhouettes {presets.CGAN_SILHOUETTES.epochs}, "
+                f"cifar {presets.CGAN_CIFAR.epochs})")
+    assert _help_entry(cgan, "--epochs").endswith(expected)
     assert _help_entry(cgan, "--epochs").count("default") == 1
 
 
