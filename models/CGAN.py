@@ -18,8 +18,9 @@ With ``matching_aware=True`` the discriminator also sees each real image
 beside a wrong label, as a fake (the matching-aware discriminator of Reed et
 al., 2016): a real horse called a dog must be rejected too, so the label is
 judged apart from realism and the generator is pushed harder to draw the class
-asked for.  On the silhouettes it raised the share of samples drawn as the
-class asked for (README, "Beyond the book").
+asked for.  The fake term (``d_loss_fake``, ``d_acc_fake``) is then the mean
+over the fakes and the mismatched pairs.  On the silhouettes it raised the
+share of samples drawn as the class asked for (README, "Beyond the book").
 
 Fakes are drawn for the labels of the real batch they are trained against, so
 the classes are drawn as often as the data holds them.  ``fit`` takes
