@@ -23,9 +23,15 @@ def binary_accuracy(labels, predictions):
 def discriminator_update(model, real, fake):
     """The book's discriminator step on given batches (images, or a conditional model's
     ``[images, labels]``): an update on the real batch, one on the fake batch → the six losses
+    of ``discriminator_losses``."""
+    return discriminator_losses(model._fit_critic(real, 1.0), model._fit_critic(fake, 0.0))
+
+
+def discriminator_losses(real_update, fake_update):
+    """``(loss, labels, predictions)`` of the real and the fake batch's updates →
     [d_loss, d_loss_real, d_loss_fake, d_acc, d_acc_real, d_acc_fake]."""
-    loss_real, labels_real, predictions_real = model._fit_critic(real, 1.0)
-    loss_fake, labels_fake, predictions_fake = model._fit_critic(fake, 0.0)
+    (loss_real, labels_real, predictions_real), (loss_fake, labels_fake, predictions_fake) = (
+        real_update, fake_update)
     acc_real = binary_accuracy(labels_real, predictions_real)
     acc_fake = binary_accuracy(labels_fake, predictions_fake)
     return tf.stack([

@@ -43,10 +43,9 @@ from models import arguments as checks
 from models.adversarial import AdversarialModel
 from models.book import BookModel, make_optimizer
 from models.combined import keep_statistics
-from models.GAN import binary_accuracy
+from models.GAN import binary_accuracy, discriminator_losses
 from models.networks import weight_init
 from utils import plotting
-from utils.runs.folder import RunFolder
 
 GRID_COLUMNS = 10  # the sample grid sweeps the first continuous code over this many values
 
@@ -266,14 +265,10 @@ class InfoGAN(BookModel, AdversarialModel):
 
     def _critic_update(self, real, noise):
         fake = self.generator(noise, training=False)  # the book's generator.predict
-        loss_real, labels_real, predictions_real = self._fit_critic(real, 1.0)
+        real_update = self._fit_critic(real, 1.0)
         loss_fake, info, labels_fake, predictions_fake = self._fit_critic_and_q(fake, noise)
-        acc_real = binary_accuracy(labels_real, predictions_real)
-        acc_fake = binary_accuracy(labels_fake, predictions_fake)
-        return tf.stack([
-            0.5 * (loss_real + loss_fake), loss_real, loss_fake,
-            0.5 * (acc_real + acc_fake), acc_real, acc_fake, info,
-        ])
+        losses = discriminator_losses(real_update, (loss_fake, labels_fake, predictions_fake))
+        return tf.concat([losses, tf.reshape(info, (1,))], axis=0)
 
     def _fit_critic_and_q(self, fake, latent):
         """The fake-batch update: BCE(fake → 0) + info, on the discriminator's and Q's variables.
@@ -281,10 +276,7 @@ class InfoGAN(BookModel, AdversarialModel):
         Like ``_fit_critic``: the loss is against the targets the GAN hacks make
         of the labels, on the images plus any instance noise (Q reads them too).
         """
-        n = tf.shape(fake)[0]
-        labels = tf.zeros((n, 1))
-        targets = self.hacks.targets(0.0, n) if self.hacks.active else labels
-        seen = self.hacks.noisy(fake)
+        labels, targets, seen = self._critic_batch(fake, 0.0)
         with tf.GradientTape(persistent=True) as tape:
             predictions, logits, means = self._d_and_q(seen, training=True)
             adversarial = tf.reduce_mean(self.adversarial_loss(targets, predictions))
@@ -295,19 +287,6 @@ class InfoGAN(BookModel, AdversarialModel):
             (self.q_optimizer, self.q_head_variables),
         ])
         return adversarial, info, labels, predictions
-
-    def _descend_together(self, tape, loss, groups):
-        """``AdversarialModel._descend`` for several optimizers: all gradients first, then the updates.
-
-        Each optimizer scales the loss its own way (mixed precision), and no
-        gradient may see variables another optimizer has already moved.
-        """
-        replicas = self.distribute_strategy.num_replicas_in_sync
-        with tape:
-            scaled = [optimizer.scale_loss(loss / replicas) for optimizer, _ in groups]
-        gradients = [tape.gradient(s, variables) for s, (_, variables) in zip(scaled, groups)]
-        for (optimizer, variables), grads in zip(groups, gradients):
-            optimizer.apply(grads, variables)
 
     def _generator_update(self, noise):
         """BCE(D(G(latent)) → 1) + info(latent, Q(G(latent))), on the generator only."""
@@ -401,13 +380,6 @@ class InfoGAN(BookModel, AdversarialModel):
         """The code grid as a uint8 picture (``plotting.tile_images`` of ``sample_batch``)."""
         images, (rows, cols) = self.sample_batch()
         return plotting.tile_images(images, rows, cols)
-
-    def sample_images(self, run_folder):
-        """Save the code grid as ``images/sample_<epoch>.png`` (the run folder's grids are the same)."""
-        path = RunFolder(run_folder).sample(self.epoch)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        plotting.save_grid(self.sample_grid(), path)
-        return str(path)
 
     @property
     def sampler(self):

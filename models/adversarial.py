@@ -162,17 +162,37 @@ class AdversarialModel(keras.Model):
     # -- one optimizer update ------------------------------------------------------
 
     def _descend(self, optimizer, network, tape, loss):
-        """Apply ``loss``'s gradient to ``network`` only (the other network stays frozen).
+        """Apply ``loss``'s gradient to ``network`` only (the other network stays frozen)."""
+        self._descend_together(tape, loss, [(optimizer, network.trainable_variables)])
 
-        Keras sums gradients across replicas, so each replica contributes its
-        loss divided by the number of replicas: the update is the gradient of
-        the global-batch mean.
+    def _descend_together(self, tape, loss, groups):
+        """Apply ``loss``'s gradient to each ``(optimizer, variables)`` group: all gradients
+        first, then the updates, so that no gradient sees variables already moved.
+
+        Each optimizer scales the loss its own way (mixed precision); with more than
+        one group the tape must be persistent.  Keras sums gradients across
+        replicas, so each replica contributes its loss divided by the number of
+        replicas: the update is the gradient of the global-batch mean.
         """
-        variables = network.trainable_variables
+        replicas = self.distribute_strategy.num_replicas_in_sync
         with tape:
-            scaled = optimizer.scale_loss(loss / self.distribute_strategy.num_replicas_in_sync)
-        gradients = tape.gradient(scaled, variables)
-        optimizer.apply(gradients, variables)
+            scaled = [optimizer.scale_loss(loss / replicas) for optimizer, _ in groups]
+        gradients = [tape.gradient(s, variables) for s, (_, variables) in zip(scaled, groups)]
+        for (optimizer, variables), grads in zip(groups, gradients):
+            optimizer.apply(grads, variables)
+
+    def _critic_batch(self, inputs, label):
+        """What the adversary is trained on for a batch all labelled ``label``: the true labels
+        (for accuracies), the targets the GAN hacks make of them, and the inputs it sees
+        (the images with any instance noise, a conditional model's classes beside them)."""
+        images = inputs[0] if isinstance(inputs, (list, tuple)) else inputs
+        n = tf.shape(images)[0]
+        labels = tf.fill((n, 1), label)
+        targets = self.hacks.targets(label, n) if self.hacks.active else labels
+        seen = self.hacks.noisy(images)
+        if isinstance(inputs, (list, tuple)):
+            seen = [seen, *inputs[1:]]
+        return labels, targets, seen
 
     def _fit_critic(self, inputs, label):
         """One update of the adversary on one labelled batch, like ``train_on_batch``.
@@ -181,13 +201,7 @@ class AdversarialModel(keras.Model):
         Returns the loss, the batch's true labels (for accuracies) and the predictions;
         the loss is taken against the targets the hacks make of those labels.
         """
-        images = inputs[0] if isinstance(inputs, (list, tuple)) else inputs
-        n = tf.shape(images)[0]
-        labels = tf.fill((n, 1), label)
-        targets = self.hacks.targets(label, n) if self.hacks.active else labels
-        seen = self.hacks.noisy(images)
-        if isinstance(inputs, (list, tuple)):
-            seen = [seen, *inputs[1:]]
+        labels, targets, seen = self._critic_batch(inputs, label)
         with tf.GradientTape() as tape:
             predictions = self.adversary(seen, training=True)
             loss = tf.reduce_mean(self.adversarial_loss(targets, predictions))
