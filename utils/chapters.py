@@ -62,13 +62,17 @@ CONTROLLABLE = {
 }
 
 
+# Every command's chapter: the book's and the controllable GANs.
+ALL = {**CHAPTERS, **CONTROLLABLE}
+
+
 def get(key):
     try:
-        return {**CHAPTERS, **CONTROLLABLE}[key]
+        return ALL[key]
     except KeyError:
         raise KeyError(f"No chapter {key!r}; choose one of {sorted(CHAPTERS) + sorted(CONTROLLABLE)}.") from None
 
 
 def model_classes():
     """Every model class whose runs the project can reload, by name (what run.json records)."""
-    return {chapter.class_name: chapter.model_class for chapter in {**CHAPTERS, **CONTROLLABLE}.values()}
+    return {chapter.class_name: chapter.model_class for chapter in ALL.values()}

@@ -58,12 +58,16 @@ def build_parser(chapter):
         parser.add_argument("--label", type=int, default=7,
                             help="CIFAR-10 class to learn (7 = horses, 1 = automobiles)")
     # With several presets (gdl-cgan's silhouettes and CIFAR) the defaults are --data's.
+    def per_data(describe):
+        """'(default: --data's preset: silhouettes …, cifar …)', each preset described."""
+        values = ", ".join(f"{data} {describe(info.preset_for(data))}" for data in info.data_choices)
+        return f"(default: --data's preset: {values})"
+
     def default_and_help(attribute, text):
         if not info.other_presets:
             return {"default": getattr(preset, attribute), "help": text}
-        values = ", ".join(f"{data} {getattr(info.preset_for(data), attribute)}"
-                           for data in info.data_choices)
-        return {"default": None, "help": f"{text} (default: --data's preset: {values})"}
+        return {"default": None,
+                "help": f"{text} {per_data(lambda data_preset: getattr(data_preset, attribute))}"}
 
     parser.add_argument("--epochs", type=int, **default_and_help(
         "epochs", "training steps (the book's 'epochs': one batch each)"))
@@ -106,13 +110,11 @@ def build_parser(chapter):
                             "gan, 5 for wgan-gp)")
         parser.add_argument("--grad-weight", type=float, default=10.0,
                             help="with --loss wgan-gp: the gradient penalty's weight")
-        presets_say = ", ".join(
-            f"{data} {'on' if info.preset_for(data).model_options.get('matching_aware') else 'off'}"
-            for data in info.data_choices)
+        switched = per_data(lambda data_preset: "on" if data_preset.model_options.get("matching_aware")
+                            else "off")
         parser.add_argument("--matching-aware", action=argparse.BooleanOptionalAction, default=None,
                             help="the discriminator also rejects real images shown with a wrong "
-                            "label (Reed et al., 2016), for stronger control of the class "
-                            f"(default: --data's preset: {presets_say})")
+                            f"label (Reed et al., 2016), for stronger control of the class {switched}")
     if info.class_name == "InfoGAN":
         parser.add_argument("--categorical-dim", type=int, default=10,
                             help="values of the categorical code (one row of the grid each)")

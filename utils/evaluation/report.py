@@ -374,7 +374,7 @@ def write_summary(report, path):
         f"<h2>{title}</h2><p>{html.escape(text)}</p><img src='{html.escape(pictures[key])}' "
         f"style='max-width:100%'>" for key, title, text in sections if key in pictures)
     notes = [report.get("latent_arithmetic", {}).get("note"), report.get("mode_coverage", {}).get("note"),
-             *([line for line in control_lines(report)] if "code_match" in report else [])]
+             *(control_lines(report) if "code_match" in report else [])]
     notes = "".join(f"<p><i>{html.escape(n)}</i></p>" for n in notes if n)
     page = f"""<!doctype html><meta charset="utf-8"><title>Evaluation of {html.escape(report['run'])}</title>
 <style>body{{font-family:sans-serif;max-width:60em;margin:auto}}td,th{{padding:2px 10px}}
