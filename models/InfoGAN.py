@@ -137,6 +137,10 @@ class InfoGAN(BookModel, AdversarialModel):
                 make_optimizer(self.optimiser, self.discriminator_learning_rate))
             self.q_optimizer.build(self.q_head_variables)
 
+    @property
+    def optimizers(self):
+        return [*super().optimizers, self.q_optimizer]
+
     def build(self, input_shape):
         """Add the Q head on the discriminator's body (Keras wants a built model's state made here)."""
         self.q_network, joint = self._build_q_network()

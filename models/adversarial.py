@@ -50,6 +50,7 @@ class AdversarialModel(keras.Model):
         self.hacks = Hacks()
         self._n_critic = int(n_critic)
         self.losses_tracker = LossMeans([*self.D_LOSS_NAMES, *self.G_LOSS_NAMES])
+        self.finite_guard = NonFiniteUpdates()
         self._latent_dim = int(generator.inputs[0].shape[-1])
         self._book_steps = {}
         probe = self._probe_inputs()
@@ -133,7 +134,27 @@ class AdversarialModel(keras.Model):
 
     @property
     def metrics(self):
-        return [self.losses_tracker]
+        return [self.losses_tracker, self.finite_guard]
+
+    @property
+    def optimizers(self):
+        """Every optimizer whose state a checkpoint holds."""
+        return [self.d_optimizer, self.g_optimizer]
+
+    def checkpoint_variables(self):
+        """What a checkpoint holds: every weight of the networks and every optimizer's state."""
+        optimizer_state = [v for optimizer in self.optimizers for v in optimizer.variables]
+        return [*self.weights, *optimizer_state]
+
+    def non_finite_updates(self):
+        """How many updates since this epoch began left a loss, weight or optimizer state
+        NaN or infinite (0 while training is sound); read once per step by the run's guard."""
+        return int(keras.ops.convert_to_numpy(self.finite_guard.result()))
+
+    def non_finite_state(self):
+        """The paths of the variables a checkpoint would hold that are NaN or infinite now."""
+        return [v.path for v in self.checkpoint_variables()
+                if _floating(v) and not np.isfinite(keras.ops.convert_to_numpy(v)).all()]
 
     # -- the step fit() runs -------------------------------------------------------------
 
@@ -148,8 +169,11 @@ class AdversarialModel(keras.Model):
         return self._record(d, g)
 
     def _record(self, d, g):
-        """The step's losses into the metric (the last adversary update's, as the book keeps)."""
-        self.losses_tracker.update_state(tf.concat([d, g], axis=0))
+        """The step's losses into the metric (the last adversary update's, as the book keeps),
+        and whether they and every weight, batch-norm statistics included, are finite."""
+        losses = tf.concat([d, g], axis=0)
+        self.finite_guard.update_state([losses, *self.weights])
+        self.losses_tracker.update_state(losses)
         logs = self.losses_tracker.result()
         if isinstance(self.distribute_strategy, tf.distribute.MultiWorkerMirroredStrategy):
             # Keras reduces logs across workers with reduce(MEAN, axis=0), which needs an axis.
@@ -180,6 +204,9 @@ class AdversarialModel(keras.Model):
         gradients = [tape.gradient(s, variables) for s, (_, variables) in zip(scaled, groups)]
         for (optimizer, variables), grads in zip(groups, gradients):
             optimizer.apply(grads, variables)
+        # Checked right after the update: later steps (the WGAN's clipping) may hide a NaN.
+        self.finite_guard.update_state([loss, *(v for optimizer, variables in groups
+                                                for v in (*variables, *optimizer.variables))])
 
     def _critic_batch(self, inputs, label):
         """What the adversary is trained on for a batch all labelled ``label``: the true labels
@@ -251,6 +278,41 @@ class AdversarialModel(keras.Model):
 
             step = self._book_steps[key] = tf.function(step)
         return step(split_across_replicas(strategy, global_batch)).numpy()
+
+
+class NonFiniteUpdates(keras.metrics.Metric):
+    """How many checks since the last reset found a NaN or infinite value in what they were given.
+
+    The adversarial step checks each update's loss, variables and optimizer state
+    and, at its end, every weight: a NaN need not reach the losses (a clip or a
+    ReLU can drop it, depending on the CPU's kernels), so the losses alone cannot
+    tell that training diverged.  Not saved with the model (metrics are not).
+    """
+
+    def __init__(self, name="non_finite_updates", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.count = self.add_variable(shape=(), initializer="zeros", name="count")
+
+    def update_state(self, tensors):
+        finite = all_finite(tensors)
+        self.count.assign_add(tf.cast(tf.logical_not(finite), self.dtype))
+
+    def result(self):
+        return self.count
+
+
+def all_finite(tensors):
+    """One boolean: whether every floating-point tensor in ``tensors`` is free of NaN and ±inf.
+
+    ``is_finite`` on every element: a max, min or clip could turn a NaN into a number.
+    """
+    checks = [tf.reduce_all(tf.math.is_finite(tf.convert_to_tensor(t)))
+              for t in tensors if _floating(t)]
+    return tf.reduce_all(tf.stack(checks)) if checks else tf.constant(True)
+
+
+def _floating(tensor):
+    return keras.backend.standardize_dtype(tensor.dtype).startswith(("float", "bfloat"))
 
 
 class LossMeans(keras.metrics.Metric):

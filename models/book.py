@@ -212,7 +212,7 @@ class BookModel:
             finally:
                 stop.restore()
         if divergence.message:
-            raise TrainingDiverged(divergence.message)
+            raise TrainingDiverged(divergence.message, divergence.kept_epoch)
         if stop.received is not None:
             raise TrainingInterrupted(stop.received, self.epoch, folder)
         return history

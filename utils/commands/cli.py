@@ -329,7 +329,9 @@ def _train(info, args, resume):
                          f"the run is saved in {folder}. Continue it with:\n  {resume}\n")
         sys.exit(128 + stop.signum)
     except TrainingDiverged as error:
-        sys.exit(f"\n{error}\nContinue from the last good checkpoint with:\n  {resume}")
+        if error.kept_epoch is None:
+            sys.exit(f"\n{error}")
+        sys.exit(f"\n{error}\nContinue from the last good checkpoint (epoch {error.kept_epoch}) with:\n  {resume}")
     except (RunFolderBusy, RunFolderTaken, RunFolderError, ValueError) as error:  # SavedRunError too
         sys.exit(f"{info.command}: {error}")
     scored = f", sample quality in {folder.quality_plot}" if quality and quality.records else ""

@@ -19,7 +19,7 @@ import tensorflow as tf
 import keras
 
 from utils import plotting
-from utils.runs.checkpoint import loss_table, non_finite_weights, write_checkpoint
+from utils.runs.checkpoint import loss_table, non_finite_weights, read_training_state, write_checkpoint
 from utils.runs.folder import replace_atomically
 
 
@@ -34,7 +34,14 @@ class TrainingInterrupted(KeyboardInterrupt):
 
 
 class TrainingDiverged(FloatingPointError):
-    """A loss became NaN or infinite; the run folder keeps the last good checkpoint."""
+    """A loss, weight or optimizer state became NaN or infinite; nothing non-finite was saved.
+
+    ``kept_epoch`` is the epoch of the last good checkpoint in the run folder, None if none.
+    """
+
+    def __init__(self, message, kept_epoch=None):
+        super().__init__(message)
+        self.kept_epoch = kept_epoch
 
 
 def is_chief():
@@ -52,6 +59,19 @@ def is_chief():
 def _last_losses_finite(model):
     last = [losses[-1] for losses in (model.d_losses, model.g_losses) if losses]
     return all(np.isfinite(np.asarray(values, dtype="float64")).all() for values in last)
+
+
+def _non_finite_updates(model):
+    """Updates this epoch that left something NaN or infinite, by the model's own guard (0 for a
+    model without one)."""
+    guard = getattr(model, "non_finite_updates", None)
+    return guard() if guard is not None else 0
+
+
+def _sound(model):
+    """Whether the model's last step left its losses, weights and optimizer state finite."""
+    return (_last_losses_finite(model) and not _non_finite_updates(model)
+            and not non_finite_weights(model))
 
 
 class SampleGrid(keras.callbacks.Callback):
@@ -77,9 +97,11 @@ class SampleGrid(keras.callbacks.Callback):
     def save(self, epoch):
         if not is_chief():
             return None
-        images, (rows, cols) = self.model.sample_batch()
-        if not (np.isfinite(images).all() and _last_losses_finite(self.model)):
+        if not _sound(self.model):
             return None  # a diverging run: keep the last good grid
+        images, (rows, cols) = self.model.sample_batch()
+        if not np.isfinite(images).all():
+            return None
         path = self.folder.sample(epoch)
         grid = plotting.tile_images(images, rows, cols)
         with self.folder.writing("a sample grid"):
@@ -116,9 +138,9 @@ class Checkpoint(keras.callbacks.Callback):
         model = self.model
         if not is_chief() or self.saved_epoch == model.epoch:
             return False
-        if not _last_losses_finite(model) or non_finite_weights(model):
+        if not _sound(model):
             if self.refused_epoch != model.epoch:
-                print(f"\nNot saved: epoch {model.epoch} has non-finite weights or losses; "
+                print(f"\nNot saved: epoch {model.epoch} has non-finite losses, weights or optimizer state; "
                       f"{self.folder.checkpoint} keeps the last good checkpoint.")
                 self.refused_epoch = model.epoch
             return False
@@ -155,26 +177,56 @@ def loss_panels(model):
 
 
 class StopOnDivergence(keras.callbacks.Callback):
-    """Stop as soon as a loss is NaN or infinite; ``message`` names the epoch and the loss."""
+    """Stop after the first step that left a loss, a weight or an optimizer's state NaN or
+    infinite; ``message`` names the epoch, what went non-finite and what the run folder keeps.
 
-    def __init__(self):
+    The losses come from the step's logs, the rest from the model's own guard
+    (``non_finite_updates``: each update checked on the device, one number read
+    per step) and, once it fires, from the variables themselves (``non_finite_state``).
+    """
+
+    def __init__(self, folder=None):
         super().__init__()
-        self.message = None
+        self.folder = folder
+        self.message = self.kept_epoch = None
         self._epoch = 0
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch = epoch
 
     def on_train_batch_end(self, batch, logs=None):
-        for name, value in (logs or {}).items():
-            value = float(value)
-            if not np.isfinite(value):
-                self.message = (f"Training diverged at epoch {self._epoch}: {name} is {value}. "
-                                "Training stopped; the run folder keeps the last good checkpoint. "
-                                "Resume from it with a lower learning rate, or check the data "
-                                "for NaN or infinite values.")
-                self.model.stop_training = True
-                return
+        losses = [f"{name} is {float(value)}" for name, value in (logs or {}).items()
+                  if not np.isfinite(float(value))]
+        if not losses and not _non_finite_updates(self.model):
+            return
+        found = losses + self._non_finite_variables()
+        if not found:
+            found = ["an update's loss or weights were NaN or infinite (since clipped or overwritten)"]
+        self.message = (f"Training diverged at epoch {self._epoch}: {'; '.join(found)}. "
+                        f"Training stopped{self._kept()}. Lower the learning rates, or check the "
+                        "data for NaN or infinite values.")
+        self.model.stop_training = True
+
+    def _non_finite_variables(self):
+        state = getattr(self.model, "non_finite_state", None)
+        paths = state() if state is not None else non_finite_weights(self.model)
+        if not paths:
+            return []
+        owners = sorted({path.split("/")[0] for path in paths})
+        example = ", ".join(paths[:3]) + (f" and {len(paths) - 3} more" if len(paths) > 3 else "")
+        return [f"{len(paths)} variable(s) of {', '.join(owners)} are NaN or infinite ({example})"]
+
+    def _kept(self):
+        if self.folder is None:
+            return ""
+        try:
+            state = read_training_state(self.folder.checkpoint)
+        except (OSError, KeyError, ValueError):
+            state = None
+        if state is None:
+            return "; the run folder holds no checkpoint to continue from"
+        self.kept_epoch = state["epoch"]
+        return f"; {self.folder.checkpoint} keeps the last good checkpoint (epoch {state['epoch']})"
 
 
 class StopOnSignal(keras.callbacks.Callback):
@@ -261,7 +313,7 @@ class RunProgress(keras.callbacks.Callback):
 def run_callbacks(model, folder, every, epochs=None, tensorboard=True):
     """The callbacks that keep a run folder: divergence check, grids, checkpoint, TensorBoard,
     one progress bar (when ``epochs`` is given) and safe stopping, in the order they must run."""
-    callbacks = [StopOnDivergence(), SampleGrid(folder, every, tensorboard), Checkpoint(folder, every)]
+    callbacks = [StopOnDivergence(folder), SampleGrid(folder, every, tensorboard), Checkpoint(folder, every)]
     if tensorboard and is_chief():
         callbacks.append(keras.callbacks.TensorBoard(log_dir=str(folder.logs), write_graph=False,
                                                      profile_batch=0))

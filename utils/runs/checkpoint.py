@@ -32,7 +32,11 @@ def write_checkpoint(model, path):
 
 
 def non_finite_weights(model):
-    """The paths of the model's weights holding NaN or infinite values: never saved, never loaded."""
+    """The paths of the model's weights (and, where the model says what a checkpoint holds, its
+    optimizer state) holding NaN or infinite values: never saved, never loaded."""
+    state = getattr(model, "non_finite_state", None)
+    if state is not None:
+        return state()
     return [w.path for w in model.weights if not np.isfinite(np.asarray(w.numpy(), dtype="float64")).all()]
 
 
