@@ -3,8 +3,9 @@
 The subprocess tests (signals, kill -9, several workers) exercise the real
 command, ``utils.commands.cli.run``, in its own process; only the networks are shrunk so
 that a step takes milliseconds.  The model's final weights are printed as a
-JSON line (``{"epoch": ..., "fingerprint": ...}``) so that tests can compare
-processes.
+JSON line (``{"epoch": ..., "fingerprint": ..., "parameters": ...}``) so that tests can
+compare processes; a model that is not the tiny one stops it with an error, so that the
+shrinking cannot silently stop working.
 """
 
 import json
@@ -21,12 +22,21 @@ def fingerprint(model):
     return float(sum(np.abs(w).sum() * (k + 1) for k, w in enumerate(model.get_weights())))
 
 
+def tiny_generator_parameters(params):
+    from models.networks import build_generator
+    from models.GAN import GAN
+
+    arguments = [params[f"generator_{name}"] for name in GAN.GENERATOR_ARGUMENTS]
+    return build_generator(params["z_dim"], *arguments).count_params()
+
+
 def main(chapter, argv):
     from models.book import BookModel
     from tiny import camel_preset
     from utils import chapters
     from utils.commands import cli
 
+    tiny = camel_preset(8).model
     chapters.CHAPTERS[chapter] = replace(chapters.CHAPTERS[chapter], preset=camel_preset(8))
     holder = {}
     train = BookModel._train
@@ -43,7 +53,11 @@ def main(chapter, argv):
         code = stop.code
     model = holder.get("model")
     if model is not None:
-        print("\n" + json.dumps({"epoch": model.epoch, "fingerprint": fingerprint(model)}), flush=True)
+        if model.generator.count_params() != tiny_generator_parameters(tiny):
+            sys.exit(f"tiny_command: the command trained a {model.generator.count_params()}-parameter "
+                     f"generator, not the tiny preset's: the registry patch did not reach it.")
+        print("\n" + json.dumps({"epoch": model.epoch, "fingerprint": fingerprint(model),
+                                 "parameters": model.count_params()}), flush=True)
     sys.exit(code)
 
 

@@ -62,17 +62,19 @@ CONTROLLABLE = {
 }
 
 
-# Every command's chapter: the book's and the controllable GANs.
-ALL = {**CHAPTERS, **CONTROLLABLE}
+def every_chapter():
+    """Every command's chapter: the book's and the controllable GANs (read from the two tables
+    each time, so that a change to either, such as a test's smaller networks, is seen)."""
+    return {**CHAPTERS, **CONTROLLABLE}
 
 
 def get(key):
     try:
-        return ALL[key]
+        return every_chapter()[key]
     except KeyError:
         raise KeyError(f"No chapter {key!r}; choose one of {sorted(CHAPTERS) + sorted(CONTROLLABLE)}.") from None
 
 
 def model_classes():
     """Every model class whose runs the project can reload, by name (what run.json records)."""
-    return {chapter.class_name: chapter.model_class for chapter in ALL.values()}
+    return {chapter.class_name: chapter.model_class for chapter in every_chapter().values()}
