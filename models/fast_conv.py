@@ -19,25 +19,19 @@ are summed, in a different order.
 :func:`conv2d` and :func:`conv2d_transpose` use that identity for the half
 TensorFlow computes slowly; :class:`Conv2D` and :class:`Conv2DTranspose` are
 Keras' layers (same class names, config, variables, summaries and weight
-files) calling them.  :func:`with_plain_layers` swaps Keras' own classes back
-in for archives that must load without this project.
+files) that compute either Keras' own form (``"keras"``) or this one
+(``"fast"``), whichever ``models.conv_forms`` measured faster for the layer on
+this machine.  :func:`with_plain_layers` swaps Keras' own classes back in for
+archives that must load without this project.
 """
 
 import numpy as np
 import keras
 
-__all__ = ["Conv2D", "Conv2DTranspose", "conv2d", "conv2d_transpose", "pays_off", "supports",
-           "with_plain_layers"]
+from models import conv_forms
 
-# Where the forward-convolution form is faster, measured on a 2-core AVX2 EPYC at
-# batch 64-128.  Its result has the *input's* channels, and a convolution with few
-# output channels runs far below the forward kernel's peak: 32→3 channels took 24.7
-# ms against Conv2DBackpropInput's 10.6, 64→1 9.5 against 3.2.  And a strided
-# convolution's input gradient in this form does more multiply-adds than it replaces
-# (36 for 25 at K = 5, stride 2), which only the wide layers' speed makes up for:
-# 64→64 channels 13.6 → 6.8 ms, 64→128 13.3 → 5.1, but 32→64 3.0 → 4.8.
-MIN_RESULT_CHANNELS = 16
-MIN_STRIDED_CHANNEL_PRODUCT = 64 * 64
+__all__ = ["Conv2D", "Conv2DTranspose", "conv2d", "conv2d_transpose", "supports",
+           "with_plain_layers"]
 
 
 def supports(strides=1, dilation_rate=1, groups=1, data_format=None, padding="same"):
@@ -53,15 +47,6 @@ def supports(strides=1, dilation_rate=1, groups=1, data_format=None, padding="sa
         and data_format == "channels_last"
         and str(padding).lower() in ("same", "valid")
     )
-
-
-def pays_off(strides, in_channels, out_channels):
-    """Whether the input gradient of a convolution from ``in_channels`` to ``out_channels``
-    (equally: the transposed convolution back) runs faster as a forward convolution here."""
-    stride = int(np.broadcast_to(strides, (2,))[0])
-    if int(in_channels) < MIN_RESULT_CHANNELS:
-        return False
-    return stride == 1 or int(in_channels) * int(out_channels) >= MIN_STRIDED_CHANNEL_PRODUCT
 
 
 def _conv_geometry(size, kernel_size, stride, padding):
@@ -203,25 +188,48 @@ def _check_supported(layer):
 # summaries ("discriminator_conv_0 (Conv2D)") and into the paths of weight files.
 @keras.saving.register_keras_serializable(package="gdl", name="FastConv2D")
 class Conv2D(keras.layers.Conv2D):
-    """``keras.layers.Conv2D`` whose input gradient runs as a forward convolution."""
+    """``keras.layers.Conv2D`` whose input gradient may run as a forward convolution.
+
+    ``conv_form`` (chosen in ``build`` by ``models.conv_forms``): ``"keras"``, Keras'
+    own op and gradient, or ``"fast"``, the input gradient as a forward convolution.
+    """
 
     plain_class = keras.layers.Conv2D
+    form_candidates = ("keras", "fast")
+    fast_form = "fast"
 
     def __init__(self, filters, kernel_size, **kwargs):
         super().__init__(filters, kernel_size, **kwargs)
         _check_supported(self)
+        self.conv_form = None
+
+    def build(self, input_shape):
+        super().build(input_shape)
+        self.conv_form = conv_forms.choose(self, input_shape)
+
+    def form_output(self, inputs, kernel, form):
+        """The convolution of ``inputs`` with ``kernel`` computed in ``form``."""
+        if form == "keras":
+            return super().convolution_op(inputs, kernel)
+        if form == "fast":
+            return conv2d(inputs, kernel, self.strides[0], self.padding)
+        raise ValueError(f"{self.name}: no convolution form {form!r}; {self.form_candidates}.")
 
     def convolution_op(self, inputs, kernel):
-        if not pays_off(self.strides, kernel.shape[2], kernel.shape[3]):
-            return super().convolution_op(inputs, kernel)
-        return conv2d(inputs, kernel, self.strides[0], self.padding)
+        return self.form_output(inputs, kernel, self.conv_form)
 
 
 @keras.saving.register_keras_serializable(package="gdl", name="FastConv2DTranspose")
 class Conv2DTranspose(keras.layers.Conv2DTranspose):
-    """``keras.layers.Conv2DTranspose`` computed as a forward convolution."""
+    """``keras.layers.Conv2DTranspose`` that may run as a forward convolution.
+
+    ``conv_form`` (chosen in ``build`` by ``models.conv_forms``): ``"keras"``, Keras'
+    own op and gradient, or ``"fast"``, the transposed product as a forward convolution.
+    """
 
     plain_class = keras.layers.Conv2DTranspose
+    form_candidates = ("keras", "fast")
+    fast_form = "fast"
 
     def __init__(self, filters, kernel_size, **kwargs):
         super().__init__(filters, kernel_size, **kwargs)
@@ -230,17 +238,35 @@ class Conv2DTranspose(keras.layers.Conv2DTranspose):
             raise ValueError(
                 f"{__name__}.Conv2DTranspose does not take output_padding; use "
                 f"keras.layers.Conv2DTranspose for layer {self.name!r}.")
+        self.conv_form = None
+
+    def build(self, input_shape):
+        super().build(input_shape)
+        self.conv_form = conv_forms.choose(self, input_shape)
+
+    def form_output(self, inputs, kernel, form):
+        """The transposed convolution of ``inputs`` with ``kernel`` computed in ``form``."""
+        import tensorflow as tf
+
+        output_size = self.compute_output_shape(inputs.shape)[1:3]
+        if form == "keras" or (form == "fast" and None in output_size):
+            return keras.ops.conv_transpose(
+                inputs, kernel, strides=list(self.strides), padding=self.padding,
+                output_padding=self.output_padding, dilation_rate=self.dilation_rate,
+                data_format=self.data_format)
+        if form == "fast":
+            # The kernel is (K, K, filters, input channels): the convolution it transposes
+            # goes from `filters` channels to the input's.
+            kernel = tf.cast(kernel, inputs.dtype)
+            return conv2d_transpose(inputs, kernel, output_size, self.strides[0], self.padding)
+        raise ValueError(f"{self.name}: no convolution form {form!r}; {self.form_candidates}.")
 
     def call(self, inputs):
         import tensorflow as tf
 
-        output_size = self.compute_output_shape(inputs.shape)[1:3]
-        # The kernel is (K, K, filters, input channels): the convolution it transposes
-        # goes from `filters` channels to the input's.
-        if None in output_size or not pays_off(self.strides, self.filters, inputs.shape[-1]):
+        if self.conv_form == "keras":
             return super().call(inputs)
-        kernel = tf.cast(self.kernel, inputs.dtype)
-        outputs = conv2d_transpose(inputs, kernel, output_size, self.strides[0], self.padding)
+        outputs = self.form_output(inputs, self.kernel, self.conv_form)
         if self.use_bias:
             outputs = outputs + tf.reshape(tf.cast(self.bias, outputs.dtype), (1, 1, 1, self.filters))
         if self.activation is not None:

@@ -29,6 +29,12 @@ takes the upsampled image; only its ``call`` differs:
    convolution too), ``tf.nn.depth_to_space(·, 2)``, then the bias and
    activation, as ``Conv2D`` adds them.
 
+That is the layer's ``"subpixel"`` form.  Where it does not pay on a machine the
+layer computes the plain convolution of the upsampled image instead, with Keras'
+gradient (``"keras"``) or a forward-convolution input gradient (``"fast"``), or the
+subpixel form with Keras' own inner input gradient (``"subpixel-keras-gradient"``):
+``models.conv_forms`` times them when the layer is built.
+
 The zero padding agrees too: an upsampled pixel ``2i + a + u - p`` lies
 outside ``[0, 2H)`` exactly when its input pixel ``i + floor((a + u - p)/2)``
 lies outside ``[0, H)``.
@@ -44,7 +50,7 @@ upsampling makes).
 import numpy as np
 import keras
 
-from models import fast_conv
+from models import conv_forms, fast_conv
 
 __all__ = ["Conv2D", "is_exact_after_upsampling", "phase_selection", "take_even_pixels"]
 
@@ -132,13 +138,16 @@ def _half(size):
 @keras.saving.register_keras_serializable(package="gdl")
 class Conv2D(keras.layers.Conv2D):
     """``keras.layers.Conv2D`` for the output of a nearest ×2 ``UpSampling2D``, computed
-    as an S×S convolution of the image before upsampling and ``depth_to_space``.
+    as an S×S convolution of the image before upsampling and ``depth_to_space`` where
+    that is faster (``conv_form``, see the module notes).
 
     Same arguments, variables, config and results as ``keras.layers.Conv2D``; it
     accepts only the configurations where that is exact (see the module notes).
     """
 
     plain_class = keras.layers.Conv2D  # what fast_conv.with_plain_layers puts back
+    form_candidates = ("keras", "fast", "subpixel", "subpixel-keras-gradient")
+    fast_form = "subpixel"
 
     def __init__(self, filters, kernel_size, **kwargs):
         super().__init__(filters, kernel_size, **kwargs)
@@ -151,6 +160,7 @@ class Conv2D(keras.layers.Conv2D):
                 f"odd-kernel, channels_last convolution after a nearest ×2 upsampling on the "
                 f"TensorFlow backend; use keras.layers.Conv2D for {args}.")
         self._selection = [phase_selection(k) for k in self.kernel_size]
+        self.conv_form = None
 
     def build(self, input_shape):
         for size in input_shape[1:3]:
@@ -159,6 +169,7 @@ class Conv2D(keras.layers.Conv2D):
                     f"Layer {self.name} expects the output of a ×2 upsampling, whose height "
                     f"and width are even; got input shape {input_shape}.")
         super().build(input_shape)
+        self.conv_form = conv_forms.choose(self, input_shape)
 
     def phase_kernel(self, kernel):
         """The (S_h, S_w, Cin, 4·Cout) kernel of the four phases, in depth_to_space's order."""
@@ -171,13 +182,25 @@ class Conv2D(keras.layers.Conv2D):
         cin = kernel.shape[2]
         return tf.reshape(combined, (s_h, s_w, cin, 4 * self.filters))
 
+    def form_output(self, inputs, kernel, form):
+        """The convolution of the upsampled ``inputs`` with ``kernel`` computed in ``form``."""
+        import tensorflow as tf
+
+        if form == "keras":
+            return super().convolution_op(inputs, kernel)
+        if form == "fast":
+            return fast_conv.conv2d(inputs, kernel, strides=1, padding="SAME")
+        if form not in ("subpixel", "subpixel-keras-gradient"):
+            raise ValueError(f"{self.name}: no convolution form {form!r}; {self.form_candidates}.")
+        small = take_even_pixels(inputs)  # exactly the image before the nearest ×2 upsampling
+        kernel = self.phase_kernel(tf.cast(kernel, small.dtype))
+        convolve = fast_conv.conv2d if form == "subpixel" else tf.nn.conv2d
+        return tf.nn.depth_to_space(convolve(small, kernel, 1, "SAME"), 2)
+
     def call(self, inputs):
         import tensorflow as tf
 
-        small = take_even_pixels(inputs)  # exactly the image before the nearest ×2 upsampling
-        kernel = self.phase_kernel(tf.cast(self.kernel, small.dtype))
-        outputs = fast_conv.conv2d(small, kernel, strides=1, padding="SAME")
-        outputs = tf.nn.depth_to_space(outputs, 2)
+        outputs = self.form_output(inputs, self.kernel, self.conv_form)
         if self.use_bias:
             outputs = outputs + tf.reshape(tf.cast(self.bias, outputs.dtype), (1, 1, 1, self.filters))
         if self.activation is not None:

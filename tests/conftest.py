@@ -1,11 +1,14 @@
 """Fixtures shared by the test files: isolated data/run folders and local HTTP servers."""
 
 import http.server
+import os
 import socket
 import threading
 import types
 
 import pytest
+
+os.environ.setdefault("GDL_CONV_FORM", "fast")
 
 @pytest.fixture
 def data_dir(tmp_path, monkeypatch):

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from models import fast_conv, networks
+from models import conv_forms, fast_conv, networks
 from utils import presets
 
 
@@ -96,8 +96,10 @@ def graph_ops(function, *args):
     return {op.type for op in tf.function(function).get_concrete_function(*args).graph.get_operations()}
 
 
-def test_the_slow_op_is_gone_where_the_fast_form_pays():
-    """Wide layers never run Conv2DBackpropInput; narrow ones keep TensorFlow's own op."""
+@pytest.mark.parametrize("form", ["fast", "keras"])
+def test_the_slow_op_is_gone_in_the_fast_form(form):
+    """In the fast form no layer runs Conv2DBackpropInput, narrow or wide, strided or not;
+    Keras' own form keeps it (models.conv_forms chooses between them per layer)."""
     def input_gradient(layer, shape):
         def run(x):
             with tf.GradientTape() as tape:
@@ -106,24 +108,16 @@ def test_the_slow_op_is_gone_where_the_fast_form_pays():
             return tape.gradient(y, x)
         return graph_ops(run, tf.TensorSpec(shape, tf.float32))
 
-    wide = fast_conv.Conv2D(64, 5, strides=2, padding="same")
-    assert "Conv2DBackpropInput" not in input_gradient(wide, (2, 14, 14, 64))
-    narrow = fast_conv.Conv2D(64, 5, strides=2, padding="same")  # 32→64 strided: not worth it
-    assert "Conv2DBackpropInput" in input_gradient(narrow, (2, 16, 16, 32))
-    stride_one = fast_conv.Conv2D(128, 5, padding="same")
-    assert "Conv2DBackpropInput" not in input_gradient(stride_one, (2, 4, 4, 128))
-
-    transpose = fast_conv.Conv2DTranspose(64, 5, padding="same")
-    assert "Conv2DBackpropInput" not in graph_ops(transpose, tf.TensorSpec((2, 28, 28, 64)))
-    to_three = fast_conv.Conv2DTranspose(3, 5, padding="same")  # a 3-channel result: TF's op is faster
-    assert "Conv2DBackpropInput" in graph_ops(to_three, tf.TensorSpec((2, 32, 32, 32)))
-
-
-def test_pays_off_follows_the_measured_rule():
-    assert fast_conv.pays_off(1, 64, 64) and fast_conv.pays_off((1, 1), 16, 1)
-    assert fast_conv.pays_off(2, 64, 64) and fast_conv.pays_off(2, 64, 128)
-    assert not fast_conv.pays_off(2, 32, 64)
-    assert not fast_conv.pays_off(1, 3, 32) and not fast_conv.pays_off(1, 1, 64)
+    with conv_forms.forced(form):
+        convolutions = [(fast_conv.Conv2D(64, 5, strides=2, padding="same"), (2, 14, 14, 64)),
+                        (fast_conv.Conv2D(64, 5, strides=2, padding="same"), (2, 16, 16, 32)),
+                        (fast_conv.Conv2D(128, 5, padding="same"), (2, 4, 4, 128)),
+                        (fast_conv.Conv2D(1, 3, padding="same"), (2, 8, 8, 3))]
+        transposed = [(fast_conv.Conv2DTranspose(64, 5, padding="same"), (2, 28, 28, 64)),
+                      (fast_conv.Conv2DTranspose(3, 5, strides=2, padding="same"), (2, 16, 16, 32))]
+        ops = [input_gradient(layer, shape) for layer, shape in convolutions]
+        ops += [graph_ops(layer, tf.TensorSpec(shape)) for layer, shape in transposed]
+    assert all(("Conv2DBackpropInput" in found) == (form == "keras") for found in ops)
 
 
 @pytest.mark.parametrize("layer_class, plain_class, args", [
