@@ -77,12 +77,16 @@ def test_step_products_of_a_gan_epoch():
     assert products["generator", "input"] == [0, 1, 1]
 
 
+@pytest.mark.parametrize("form", ["fast", "keras"])
 @pytest.mark.parametrize("network", ["generator", "critic"])
-def test_each_layer_product_has_the_shape_of_what_it_computes(network):
+def test_each_layer_product_has_the_shape_of_what_it_computes(network, form):
+    from models import conv_forms
+
     params = {k: v for k, v in critic_params(generator_upsample=[1, 2],
                                              generator_conv_strides=[2, 1]).items()
               if k not in ("optimiser", "z_dim")}
-    wgangp = WGANGP(**params, optimiser="adam", grad_weight=10, z_dim=6, batch_size=4)
+    with conv_forms.forced(form):
+        wgangp = WGANGP(**params, optimiser="adam", grad_weight=10, z_dim=6, batch_size=4)
     layers = benchmark.product_layers(getattr(wgangp, network))
     kinds = {type(layer).__name__ for layer in layers}
     assert kinds == ({"Dense", "Conv2DTranspose", "Conv2D"} if network == "generator" else {"Dense", "Conv2D"})
@@ -91,7 +95,8 @@ def test_each_layer_product_has_the_shape_of_what_it_computes(network):
     for layer in layers:
         expected = {"forward": (3, *layer.output.shape[1:]), "input": (3, *layer.input.shape[1:]),
                     "weights": tuple(layer.kernel.shape)}
-        if isinstance(layer, subpixel.Conv2D):  # its convolution runs before the upsampling
+        if isinstance(layer, subpixel.Conv2D) and form == "fast":  # its convolution runs before the upsampling
+            assert benchmark.computes_subpixel(layer)
             (h, w), kernel = benchmark.subpixel_shapes(layer)
             expected = {"forward": (3, h, w, kernel[3]), "input": (3, h, w, kernel[2]), "weights": kernel}
         for product, shape in expected.items():
@@ -152,6 +157,16 @@ def test_the_command_prints_and_writes_the_table(monkeypatch, tmp_path, capsys):
     assert len(table["matmul_readings"]["float32"]) == 3  # one per round of --quick
     assert table["matmul_gflop_per_s"]["float32"] == pytest.approx(max(table["matmul_readings"]["float32"]), abs=0.1)
     assert (tmp_path / "benchmark.csv").read_text().startswith("preset,variant,ms_per_step")
+    # The forms of (b) and (c), each layer once per precision (the tests force GDL_CONV_FORM=fast).
+    assert "Convolution forms of (b)-(d)" in printed
+    forms = table["conv_forms"]
+    assert {(d["layer"], d["signature"]["dtype"]) for d in forms} == {
+        (name, dtype) for name in ("discriminator_conv_0", "discriminator_conv_1", "generator_conv_0",
+                                   "generator_conv_1") for dtype in ("float32", "bfloat16")}
+    assert len(forms) == 8 and all(d["preset"] == "camel GAN" for d in forms)
+    assert all(d["source"] == "GDL_CONV_FORM=fast" and d["form"] == "subpixel" for d in forms
+               if d["layer"].startswith("generator"))
+    assert benchmark.format_form(forms[0]) in printed
 
 
 def test_mixed_precision_is_not_timed_where_it_would_stay_float32(monkeypatch, tmp_path, capsys):
@@ -171,7 +186,7 @@ def test_mixed_precision_is_not_timed_where_it_would_stay_float32(monkeypatch, t
 @pytest.mark.parametrize("readings, warned", [([400.0, 390.0, 380.0], False), ([400.0, 330.0], True)])
 def test_the_command_warns_when_the_matmul_readings_spread(monkeypatch, tmp_path, capsys, readings, warned):
     monkeypatch.setattr(benchmark, "benchmark", lambda chapters, quick, xla: (
-        {"float32": readings, "bfloat16": []}, []))
+        {"float32": readings, "bfloat16": []}, [], []))
     benchmark.main(["--out", str(tmp_path)])
     printed = capsys.readouterr().out
     assert ("warning: the float32 matmul rate varied by more than 15%" in printed) is warned
@@ -179,24 +194,32 @@ def test_the_command_warns_when_the_matmul_readings_spread(monkeypatch, tmp_path
 
 
 def test_book_layers_are_keras_own_and_ours_are_the_fast_ones():
-    """Rows (a) and (e) time Keras' own layers; row (b) this project's."""
+    """Rows (a) and (e) time Keras' own layers and forms; row (b) this project's."""
+    from models import conv_forms, fast_conv
+
     def modules(model):
         return {type(layer).__module__.split(".")[0] for network in (model.generator, model.adversary)
                 for layer in benchmark.product_layers(network)}
 
     with benchmark.book_layers(True):
         book = GAN(**gan_params())
+        assert conv_forms.mode() == "keras"  # any of this project's layers built here: Keras' forms
+        assert fast_conv.Conv2D(4, 3, padding="same")(keras.Input((8, 8, 2))) is not None
     assert modules(book) == {"keras"}
+    assert conv_forms.decisions()[-1]["form"] == "keras"
+    assert conv_forms.mode() == "fast"  # as the tests set it
     ours = GAN(**gan_params())
     assert "models" in modules(ours)
     assert benchmark._arithmetic_kind(book) != benchmark._arithmetic_kind(ours)
+    with conv_forms.forced("keras"):
+        ours_keras_forms = GAN(**gan_params())
+    assert benchmark._arithmetic_kind(ours_keras_forms) not in (benchmark._arithmetic_kind(ours),
+                                                                 benchmark._arithmetic_kind(book))
 
 
 def test_fast_layers_time_the_product_they_compute():
     """A fast layer's input product is the forward-convolution form, with the same values."""
-    import tensorflow as tf
-
-    from models import fast_conv
+    from models import conv_forms, fast_conv
 
     layer = fast_conv.Conv2D(64, 5, strides=2, padding="same")
     layer(keras.Input((14, 14, 64)))
@@ -206,6 +229,21 @@ def test_fast_layers_time_the_product_they_compute():
     assert tuple(run().shape) == (2, 14, 14, 64)
     plain = keras.layers.Conv2D(64, 5, strides=2, padding="same")
     plain(keras.Input((14, 14, 64)))
-    ops = {op.type for op in benchmark.layer_product(plain, "input", 2).get_concrete_function()
-           .graph.get_operations()}
-    assert "Conv2DBackpropInput" in ops
+    with conv_forms.forced("keras"):  # the form is chosen when the layer is built
+        ours_in_keras_form = fast_conv.Conv2D(64, 5, strides=2, padding="same")
+        ours_in_keras_form(keras.Input((14, 14, 64)))
+    for layer in (plain, ours_in_keras_form):
+        ops = {op.type for op in benchmark.layer_product(layer, "input", 2).get_concrete_function()
+               .graph.get_operations()}
+        assert "Conv2DBackpropInput" in ops
+
+
+def test_an_upsample_conv_in_keras_form_counts_the_books_products():
+    from models import conv_forms, subpixel
+
+    with conv_forms.forced("keras"):
+        gan = GAN(**gan_params(generator_conv_kernel_size=[5, 5]))
+    assert any(isinstance(layer, subpixel.Conv2D) for layer in gan.generator.layers)
+    assert benchmark.layer_macs(gan.generator) == [192, 4 * 4 * 25 * 8 * 8, 8 * 8 * 25 * 8 * 1]
+    layer = gan.generator.get_layer("generator_conv_0")
+    assert tuple(benchmark.layer_product(layer, "input", 3)().shape) == (3, *layer.input.shape[1:])

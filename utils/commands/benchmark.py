@@ -6,15 +6,15 @@ discriminator updates) three ways, four with ``--xla``:
   (a) the book's loop ported to Keras 3 as the book writes it: ``generator.predict``,
       then ``train_on_batch`` calls, and for WGAN the per-layer numpy weight clipping,
       on the book's layers (UpSampling2D then a K×K Conv2D);
-  (b) this project's compiled step, float32, with the exact upsample-conv layer
-      (``models.subpixel``) and convolutions whose input gradient runs as a forward
-      convolution (``models.fast_conv``);
+  (b) this project's compiled step, float32, its convolution layers (``models.subpixel``,
+      ``models.fast_conv``) each computing the form measured fastest here
+      (``models.conv_forms``: Keras' own, the input gradient as a forward convolution,
+      the upsample-conv on the image before upsampling);
   (c) the same step under mixed precision (float16 on GPUs, bfloat16 on CPUs with
       bfloat16 instructions; not timed where it would stay float32);
   (d) with ``--xla``: (b) compiled with XLA;
-  (e) (b) on the book's layers (Keras' own Conv2D and Conv2DTranspose), to show
-      what the exact upsample-conv and the faster input gradients
-      (``models.fast_conv``) save.
+  (e) (b) on the book's layers (Keras' own Conv2D and Conv2DTranspose, Keras' own
+      forms: ``GDL_CONV_FORM=keras``), to show what the measured forms save.
 
 It counts the step's FLOPs from the layer shapes (every forward, input-gradient
 and weight-gradient product of the convolutions and dense layers, the gradient
@@ -26,7 +26,8 @@ per second, GFLOP per step, achieved GFLOP/s, that as a fraction of the matmul
 rate, the arithmetic's ms and the step's multiple of it.  A preset's variants
 are timed in turns, round after round, so that a change in the machine's speed
 hits them alike; warm-up steps are excluded and each row is the median of the
-rounds.  The table is also written to
+rounds.  After the table it lists each layer's form: chosen, with its milliseconds
+per candidate, measured now or read from the cache.  The table is also written to
 ``run/bench/benchmark.json`` and ``.csv``.
 """
 
@@ -55,6 +56,13 @@ def product_layers(network):
     return [layer for layer in network.layers if isinstance(layer, kinds)]
 
 
+def computes_subpixel(layer):
+    """Whether ``layer`` convolves the image before upsampling (``models.subpixel``'s forms)."""
+    from models import conv_forms, subpixel
+
+    return isinstance(layer, subpixel.Conv2D) and conv_forms.form_of(layer).startswith("subpixel")
+
+
 def subpixel_shapes(layer):
     """(height, width) of the image before upsampling, and the phase kernel's shape, of an
     exact upsample-conv layer (``models.subpixel.Conv2D``)."""
@@ -65,17 +73,15 @@ def subpixel_shapes(layer):
 
 def layer_macs(network):
     """Multiply-accumulates of each product layer's forward pass for one image, in order
-    (what the layer computes: the exact upsample-conv's smaller convolution, not the book's)."""
+    (what the layer computes: the exact upsample-conv's smaller convolution where it uses it)."""
     import keras
-
-    from models import subpixel
 
     macs = []
     for layer in product_layers(network):
         if isinstance(layer, keras.layers.Dense):
             macs.append(layer.input.shape[-1] * layer.units)
             continue
-        if isinstance(layer, subpixel.Conv2D):
+        if computes_subpixel(layer):
             # An S×S convolution with 4× the filters on the image before upsampling.
             small, kernel = subpixel_shapes(layer)
             macs.append(small[0] * small[1] * int(np.prod(kernel)))
@@ -189,7 +195,8 @@ def fastest_seconds(compiled, repeats):
 
 
 def layer_product(layer, product, batch_size):
-    """A compiled function computing one product of ``layer`` on random inputs in its compute dtype.
+    """A compiled function computing one product of ``layer`` on random inputs in its compute dtype,
+    in the form the layer computes (``models.conv_forms.form_of``).
 
     'forward' returns the layer's output (before bias and activation), 'input' a
     gradient shaped like its input, 'weights' one shaped like its kernel.
@@ -197,11 +204,12 @@ def layer_product(layer, product, batch_size):
     import keras
     import tensorflow as tf
 
-    from models import fast_conv, subpixel
+    from models import conv_forms, fast_conv
 
     dtype = layer.compute_dtype
+    form = conv_forms.form_of(layer)
     input_shape, output_shape, kernel_shape = layer.input.shape[1:], layer.output.shape[1:], layer.kernel.shape
-    if isinstance(layer, subpixel.Conv2D):  # its convolution runs on the image before upsampling
+    if computes_subpixel(layer):  # its convolution runs on the image before upsampling
         (h, w), kernel_shape = subpixel_shapes(layer)
         input_shape, output_shape = (h, w, kernel_shape[2]), (h, w, kernel_shape[3])
     x = tf.cast(tf.random.normal((batch_size, *input_shape)), dtype)
@@ -218,10 +226,9 @@ def layer_product(layer, product, batch_size):
     small, large = (x, y) if transposed else (y, x)
     convolve = lambda: tf.nn.conv2d(large, kernel, strides, padding)
     transpose = lambda: tf.nn.conv2d_transpose(small, kernel, large.shape, strides, padding)
-    # This project's layers compute that transposed product as a forward convolution.
-    # (Both kernels are (K, K, channels of the convolution's input, of its output).)
-    fast = isinstance(layer, _fast_kinds()) and fast_conv.pays_off(layer.strides, *kernel_shape[2:])
-    if fast:
+    # Their "fast" and "subpixel" forms compute that transposed product as a forward
+    # convolution.  (Both kernels are (K, K, channels of the convolution's input, of its output).)
+    if form in ("fast", "subpixel"):
         transpose = lambda: fast_conv.conv_input_gradient(small, kernel, large.shape[1:3],
                                                           layer.strides[0], padding)
     filters = lambda: tf.raw_ops.Conv2DBackpropFilter(
@@ -345,29 +352,26 @@ def stream_ms_per_batch(image_size, batch_size, batches):
 
 @contextlib.contextmanager
 def book_layers(plain):
-    """While ``plain``, networks are built with Keras' own layers, as the book builds them
-    (UpSampling2D + Conv2D, no faster input gradients)."""
-    from models import networks
+    """While ``plain``, networks are built with Keras' own layers and forms, as the book builds
+    them (UpSampling2D + Conv2D, Keras' own gradients: ``GDL_CONV_FORM=keras``)."""
+    from models import conv_forms, networks
 
     saved = networks.EXACT_UPSAMPLE_CONV, networks.FAST_CONVOLUTIONS
     networks.EXACT_UPSAMPLE_CONV = saved[0] and not plain
     networks.FAST_CONVOLUTIONS = saved[1] and not plain
     try:
-        yield
+        with conv_forms.forced("keras") if plain else contextlib.nullcontext():
+            yield
     finally:
         networks.EXACT_UPSAMPLE_CONV, networks.FAST_CONVOLUTIONS = saved
 
 
-def _fast_kinds():
-    from models import fast_conv, subpixel
-
-    return fast_conv.Conv2D, fast_conv.Conv2DTranspose, subpixel.Conv2D
-
-
 def _arithmetic_kind(model):
-    """Models with the same layer products: same precision, same kinds of layers."""
-    kinds = tuple(type(layer).__module__ for network in _networks(model).values()
-                  for layer in product_layers(network))
+    """Models with the same layer products: same precision, same kinds of layers and forms."""
+    from models import conv_forms
+
+    kinds = tuple((type(layer).__module__, conv_forms.form_of(layer))
+                  for network in _networks(model).values() for layer in product_layers(network))
     return model.dtype_policy.name, kinds
 
 
@@ -376,8 +380,11 @@ def _rate_name(model):
 
 
 def benchmark(chapters, quick=False, xla=False):
+    """(matmul readings, table rows, convolution forms): the forms the timed models of this
+    project chose (``models.conv_forms.decisions()``), each layer signature once per preset."""
     import keras
 
+    from models import conv_forms
     from models.precision import resolve_precision
 
     from utils.chapters import CHAPTERS
@@ -386,7 +393,7 @@ def benchmark(chapters, quick=False, xla=False):
     # The matmul rate is read in every round: the fastest reading is the machine's
     # ceiling, and a spread shows that its speed changed during the run.
     rates = {"float32": [], "bfloat16": []}
-    rows = []
+    rows, forms = [], []
     for chapter in chapters:
         preset = CHAPTERS[chapter].preset
         model_class, label = CHAPTERS[chapter].model_class, CHAPTERS[chapter].label
@@ -410,8 +417,12 @@ def benchmark(chapters, quick=False, xla=False):
                 rows.append(dict(preset=label, variant=name, note="the book's K.gradients loss does not run on Keras 3"))
                 continue
             keras.utils.set_random_seed(0)
+            decided = len(conv_forms.decisions())
             with book_layers(kind in ("book", "ours-plain")):
                 model = model_class(**preset.model, **options)
+            if kind == "ours":
+                forms.extend(dict(decision, preset=label)
+                             for decision in conv_forms.decisions()[decided:])
             step = (book_loop(model, x_train, batch, n_critic, clip) if kind == "book"
                     else our_steps(model, x_train, batch, n_critic, clip))
             timed.append((name, model, step))
@@ -451,7 +462,28 @@ def benchmark(chapters, quick=False, xla=False):
     for row in rows:
         if "gflop_per_s" in row:
             row["fraction_of_matmul"] = round(row["gflop_per_s"] / ceiling[row["matmul_rate"]], 3)
-    return rates, rows
+    return rates, rows, _distinct(forms)
+
+
+def _distinct(forms):
+    """The first decision for each (preset, layer, signature)."""
+    seen, kept = set(), []
+    for decision in forms:
+        key = (decision["preset"], decision["layer"], json.dumps(decision["signature"], sort_keys=True))
+        if key not in seen:
+            seen.add(key)
+            kept.append(decision)
+    return kept
+
+
+def format_form(decision):
+    """One line of the forms list: preset, layer, its signature, the form, ms per candidate, source."""
+    sig = decision["signature"]
+    shape = (f"{sig['layer']} {sig['dtype']} {'x'.join(map(str, sig['input']))}→{sig['filters']} "
+             f"k{'x'.join(map(str, sig['kernel']))} s{'x'.join(map(str, sig['strides']))}")
+    timed = ", ".join(f"{form} {ms:g}" for form, ms in (decision["ms"] or {}).items())
+    return (f"{decision['preset']:<15} {decision['layer']:<22} {shape:<62} {decision['form']:<24} "
+            + (f"ms: {timed}; " if timed else "") + decision["source"])
 
 
 def matmul_ceiling(readings):
@@ -490,7 +522,7 @@ def main(argv=None):
 
     machine = cpu_summary() + (", with a GPU" if gpu_available() else "")
     print(f"Machine: {machine}", flush=True)
-    measured, rows = benchmark(chapters, quick=args.quick, xla=args.xla)
+    measured, rows, forms = benchmark(chapters, quick=args.quick, xla=args.xla)
     rates = {name: round(rate, 1) for name, rate in matmul_ceiling(measured).items()}
     print(f"\n{'preset':<15} {'variant':<31} " + " ".join(f"{c:>12}" for c in COLUMNS[2:]))
     for row in rows:
@@ -502,6 +534,13 @@ def main(argv=None):
         print(f"warning: the {' and '.join(unsteady)} matmul rate varied by more than 15% during the run "
               f"({', '.join(f'{min(measured[n]):.0f}–{max(measured[n]):.0f}' for n in unsteady)} GFLOP/s); "
               "something else was using the CPU, so compare rows with care or run again.")
+    if forms:
+        from models import conv_forms
+
+        print(f"\nConvolution forms of (b)-(d) (batch {conv_forms.REFERENCE_BATCH}, forward pass and "
+              f"both gradients; cache {conv_forms.cache_path()}):")
+        for decision in forms:
+            print("  " + format_form(decision))
     by_preset = {}
     for row in rows:
         if "ms_per_step" in row and row["variant"].startswith("("):
@@ -515,7 +554,7 @@ def main(argv=None):
     os.makedirs(folder, exist_ok=True)
     with open(os.path.join(folder, "benchmark.json"), "w") as f:
         json.dump({"machine": machine, "matmul_gflop_per_s": rates, "matmul_readings": measured,
-                   "rows": rows, "quick": args.quick}, f, indent=2)
+                   "rows": rows, "conv_forms": forms, "quick": args.quick}, f, indent=2)
     with open(os.path.join(folder, "benchmark.csv"), "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=[*COLUMNS, "batch", "n_critic", "matmul_rate", "note"])
         writer.writeheader()
