@@ -148,8 +148,14 @@ class AdversarialModel(keras.Model):
 
     def non_finite_updates(self):
         """How many updates since this epoch began left a loss, weight or optimizer state
-        NaN or infinite (0 while training is sound); read once per step by the run's guard."""
-        return int(keras.ops.convert_to_numpy(self.finite_guard.result()))
+        NaN or infinite (0 while training is sound); read once per step by the run's guard.
+
+        Read from this process's replicas only: the weights are the same on every worker, so
+        each decides alike, and a collective read here would hang a cluster whose other
+        workers do not read at the same moment (only the chief saves).
+        """
+        local = self.distribute_strategy.experimental_local_results(self.finite_guard.count.value)
+        return int(sum(float(value) for value in local))
 
     def non_finite_state(self):
         """The paths of the variables a checkpoint would hold that are NaN or infinite now."""
