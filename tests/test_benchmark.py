@@ -1,6 +1,7 @@
 """gdl-bench's arithmetic and its reference loop (the timings themselves belong to the command)."""
 
 import json
+import logging
 
 import keras
 import numpy as np
@@ -142,7 +143,15 @@ def test_the_command_prints_and_writes_the_table(monkeypatch, tmp_path, capsys):
     # A CPU with bfloat16 instructions, so that the mixed-precision row is timed.
     monkeypatch.setattr(precision, "cpu_flags", lambda: frozenset({"avx2", "avx512_bf16"}))
     monkeypatch.setattr(precision, "cpu_model", lambda: "Test CPU")
-    benchmark.main(["--quick", "--chapters", "04_01", "--out", str(tmp_path)])
+    warnings = []  # TensorFlow's Python warnings (retracing...) go through its logger
+    handler = logging.Handler(logging.WARNING)
+    handler.emit = warnings.append
+    logging.getLogger("tensorflow").addHandler(handler)
+    try:
+        benchmark.main(["--quick", "--chapters", "04_01", "--out", str(tmp_path)])
+    finally:
+        logging.getLogger("tensorflow").removeHandler(handler)
+    assert not [record.getMessage() for record in warnings if "retracing" in record.getMessage()]
     printed = capsys.readouterr().out
     assert "Machine: Test CPU (avx2 avx512_bf16)" in printed
     assert "x_arithmetic" in printed and "speed-up over the book's loop" in printed
