@@ -209,14 +209,15 @@ def _runners(layer, shape):
     dy = tensor(tuple(layer.compute_output_shape(batch_shape)))
 
     def runner(form):
-        @tf.function(autograph=False)
         def step():
             # tf.gradients, not a GradientTape: tf.init_scope() pauses the tapes.
             y = layer.form_output(x, kernel, form)
             dx, dkernel = tf.gradients(y, [x, kernel], grad_ys=dy)
             return tf.cast(dx[0, 0, 0, 0], tf.float32) + tf.cast(dkernel[0, 0, 0, 0], tf.float32)
 
-        return lambda: step().numpy()  # .numpy() waits for the device
+        # Traced once, here; calling the graph itself keeps TensorFlow's retracing warning quiet.
+        graph = tf.function(step, autograph=False).get_concrete_function()
+        return lambda: graph().numpy()  # .numpy() waits for the device
 
     return {form: runner(form) for form in layer.form_candidates}
 
