@@ -38,6 +38,7 @@ import json
 import logging
 import os
 import statistics
+import sys
 import tempfile
 import time
 
@@ -522,15 +523,40 @@ def main(argv=None):
                         help="comma-separated presets to time")
     parser.add_argument("--out", default=None, help="folder for benchmark.json/.csv (default run/bench)")
     args = parser.parse_args(argv)
-    # The table is the output: TensorFlow's C++ notices (oneDNN, CUDA probing, grappler) stay out
-    # of it unless the user asks for them by setting the level.
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    chapters = args.chapters.split(",")
+    known = ("04_01", "04_02", "04_03")
+    unknown = [c for c in chapters if c not in known]
+    if unknown:
+        parser.error(f"unknown chapter(s) {unknown}; choose from {list(known)}")
+    folder = args.out or os.path.join(run_root(), "bench")
+    os.makedirs(folder, exist_ok=True)
+    log = os.path.join(folder, "tensorflow.log")
     quiet = _QuietRetracing()
     logging.getLogger("tensorflow").addFilter(quiet)
     try:
-        _bench(parser, args)
+        # The table is the output: TensorFlow's own notices (oneDNN, CUDA probing, grappler), which
+        # its log-level variable no longer silences, go to a file instead of between the rows.
+        with standard_error_to(log):
+            _bench(chapters, args, folder)
     finally:
         logging.getLogger("tensorflow").removeFilter(quiet)
+    print(f"TensorFlow's own messages: {log}")
+
+
+@contextlib.contextmanager
+def standard_error_to(path):
+    """Send everything written to standard error (file descriptor 2: C++ libraries and Python
+    alike) to ``path`` for the duration; a traceback printed after it is visible again."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with open(path, "ab") as log:
+        os.dup2(log.fileno(), 2)
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 class _QuietRetracing(logging.Filter):
@@ -541,13 +567,7 @@ class _QuietRetracing(logging.Filter):
         return "triggered tf.function retracing" not in record.getMessage()
 
 
-def _bench(parser, args):
-    chapters = args.chapters.split(",")
-    known = ("04_01", "04_02", "04_03")
-    unknown = [c for c in chapters if c not in known]
-    if unknown:
-        parser.error(f"unknown chapter(s) {unknown}; choose from {list(known)}")
-
+def _bench(chapters, args, folder):
     from models.precision import cpu_summary, gpu_available
 
     machine = cpu_summary() + (", with a GPU" if gpu_available() else "")
@@ -580,8 +600,6 @@ def _bench(parser, args):
             speedups = ", ".join(f"{v} {times['(a)'] / t:.2f}×" for v, t in times.items() if v != "(a)")
             print(f"{preset}: speed-up over the book's loop: {speedups}")
 
-    folder = args.out or os.path.join(run_root(), "bench")
-    os.makedirs(folder, exist_ok=True)
     with open(os.path.join(folder, "benchmark.json"), "w") as f:
         json.dump({"machine": machine, "matmul_gflop_per_s": rates, "matmul_readings": measured,
                    "rows": rows, "conv_forms": forms, "quick": args.quick}, f, indent=2)
