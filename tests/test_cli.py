@@ -163,3 +163,23 @@ def test_infogan_command_trains_without_labels(run_dir, capsys):
     assert record["model_class"] == "InfoGAN"
     assert record["options"]["categorical_dim"] == 4 and record["options"]["continuous_dim"] == 1
     assert "Done: epoch 2" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("from_epoch, kept", [(0, None), (2, 1)])
+def test_a_diverged_run_offers_to_resume_only_from_a_checkpoint_that_exists(run_dir, monkeypatch,
+                                                                            from_epoch, kept):
+    from models.adversarial import AdversarialModel
+    from tiny import use_tiny_camel
+
+    use_tiny_camel(monkeypatch, batch_size=8)
+    # The guard reports a non-finite update from `from_epoch` on (as if a weight went NaN there).
+    monkeypatch.setattr(AdversarialModel, "non_finite_updates", lambda self: int(self.epoch >= from_epoch))
+    with pytest.raises(SystemExit) as stopped:
+        cli.main_gan(["--data", "silhouettes", "--epochs", "5", "--batch-size", "8", "--print-every",
+                      "1", "--no-quality", "--no-tensorboard"])
+    message = str(stopped.value)
+    assert f"Training diverged at epoch {from_epoch}" in message
+    if kept is None:
+        assert "holds no checkpoint" in message and "--resume" not in message
+    else:
+        assert f"last good checkpoint (epoch {kept})" in message and "--resume" in message
