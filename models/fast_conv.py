@@ -31,7 +31,7 @@ import keras
 from models import conv_forms
 
 __all__ = ["Conv2D", "Conv2DTranspose", "conv2d", "conv2d_transpose", "supports",
-           "with_plain_layers"]
+           "with_bias_and_activation", "with_plain_layers"]
 
 
 def supports(strides=1, dilation_rate=1, groups=1, data_format=None, padding="same"):
@@ -262,16 +262,21 @@ class Conv2DTranspose(keras.layers.Conv2DTranspose):
         raise ValueError(f"{self.name}: no convolution form {form!r}; {self.form_candidates}.")
 
     def call(self, inputs):
-        import tensorflow as tf
-
         if self.conv_form == "keras":
             return super().call(inputs)
-        outputs = self.form_output(inputs, self.kernel, self.conv_form)
-        if self.use_bias:
-            outputs = outputs + tf.reshape(tf.cast(self.bias, outputs.dtype), (1, 1, 1, self.filters))
-        if self.activation is not None:
-            return self.activation(outputs)
-        return outputs
+        return with_bias_and_activation(self, self.form_output(inputs, self.kernel, self.conv_form))
+
+
+def with_bias_and_activation(layer, outputs):
+    """A convolution layer's ``outputs`` plus its bias (broadcast over the channels, a plain add
+    rather than ``bias_add``), then its activation, as Keras' convolution layers finish."""
+    import tensorflow as tf
+
+    if layer.use_bias:
+        outputs = outputs + tf.reshape(tf.cast(layer.bias, outputs.dtype), (1, 1, 1, layer.filters))
+    if layer.activation is not None:
+        return layer.activation(outputs)
+    return outputs
 
 
 def with_plain_layers(model):

@@ -198,11 +198,5 @@ class Conv2D(keras.layers.Conv2D):
         return tf.nn.depth_to_space(convolve(small, kernel, 1, "SAME"), 2)
 
     def call(self, inputs):
-        import tensorflow as tf
-
-        outputs = self.form_output(inputs, self.kernel, self.conv_form)
-        if self.use_bias:
-            outputs = outputs + tf.reshape(tf.cast(self.bias, outputs.dtype), (1, 1, 1, self.filters))
-        if self.activation is not None:
-            return self.activation(outputs)
-        return outputs
+        return fast_conv.with_bias_and_activation(
+            self, self.form_output(inputs, self.kernel, self.conv_form))

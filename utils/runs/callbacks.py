@@ -208,8 +208,7 @@ class StopOnDivergence(keras.callbacks.Callback):
         self.model.stop_training = True
 
     def _non_finite_variables(self):
-        state = getattr(self.model, "non_finite_state", None)
-        paths = state() if state is not None else non_finite_weights(self.model)
+        paths = non_finite_weights(self.model)
         if not paths:
             return []
         owners = sorted({path.split("/")[0] for path in paths})
