@@ -162,6 +162,11 @@ class CGAN(BookModel, AdversarialModel):
                              "dataset of (images, labels) pairs.")
         real = tf.cast(real, "float32")
         classes = tf.cast(tf.reshape(classes, (-1,)), tf.int32)
+        # Out of range, a label would become an all-zero one-hot vector: refuse it (in a
+        # plain fit the labels reach the model only here).  XLA drops assertions.
+        tf.debugging.assert_non_negative(classes, message="CGAN labels must be classes 0 … num_classes − 1")
+        tf.debugging.assert_less(classes, self.num_classes,
+                                 message=f"CGAN labels must be classes 0 … {self.num_classes - 1}")
         n = self.n_critic
         for i in range(n):
             batch, batch_classes = real[i::n], classes[i::n]

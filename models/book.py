@@ -94,6 +94,7 @@ class BookModel:
             self.d_losses = []
             self.g_losses = []
             self.epoch = 0
+            self.trained_batch_size = None  # set by train(); recorded in checkpoints
             self._fixed_noise = None
             self._book_iterators = {}
             self.compile(
@@ -192,6 +193,13 @@ class BookModel:
         every = checks.positive_int("print_every_n_batches", print_every_n_batches)
         if not using_generator and not is_stream(x_train):
             checks.check_images(x_train, self.input_dim)
+            if batch_size > len(x_train):
+                raise ValueError(
+                    f"batch_size={batch_size} (--batch-size) is more than the {len(x_train)} training "
+                    f"images: every batch would repeat images. Use a batch size of at most {len(x_train)}.")
+        if y_train is not None:
+            checks.check_labels(y_train, self.num_classes)
+        self.trained_batch_size = batch_size  # recorded in checkpoints, kept by --resume
         if y_train is None:
             dataset = training_dataset(x_train, batch_size * self.n_critic, using_generator)
         else:
@@ -200,7 +208,7 @@ class BookModel:
         checks.check_batch_shape(images_spec.shape, self.input_dim, "x_train")
         folder = RunFolder(run_folder)
         # In a cluster only the chief writes the run folder, so only it holds the folder.
-        with folder.locked() if is_chief() else contextlib.nullcontext():
+        with folder.locked() if is_chief(self) else contextlib.nullcontext():
             self._refuse_another_run(folder)
             folder.make().remove_leftovers()
             saving = run_callbacks(self, folder, every=every, epochs=epochs, tensorboard=tensorboard)

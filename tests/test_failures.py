@@ -161,7 +161,7 @@ def test_load_model_refuses_the_weights_of_another_class(trained):
 def test_params_of_another_model_are_named(tmp_path):
     GAN(**gan_params()).save(tmp_path)
     os.remove(RunFolder(tmp_path).run_record)
-    with pytest.raises(SavedRunError, match="do not fit WGAN's constructor"):
+    with pytest.raises(SavedRunError, match="params.json does not fit WGAN's constructor"):
         load_model(WGAN, tmp_path)
 
 

@@ -21,9 +21,22 @@ def _default_root(name):
 
 def data_root():
     """Folder holding ``<name>/`` data sets; ``GDL_DATA_DIR`` overrides it."""
-    return Path(os.environ.get("GDL_DATA_DIR") or _default_root("data"))
+    return _root("GDL_DATA_DIR", "data", "the data sets")
 
 
 def run_root():
     """Folder holding ``<section>/<run id>_<data>/`` runs; ``GDL_RUN_DIR`` overrides it."""
-    return Path(os.environ.get("GDL_RUN_DIR") or _default_root("run"))
+    return _root("GDL_RUN_DIR", "run", "the runs")
+
+
+def _root(variable, name, holds):
+    """The environment's folder, refused with a message naming the variable when it is a file."""
+    given = os.environ.get(variable)
+    if not given:
+        return _default_root(name)
+    path = Path(given)
+    if path.exists() and not path.is_dir():
+        raise NotADirectoryError(
+            f"{variable}={given} is a file, not a folder: point {variable} at a folder for {holds} "
+            f"(it is made if missing), or unset it to use {_default_root(name)}.")
+    return path

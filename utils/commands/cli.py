@@ -10,6 +10,7 @@ current step and saves the run; ``--resume`` continues it.
 
 import argparse
 import contextlib
+import shlex
 import signal
 import sys
 
@@ -20,15 +21,65 @@ SILHOUETTES = "silhouettes"
 DISTRIBUTE = ("none", "mirrored", "multi-worker")
 
 
-def make_strategy(name):
-    """The tf.distribute strategy for --distribute (created before anything else touches TensorFlow)."""
-    import tensorflow as tf
+TF_CONFIG_EXAMPLE = ('{"cluster": {"worker": ["host1:12345", "host2:12345"]}, '
+                     '"task": {"type": "worker", "index": 0}}')
 
+
+def make_strategy(name):
+    """The tf.distribute strategy for --distribute (created before anything else touches TensorFlow).
+
+    ``TF_CONFIG`` is read only for ``multi-worker``, and checked first: TensorFlow's own
+    errors about it name neither the variable nor the fix.  Without ``--distribute`` a
+    ``TF_CONFIG`` in the environment is ignored, with a note.
+    """
+    import os
+
+    if name != "multi-worker" and os.environ.get("TF_CONFIG"):
+        print(f"Note: TF_CONFIG is set but --distribute is {name}: this run trains here and writes "
+              "its own run folder, ignoring the cluster (pass --distribute multi-worker to join it).",
+              file=sys.stderr)
     if name == "mirrored":
+        import tensorflow as tf
+
         return tf.distribute.MirroredStrategy()
     if name == "multi-worker":
+        check_tf_config(os.environ.get("TF_CONFIG"))
+        import tensorflow as tf
+
         return tf.distribute.MultiWorkerMirroredStrategy()
     return None
+
+
+def check_tf_config(text):
+    """Refuse a ``TF_CONFIG`` that cannot describe this process's place in a cluster, naming what
+    is wrong and the form it must take."""
+    import json
+
+    fix = f"set it on every host as, for example, TF_CONFIG='{TF_CONFIG_EXAMPLE}' (this host's index)"
+    if not text:
+        raise ValueError(f"--distribute multi-worker needs TF_CONFIG, which is not set: {fix}.")
+    try:
+        config = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ValueError(f"TF_CONFIG is not valid JSON ({error}): {fix}.") from None
+    cluster = config.get("cluster") if isinstance(config, dict) else None
+    task = config.get("task") if isinstance(config, dict) else None
+    if not isinstance(cluster, dict) or not cluster:
+        raise ValueError(f"TF_CONFIG has no \"cluster\" object naming the hosts: {fix}.")
+    for job, hosts in cluster.items():
+        if not isinstance(hosts, list) or not hosts or not all(
+                isinstance(host, str) and ":" in host for host in hosts):
+            raise ValueError(f"TF_CONFIG's cluster job {job!r} must be a list of \"host:port\" "
+                             f"strings (got {hosts!r}): {fix}.")
+    if not isinstance(task, dict) or task.get("type") not in cluster:
+        raise ValueError(f"TF_CONFIG's \"task\" must name one of the cluster's jobs "
+                         f"({', '.join(cluster)}) as its \"type\" (got {task!r}): {fix}.")
+    index = task.get("index", 0)
+    hosts = cluster[task["type"]]
+    if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < len(hosts):
+        raise ValueError(f"TF_CONFIG's task index {index!r} is not one of the {len(hosts)} "
+                         f"{task['type']} host(s) (0 to {len(hosts) - 1}): {fix}.")
+    return config
 
 
 def build_parser(chapter):
@@ -71,7 +122,10 @@ def build_parser(chapter):
 
     parser.add_argument("--epochs", type=int, **default_and_help(
         "epochs", "training steps (the book's 'epochs': one batch each)"))
-    parser.add_argument("--batch-size", type=int, **default_and_help("batch_size", "images per step"))
+    batch = default_and_help("batch_size", "images per step; --resume keeps the run's own unless given")
+    if batch["default"] is not None:  # None marks "not given", so that --resume can keep the run's
+        batch = {"default": None, "help": f"{batch['help']} (default: {batch['default']})"}
+    parser.add_argument("--batch-size", type=int, **batch)
     parser.add_argument("--print-every", type=int, **default_and_help(
         "print_every_n_batches", "save a sample grid, weights and loss curves every N steps"))
     parser.add_argument("--run-id", default=info.run_id,
@@ -222,6 +276,26 @@ def options_ignored_on_resume(info, args, model):
                      if name in kept and value != defaults[name] and value != kept[name])
 
 
+def resumed_batch_size(args, folder, command):
+    """On --resume, the batch size the run trained at (its checkpoint records it), unless
+    --batch-size asks for another, which is then said."""
+    from utils.runs.checkpoint import read_training_state
+
+    try:
+        recorded = (read_training_state(folder.checkpoint) or {}).get("batch_size")
+    except (OSError, KeyError, ValueError):
+        return  # a damaged checkpoint is named when the run is loaded
+    if not recorded:
+        return
+    if not args.batch_size_given:
+        args.batch_size = recorded
+    elif args.batch_size != recorded:
+        print(f"{command}: --resume --batch-size {args.batch_size}: the run trained at batch size "
+              f"{recorded} so far and goes on at {args.batch_size} (each step from now on sees "
+              f"{args.batch_size} images; the epochs and the loss history keep counting steps).",
+              file=sys.stderr)
+
+
 def train_options(args, preset, info=None):
     if info is not None and info.class_name == "CGAN":
         return {"n_critic": args.n_critic}
@@ -232,6 +306,7 @@ def run(chapter, argv=None):
     info = chapter_info(chapter)
     args = build_parser(chapter).parse_args(argv)
     preset = info.preset_for(args.data)
+    args.batch_size_given = args.batch_size is not None
     for name, preset_value in (("epochs", preset.epochs), ("batch_size", preset.batch_size),
                                ("print_every", preset.print_every_n_batches)):
         if getattr(args, name) is None:
@@ -242,9 +317,8 @@ def run(chapter, argv=None):
     for name in ("epochs", "batch_size", "print_every", "quality_every"):
         if getattr(args, name) < 1:
             sys.exit(f"--{name.replace('_', '-')} must be at least 1 (got {getattr(args, name)}).")
-    resume = f"{info.command} {' '.join(argv if argv is not None else sys.argv[1:])}"
-    if "--resume" not in resume:
-        resume += " --resume"
+    given = list(argv if argv is not None else sys.argv[1:])
+    resume = shlex.join([info.command, *given, *([] if "--resume" in given else ["--resume"])])
     try:
         return _train(info, args, resume)
     except KeyboardInterrupt:
@@ -256,11 +330,11 @@ def run(chapter, argv=None):
 
 def _train(info, args, resume):
     preset = info.preset_for(args.data)
-    strategy = make_strategy(args.distribute)
+    try:
+        strategy = make_strategy(args.distribute)
+    except ValueError as error:
+        sys.exit(f"{info.command}: {error}")
     replicas = strategy.num_replicas_in_sync if strategy else 1
-    if args.batch_size % replicas:
-        sys.exit(f"--batch-size {args.batch_size} must be divisible by the {replicas} replicas of "
-                 f"--distribute {args.distribute} (each replica trains on batch size / replicas).")
 
     import keras
     from utils.loaders import load_model
@@ -273,8 +347,20 @@ def _train(info, args, resume):
         sys.exit(f"--quality-samples must be at least 2 (got {args.quality_samples}).")
     if not 0 < args.quality_budget <= 1:
         sys.exit(f"--quality-budget is a fraction of the training time in (0, 1] (got {args.quality_budget}).")
-    spec = data_spec(args, conditional=info.conditional)
+    try:
+        spec = data_spec(args, conditional=info.conditional)
+    except ValueError as error:
+        sys.exit(f"{info.command}: {error}")
     data_name = spec.run_name
+    try:
+        folder = RunFolder.for_run(preset.section, args.run_id, data_name)
+    except (OSError, ValueError) as error:
+        sys.exit(f"{info.command}: {error}")
+    if args.resume:
+        resumed_batch_size(args, folder, info.command)
+    if args.batch_size % replicas:
+        sys.exit(f"--batch-size {args.batch_size} must be divisible by the {replicas} replicas of "
+                 f"--distribute {args.distribute} (each replica trains on batch size / replicas).")
     labelled, num_classes = {}, None
     try:
         if info.conditional:
@@ -284,13 +370,16 @@ def _train(info, args, resume):
             x_train, using_generator = spec.load_training(preset.input_dim, args.batch_size)
     except (OSError, ValueError) as error:
         sys.exit(f"{info.command}: {error}")
-    folder = RunFolder.for_run(preset.section, args.run_id, data_name)
+    if not using_generator and args.batch_size > len(x_train):
+        sys.exit(f"{info.command}: --batch-size {args.batch_size} is more than the {len(x_train)} "
+                 f"training images of {data_name}: every batch would repeat images. Use at most "
+                 f"{len(x_train)}.")
     quality = quality_monitor(args, spec, preset, folder)
     options = dict(mixed_precision=args.mixed_precision, jit_compile=args.jit_compile,
                    strategy=strategy)
     # Non-chief workers of a cluster read the run folder but never write it, so only the
     # chief holds it.
-    chief = is_chief()
+    chief = is_chief(strategy)
     holding = folder.locked() if chief else contextlib.nullcontext()
     try:
         with holding:
@@ -334,6 +423,12 @@ def _train(info, args, resume):
         sys.exit(f"\n{error}\nContinue from the last good checkpoint (epoch {error.kept_epoch}) with:\n  {resume}")
     except (RunFolderBusy, RunFolderTaken, RunFolderError, ValueError) as error:  # SavedRunError too
         sys.exit(f"{info.command}: {error}")
+    if not chief:
+        print(f"\nDone: epoch {model.epoch} on this worker; the cluster's chief writes {folder}.")
+        return model
+    if not folder.checkpoint.exists():
+        sys.exit(f"{info.command}: training ended at epoch {model.epoch} but {folder.checkpoint} "
+                 "was not written; nothing of this run is saved.")
     scored = f", sample quality in {folder.quality_plot}" if quality and quality.records else ""
     print(f"\nDone: epoch {model.epoch}. Samples in {folder.images}, loss curves in "
           f"{folder.loss_plot}{scored}; TensorBoard: tensorboard --logdir {folder.path.parent.parent}\n"

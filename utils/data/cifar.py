@@ -76,6 +76,12 @@ def read_folder(folder, num):
                 f"{path} holds {len(data)} {data.dtype} images for "
                 f"{len(batch_labels)} labels; expected uint8, one label each."
             )
+        outside = batch_labels[(batch_labels < 0) | (batch_labels >= num)]
+        if outside.size:
+            raise ValueError(
+                f"{path} holds {outside.size} label(s) outside CIFAR-{num}'s classes 0-{num - 1} "
+                f"(e.g. {sorted(set(outside.tolist()))[:5]}): it is not a CIFAR-{num} batch file. "
+                "Copy it again from the extracted archive.")
         images.append(data.transpose(0, 2, 3, 1))  # (N, 3, 32, 32) -> NHWC
         labels.append(batch_labels)
     return np.concatenate(images), np.concatenate(labels).reshape(-1, 1)

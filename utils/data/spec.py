@@ -44,10 +44,24 @@ class DataSpec:
     def __post_init__(self):
         if self.name not in NAMES:
             raise ValueError(f"Unknown data {self.name!r}; choose one of {', '.join(NAMES)}.")
-        if self.name == "silhouettes" and not self.classes:
-            object.__setattr__(self, "classes", "horse")
+        if self.name == "silhouettes":
+            self._check_classes()
         if self.name == "cifar" and self.label is None:
             object.__setattr__(self, "label", 7)
+
+    def _check_classes(self):
+        from utils.data.silhouettes import SILHOUETTE_CLASSES
+
+        if self.classes is None:
+            object.__setattr__(self, "classes", "horse")
+        names = str(self.classes).split(",")
+        unknown = [name for name in names if name not in SILHOUETTE_CLASSES] if self.classes != "all" else []
+        if unknown:
+            raise ValueError(
+                f"--classes {self.classes!r}: {', '.join(repr(n) for n in unknown)} is not an animal of the "
+                f"silhouettes; give comma-separated animals ({', '.join(SILHOUETTE_CLASSES)}) or 'all'.")
+        if len(set(names)) != len(names):
+            raise ValueError(f"--classes {self.classes!r} names an animal twice; name each once.")
 
     @property
     def run_name(self):
@@ -103,6 +117,11 @@ class DataSpec:
             from utils.data.silhouettes import SILHOUETTE_CLASSES
 
             names = self.silhouette_classes
+            if len(names) < 2:
+                raise ValueError(
+                    f"--classes {self.classes} names one animal, but a conditional model learns to draw "
+                    f"the class it is asked for, so it needs at least two: for example --classes "
+                    f"{names[0]},{'zebra' if names[0] != 'zebra' else 'horse'}, or --classes all.")
             x, y = loaders.load_silhouettes(names, image_size=height, channels=channels, split="train")
             renumber = np.array([names.index(name) if name in names else -1 for name in SILHOUETTE_CLASSES])
             return x, renumber[y].astype("int32"), tuple(names)

@@ -13,6 +13,7 @@ to TensorBoard under ``logs/quality``.
 """
 
 import json
+import sys
 import time
 
 import numpy as np
@@ -188,7 +189,7 @@ class QualityMonitor(keras.callbacks.Callback):
 
         In a multi-worker cluster only the chief scores (it alone writes the run folder).
         """
-        if not is_chief():
+        if not is_chief(self.model):
             return None
         if self.scoring_seconds + self._last_cost > self.budget * self.training_seconds():
             self.skipped += 1
@@ -213,7 +214,7 @@ class QualityMonitor(keras.callbacks.Callback):
         else:
             record = {"epoch": int(step), **reference.score(reference.features(images))}
         self.records = [r for r in self.records if r["epoch"] < step] + [record]
-        if self.folder is not None and is_chief():
+        if self.folder is not None and is_chief(self.model):
             self._write(record)
         finished = clock()
         self._last_cost = finished - recurring
@@ -264,8 +265,10 @@ def _read_records(path, up_to_epoch):
     try:
         with open(path) as f:
             records = json.load(f).get("records", [])
-    except (OSError, ValueError, AttributeError):
-        return []  # a damaged quality file is rewritten from the scores of this run
+    except (OSError, ValueError, AttributeError) as error:
+        print(f"Note: {path} cannot be read ({error}); its earlier scores are lost and it is "
+              "rewritten from this run's.", file=sys.stderr)
+        return []
     return [r for r in records if isinstance(r, dict) and r.get("epoch", 1e18) <= up_to_epoch]
 
 
@@ -274,8 +277,17 @@ def read_quality(folder):
     path = RunFolder(folder).quality
     if not path.exists():
         return None
-    with open(path) as f:
-        return json.load(f)
+    try:
+        with open(path) as f:
+            summary = json.load(f)
+    except (ValueError, UnicodeDecodeError) as error:
+        raise ValueError(
+            f"{path} is damaged ({error}): restore it, or delete it to evaluate the run without the "
+            "scores it kept while training.") from None
+    if not isinstance(summary, dict) or not isinstance(summary.get("records"), list):
+        raise ValueError(f"{path} is damaged: it should hold the scores while training under "
+                         "\"records\"; restore it, or delete it to evaluate without them.")
+    return summary
 
 
 def save_quality_plot(summary, path):

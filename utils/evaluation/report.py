@@ -29,7 +29,7 @@ from utils.evaluation.quality import (LOWER_IS_BETTER, MEASURES, Reference, crit
                                       loss_quality_correlation, read_quality, sample_latents)
 from utils.memorisation import nearest_training_images
 from utils.plotting import save_grid, tile_images
-from utils.runs.folder import RunFolder
+from utils.runs.folder import RunFolder, replace_folder_atomically
 
 
 class EvaluationError(ValueError):
@@ -87,6 +87,12 @@ def evaluate_run(folder, features=None, data=None, n_samples=None, n_reference=1
     if not folder.path.is_dir():
         raise EvaluationError(f"No run folder {folder}: pass the folder a training command wrote, "
                               f"e.g. run/gan/0001_silhouettes-horse.")
+    if not any(path.exists() for path in (folder.params_json, folder.params_pkl, folder.run_record,
+                                          folder.checkpoint)):
+        raise EvaluationError(
+            f"{folder} is not a run folder: it holds no params.json, run.json or "
+            f"weights/{folder.checkpoint.name}. Pass the folder a training command or notebook wrote, "
+            f"e.g. run/gan/0001_silhouettes-horse.")
     spec = data or DataSpec.read(folder)
     if spec is None:
         raise EvaluationError(
@@ -107,49 +113,54 @@ def evaluate_run(folder, features=None, data=None, n_samples=None, n_reference=1
     if not np.isfinite(samples).all():
         raise EvaluationError(f"The generator of {folder} draws non-finite images: the run diverged.")
 
-    out = folder.evaluation
-    out.mkdir(parents=True, exist_ok=True)
-    say(f"Embedding {len(real.train)} training, {len(real.held_out)} held-out and {n_samples} "
-        f"generated images ({features.name})")
-    reference = Reference(features, real.train, real.held_out)
-    report = {
-        "run": str(folder), "model_class": type(model).__name__, "epoch": int(model.epoch),
-        "data": spec.run_name, "features": features.name,
-        "features_description": features.description,
-        "counts": {"samples": n_samples, "train_reference": reference.n_train,
-                   "held_out": reference.n_held_out, "held_out_unseen": real.held_out_unseen},
-        "measures": {"samples": reference.score(features(samples)), "held_out": reference.floor()},
-        "pictures": {},
-    }
-    pictures = report["pictures"]
-    pictures["samples"] = _save(out / "samples.png", tile_images(samples, 5, 5))
-
-    say("Memorisation: nearest training image of each sample and held-out image")
-    report["memorisation"], pictures["closest_pairs"] = memorisation(samples, real, out)
-
-    if spec.name == "silhouettes":
-        say("Mode coverage and latent arithmetic with the silhouette classifier")
-        _silhouette_sections(report, model, samples, real, out, classifier, seed)
-    else:
-        say("Mode coverage: none to count")
-        report["mode_coverage"] = {"note": f"{spec.run_name} has no classes to count."}
-    if controllable:
-        say("Control: what the labels or codes choose")
-        _control_section(report, model, spec, real, out, classifier)
-    say("Latent interpolations")
-    for method in latent.METHODS:
-        grid = latent.interpolation_grid(model.sampler, model.z_dim, method=method, seed=seed)
-        pictures[f"interpolation_{method}"] = _save(out / f"interpolation_{method}.png", grid)
+    # Read before anything is written: a damaged file fails here, naming itself.
     correlation = training_correlation(folder, model)
-    if correlation is not None:
-        report["loss_quality"] = correlation
-        pictures["loss_vs_quality"] = save_correlation_plot(correlation, out / "loss_vs_quality.png")
-    if folder.quality_plot.exists():
-        pictures["quality_while_training"] = os.path.relpath(folder.quality_plot, out)
-    report["seconds"] = round(time.perf_counter() - started, 1)
-    with open(out / "metrics.json", "w") as f:
-        json.dump(report, f, indent=1)
-    write_summary(report, out / "summary.html")
+    report = {}
+
+    def fill(out):
+        """Everything of eval/, written into ``out`` (a staging folder swapped in whole)."""
+        say(f"Embedding {len(real.train)} training, {len(real.held_out)} held-out and {n_samples} "
+            f"generated images ({features.name})")
+        reference = Reference(features, real.train, real.held_out)
+        report.update({
+            "run": str(folder), "model_class": type(model).__name__, "epoch": int(model.epoch),
+            "data": spec.run_name, "features": features.name,
+            "features_description": features.description,
+            "counts": {"samples": n_samples, "train_reference": reference.n_train,
+                       "held_out": reference.n_held_out, "held_out_unseen": real.held_out_unseen},
+            "measures": {"samples": reference.score(features(samples)), "held_out": reference.floor()},
+            "pictures": {},
+        })
+        pictures = report["pictures"]
+        pictures["samples"] = _save(out / "samples.png", tile_images(samples, 5, 5))
+
+        say("Memorisation: nearest training image of each sample and held-out image")
+        report["memorisation"], pictures["closest_pairs"] = memorisation(samples, real, out)
+
+        if spec.name == "silhouettes":
+            say("Mode coverage and latent arithmetic with the silhouette classifier")
+            _silhouette_sections(report, model, samples, real, out, classifier, seed)
+        else:
+            say("Mode coverage: none to count")
+            report["mode_coverage"] = {"note": f"{spec.run_name} has no classes to count."}
+        if controllable:
+            say("Control: what the labels or codes choose")
+            _control_section(report, model, spec, real, out, classifier)
+        say("Latent interpolations")
+        for method in latent.METHODS:
+            grid = latent.interpolation_grid(model.sampler, model.z_dim, method=method, seed=seed)
+            pictures[f"interpolation_{method}"] = _save(out / f"interpolation_{method}.png", grid)
+        if correlation is not None:
+            report["loss_quality"] = correlation
+            pictures["loss_vs_quality"] = save_correlation_plot(correlation, out / "loss_vs_quality.png")
+        if folder.quality_plot.exists():
+            pictures["quality_while_training"] = os.path.relpath(folder.quality_plot, out)
+        report["seconds"] = round(time.perf_counter() - started, 1)
+        with open(out / "metrics.json", "w") as f:
+            json.dump(report, f, indent=1)
+        write_summary(report, out / "summary.html")
+
+    replace_folder_atomically(folder.evaluation, fill)
     return report
 
 

@@ -10,7 +10,6 @@ In a multi-worker cluster only the chief writes (``is_chief``).
 """
 
 import json
-import os
 import signal
 import threading
 
@@ -44,16 +43,21 @@ class TrainingDiverged(FloatingPointError):
         self.kept_epoch = kept_epoch
 
 
-def is_chief():
-    """Whether this process writes the run folder: yes, except a non-chief worker of a cluster."""
-    config = json.loads(os.environ.get("TF_CONFIG") or "{}")
-    task = config.get("task") or {}
-    if not task:
+def is_chief(strategy=None):
+    """Whether this process writes the run folder: yes, unless ``strategy`` (a ``tf.distribute``
+    strategy, or a model whose strategy to ask) spans a cluster and this process is not its chief.
+
+    The cluster is known only through the strategy, never read from ``TF_CONFIG`` directly:
+    a ``TF_CONFIG`` left in the environment of a run that did not ask for distribution
+    must not stop it from saving.
+    """
+    if isinstance(strategy, keras.Model):
+        strategy = strategy.distribute_strategy
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not resolver.task_type or resolver.task_type == "chief":
         return True
-    if task.get("type") == "chief":
-        return True
-    return task.get("type") == "worker" and "chief" not in config.get("cluster", {}) and int(
-        task.get("index", 0)) == 0
+    cluster = resolver.cluster_spec().as_dict()
+    return resolver.task_type == "worker" and "chief" not in cluster and int(resolver.task_id or 0) == 0
 
 
 def _last_losses_finite(model):
@@ -95,7 +99,7 @@ class SampleGrid(keras.callbacks.Callback):
             self._writer = None
 
     def save(self, epoch):
-        if not is_chief():
+        if not is_chief(self.model):
             return None
         if not _sound(self.model):
             return None  # a diverging run: keep the last good grid
@@ -136,7 +140,7 @@ class Checkpoint(keras.callbacks.Callback):
 
     def save(self):
         model = self.model
-        if not is_chief() or self.saved_epoch == model.epoch:
+        if not is_chief(model) or self.saved_epoch == model.epoch:
             return False
         if not _sound(model):
             if self.refused_epoch != model.epoch:
@@ -313,7 +317,7 @@ def run_callbacks(model, folder, every, epochs=None, tensorboard=True):
     """The callbacks that keep a run folder: divergence check, grids, checkpoint, TensorBoard,
     one progress bar (when ``epochs`` is given) and safe stopping, in the order they must run."""
     callbacks = [StopOnDivergence(folder), SampleGrid(folder, every, tensorboard), Checkpoint(folder, every)]
-    if tensorboard and is_chief():
+    if tensorboard and is_chief(model):
         callbacks.append(keras.callbacks.TensorBoard(log_dir=str(folder.logs), write_graph=False,
                                                      profile_batch=0))
     if epochs is not None:

@@ -16,7 +16,8 @@ STATE_GROUP = "gdl_training_state"
 
 
 def write_checkpoint(model, path):
-    """Save ``model`` (weights, optimizer slots, epoch, losses, fixed noise) to ``path`` atomically."""
+    """Save ``model`` (weights, optimizer slots, epoch, losses, fixed noise, the batch size it
+    trains at) to ``path`` atomically."""
 
     def write(tmp):
         model.save_weights(tmp)
@@ -24,6 +25,8 @@ def write_checkpoint(model, path):
             state = f.create_group(STATE_GROUP)
             state.attrs["epoch"] = int(model.epoch)
             state.attrs["model_class"] = type(model).__name__
+            if getattr(model, "trained_batch_size", None):
+                state.attrs["batch_size"] = int(model.trained_batch_size)
             state.create_dataset("fixed_noise", data=np.asarray(model.fixed_noise, dtype="float32"))
             state.create_dataset("d_losses", data=loss_table(model.d_losses, model.D_LOSS_NAMES))
             state.create_dataset("g_losses", data=loss_table(model.g_losses, model.G_LOSS_NAMES))
@@ -54,6 +57,7 @@ def read_training_state(path):
         return {
             "epoch": int(state.attrs["epoch"]),
             "model_class": str(state.attrs["model_class"]),
+            "batch_size": int(state.attrs["batch_size"]) if "batch_size" in state.attrs else None,
             "fixed_noise": np.asarray(state["fixed_noise"], dtype="float32"),
             "d_losses": np.asarray(state["d_losses"]).tolist(),
             "g_losses": np.asarray(state["g_losses"]).tolist(),

@@ -49,7 +49,17 @@ class RunFolder:
 
     @classmethod
     def for_run(cls, section, run_id, data_name):
-        """``run/<section>/<run id>_<data name>/`` under ``utils.paths.run_root()``."""
+        """``run/<section>/<run id>_<data name>/`` under ``utils.paths.run_root()``.
+
+        Raises ValueError for a run id that is not one plain folder name: ``../x``, ``a/b``
+        or an absolute path would put the run outside the run root.
+        """
+        run_id = str(run_id)
+        if not run_id or run_id in (".", "..") or any(c in run_id for c in "/\\\0") or run_id.startswith("."):
+            raise ValueError(
+                f"--run-id {run_id!r} is not a plain folder name: it must not be empty, start with "
+                "'.', or contain '/' or '\\' (runs live under the run root, run/<section>/<run id>_<data>; "
+                "set GDL_RUN_DIR to move the run root).")
         return cls(run_root() / section / f"{run_id}_{data_name}")
 
     def __fspath__(self):
@@ -160,6 +170,7 @@ class RunFolder:
         """Temporary files of saves that a ``kill -9`` cut short (the saved files are whole)."""
         for leftover in self.path.rglob(".tmp-*"):
             leftover.unlink(missing_ok=True)
+        restore_replaced_folder(self.evaluation)
 
     @contextlib.contextmanager
     def locked(self):
@@ -215,6 +226,49 @@ def keras3_weights_file(filepath):
             f"this project saves them as {os.path.join(os.path.dirname(filepath) or '.', CHECKPOINT_NAME)}."
         )
     return filepath
+
+
+def replace_folder_atomically(path, write):
+    """Write the folder ``path`` whole under a temporary name beside it, then swap it in.
+
+    ``write(staging)`` fills the staging folder.  The previous folder is renamed
+    aside, the new one renamed into place, and the old one deleted: an
+    interruption while writing leaves the previous folder as it was, and one
+    between the two renames is undone by ``restore_replaced_folder``.
+    """
+    import shutil
+
+    path = Path(path)
+    restore_replaced_folder(path)
+    staging = path.with_name(f".writing-{path.name}")
+    aside = path.with_name(f".replaced-{path.name}")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    try:
+        write(staging)
+        if path.exists():
+            os.rename(path, aside)
+        os.rename(staging, path)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    shutil.rmtree(aside, ignore_errors=True)
+    return path
+
+
+def restore_replaced_folder(path):
+    """Undo what an interrupted ``replace_folder_atomically`` left: its staging folder goes, and
+    the previous folder comes back if it was renamed aside but not yet replaced."""
+    import shutil
+
+    path = Path(path)
+    shutil.rmtree(path.with_name(f".writing-{path.name}"), ignore_errors=True)
+    aside = path.with_name(f".replaced-{path.name}")
+    if aside.exists():
+        if path.exists():
+            shutil.rmtree(aside, ignore_errors=True)
+        else:
+            os.rename(aside, path)
 
 
 def replace_atomically(path, write):

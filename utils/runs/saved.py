@@ -74,6 +74,21 @@ def recorded_class(folder):
     return None
 
 
+def check_checkpoint_class(folder, recorded):
+    """Refuse a checkpoint written by another class than the run records (one copied from
+    another run): it would load as this run at the other run's epoch."""
+    folder = RunFolder(folder)
+    if recorded is None or not folder.checkpoint.exists():
+        return
+    state = checked_training_state(folder.checkpoint)
+    wrote = state["model_class"] if state else None
+    if wrote is not None and wrote != recorded:
+        raise SavedRunError(
+            f"{folder.checkpoint} was written by a {wrote}, but {folder.run_record.name} records a "
+            f"{recorded} run: the checkpoint comes from another run. Put back this run's own "
+            f"checkpoint, or move this one to its {wrote} run's folder.")
+
+
 def recorded_options(folder):
     """The model options (``BookModel.model_options``) the run was saved with; {} for older runs."""
     folder = RunFolder(folder)
@@ -114,18 +129,21 @@ def load_model(model_class, folder, **options):
     (the GAN hacks) are passed too, unless ``options`` names them.
     """
     folder = RunFolder(folder)
-    params = read_params(folder)
     writer = recorded_class(folder)
+    check_checkpoint_class(folder, writer)
     if writer is not None and writer != model_class.__name__:
         raise SavedRunError(
             f"{folder} holds a {writer} run, not a {model_class.__name__} one: load it with "
             f"load_model({writer}, ...) (or resume it with its own command).")
+    params = read_params(folder)
     expected = model_class.param_names()
     given = list(params) if isinstance(params, dict) else None
     if (given is not None and set(given) != set(expected)) or (given is None and len(params) != len(expected)):
+        source = folder.params_json if given is not None else folder.params_pkl
+        said = f" although {folder.run_record.name} says {writer}" if writer else ""
         raise SavedRunError(
-            f"The params in {folder} do not fit {model_class.__name__}'s constructor "
-            f"({', '.join(expected)}): the folder was written by another model.")
+            f"{source} does not fit {model_class.__name__}'s constructor ({', '.join(expected)}){said}: "
+            f"the params were written by another model.")
     options = {**recorded_options(folder), **options}  # what the caller says wins
     model = model_class(**params, **options) if given is not None else model_class(*params, **options)
     if not folder.checkpoint.exists():
