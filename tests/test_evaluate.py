@@ -4,7 +4,8 @@ import json
 
 import pytest
 
-from tiny import use_tiny_camel
+from models.GAN import GAN
+from tiny import gan_params, use_tiny_camel
 from utils.commands import cli, evaluate
 from utils.data.silhouettes import load_silhouettes
 from utils.evaluation.quality import QualityMonitor
@@ -77,6 +78,9 @@ def test_gdl_eval_names_what_is_missing(tmp_path, run_dir):
         evaluate.main([str(tmp_path / "nowhere")])
     unnamed = tmp_path / "0001_my-drawings"
     unnamed.mkdir()
+    with pytest.raises(SystemExit, match="is not a run folder: it holds no params.json, run.json or"):
+        evaluate.main([str(unnamed)])
+    GAN(**gan_params()).save(unnamed)  # a run, but nothing says what it trained on
     with pytest.raises(SystemExit, match="--data silhouettes:horse"):
         evaluate.main([str(unnamed)])
     with pytest.raises(SystemExit, match="--samples must be at least 2"):

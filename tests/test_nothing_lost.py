@@ -205,43 +205,48 @@ def test_classes_that_name_no_animal_are_refused(run_dir, monkeypatch, capsys, c
 # -- gdl-eval writes eval/ whole or not at all ------------------------------------------------
 
 
-def evaluate(folder, **kwargs):
+def evaluate(folder, seed=0):
     return subprocess.Popen(
-        ["gdl-eval", str(folder), "--samples", "40", "--reference", "200", "--held-out", "100"],
+        ["gdl-eval", str(folder), "--samples", "40", "--reference", "200", "--held-out", "100",
+         "--seed", str(seed)],
         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True, **kwargs)
+        text=True)
 
 
 def eval_files(folder):
     return {p.name: p.read_bytes() for p in sorted(folder.evaluation.iterdir())}
 
 
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGKILL])
-def test_an_interrupted_evaluation_leaves_the_previous_one_whole(run_dir, signum):
+def evaluate_until_it_writes(folder, signum):
+    """Start gdl-eval, and once it has begun writing the new eval/, stop it with ``signum``."""
+    process = evaluate(folder, seed=1)
+    staging = folder.path / ".writing-eval"
+    deadline = time.time() + 300
+    while not (staging / "samples.png").exists():
+        assert process.poll() is None and time.time() < deadline, process.communicate()
+        time.sleep(0.05)
+    process.send_signal(signum)
+    process.wait(timeout=60)
+    return process
+
+
+def test_an_interrupted_evaluation_leaves_the_previous_one_whole(run_dir):
     trained = tiny_command(run_dir, *FAST, "--epochs", "3")
     assert trained.returncode == 0, trained.stderr[-3000:]
     folder = RunFolder(run_dir / "gan" / "0001_silhouettes-horse")
     first = evaluate(folder)
     assert first.wait(timeout=300) == 0, first.communicate()[1][-3000:]
     before = eval_files(folder)
-    assert json.loads(before["metrics.json"])["epoch"] == 3
+    for signum in (signal.SIGTERM, signal.SIGKILL):
+        evaluate_until_it_writes(folder, signum)
+        assert eval_files(folder) == before, signum  # the previous evaluation, byte for byte
 
-    resumed = tiny_command(run_dir, *FAST, "--resume")
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
-    second = evaluate(folder)
-    staging = folder.path / ".writing-eval"
-    deadline = time.time() + 300
-    while not (staging / "samples.png").exists():  # the new evaluation has begun writing
-        assert second.poll() is None and time.time() < deadline, second.communicate()
-        time.sleep(0.05)
-    second.send_signal(signum)
-    second.wait(timeout=60)
-    assert eval_files(folder) == before  # the previous evaluation, byte for byte
-
-    third = evaluate(folder)
-    assert third.wait(timeout=300) == 0, third.communicate()[1][-3000:]
-    assert json.loads((folder.evaluation / "metrics.json").read_text())["epoch"] == 5
-    assert not staging.exists() and not (folder.path / ".replaced-eval").exists()
+    last = evaluate(folder, seed=1)
+    assert last.wait(timeout=300) == 0, last.communicate()[1][-3000:]
+    after = eval_files(folder)
+    assert after["samples.png"] != before["samples.png"]  # other latent points: a new evaluation
+    assert json.loads(after["metrics.json"])["epoch"] == 3
+    assert not (folder.path / ".writing-eval").exists() and not (folder.path / ".replaced-eval").exists()
 
 
 def test_a_folder_swap_cut_between_its_two_renames_is_undone(tmp_path):
@@ -349,18 +354,19 @@ def test_a_batch_larger_than_the_data_is_refused(run_dir, tmp_path, monkeypatch,
         GAN(**gan_params()).train(images(), 33, 1, tmp_path / "api")
 
 
-def test_resume_keeps_the_runs_batch_size_and_says_when_another_is_asked(run_dir):
+def test_resume_keeps_the_runs_batch_size_and_says_when_another_is_asked(run_dir, monkeypatch, capsys):
+    use_tiny_camel(monkeypatch, batch_size=8)
     folder = RunFolder(run_dir / "gan" / "0001_silhouettes-horse")
-    first = tiny_command(run_dir, *FAST, "--batch-size", "4")
-    assert first.returncode == 0, first.stderr[-3000:]
+    cli.main_gan([*FAST, "--batch-size", "4"])
     assert read_training_state(folder.checkpoint)["batch_size"] == 4
-    kept = tiny_command(run_dir, *[a for a in FAST if a not in ("--batch-size", "8")], "--resume")
-    assert kept.returncode == 0, kept.stderr[-3000:]
-    assert read_training_state(folder.checkpoint)["batch_size"] == 4 and "batch size" not in kept.stderr
-    changed = tiny_command(run_dir, *FAST, "--resume")
-    assert changed.returncode == 0, changed.stderr[-3000:]
-    assert "the run trained at batch size 4 so far and goes on at 8" in changed.stderr
-    assert read_training_state(folder.checkpoint)["batch_size"] == 8
+    capsys.readouterr()
+    cli.main_gan([*(a for a in FAST if a not in ("--batch-size", "8")), "--resume"])
+    assert read_training_state(folder.checkpoint)["batch_size"] == 4
+    assert "batch size" not in capsys.readouterr().err
+    cli.main_gan([*FAST, "--resume"])
+    assert "the run trained at batch size 4 so far and goes on at 8" in capsys.readouterr().err
+    state = read_training_state(folder.checkpoint)
+    assert state["batch_size"] == 8 and state["epoch"] == 6
 
 
 def test_the_printed_resume_command_quotes_what_the_shell_would_split(run_dir, monkeypatch, capsys):
