@@ -5,14 +5,15 @@ the generator maps ``[z, label]`` to an image, the discriminator judges
 ``[image, label]`` pairs, so it rejects a good horse presented as a cat and the
 generator must draw the class it is asked for.  Labels are integers, shape (N,).
 
-Two losses, chosen by ``loss``:
+Three objectives (``models.objectives``), chosen by ``loss``:
 
 * ``'gan'`` (default): the chapter's GAN — binary cross-entropy, a sigmoid
   discriminator, one update on the real batch and one on the fake batch, then
   the generator through the frozen discriminator; the GAN hacks apply;
 * ``'wgan-gp'``: the second edition's conditional WGAN-GP — a linear critic,
   ``n_critic`` critic updates on −f(real) + f(fake) + ``grad_weight``·GP (the
-  penalty's gradient is taken with respect to the image, at the pair's label).
+  penalty's gradient is taken with respect to the image, at the pair's label);
+* ``'hinge'``: the hinge loss of SAGAN and BigGAN, with the GAN's two updates.
 
 With ``matching_aware=True`` the discriminator also sees each real image
 beside a wrong label, as a fake (the matching-aware discriminator of Reed et
@@ -32,22 +33,19 @@ import tensorflow as tf
 import keras
 
 from models import arguments as checks
-from models.adversarial import AdversarialModel
 from models.book import BookModel
-from models.combined import keep_statistics
 from models.conditioning import (ConditionalCombinedModel, build_conditional_discriminator,
                                  build_conditional_generator)
-from models.GAN import binary_accuracy, discriminator_update
-from models.WGAN import wasserstein
-from models.WGANGP import RandomWeightedAverage, penalised_critic_update
+from models.objectives import objective_for
 
-LOSSES = ("gan", "wgan-gp")
+LOSSES = ("gan", "wgan-gp", "hinge")
 GRID_COLUMNS = 10  # sample grids: one row per class, this many fixed latent points
 
 
 @keras.saving.register_keras_serializable(package="gdl")
-class CGAN(BookModel, AdversarialModel):
+class CGAN(BookModel):
     SECTION = "cgan"
+    CONTROL = "labels"
     CRITIC = "discriminator"
 
     def __init__(
@@ -83,29 +81,9 @@ class CGAN(BookModel, AdversarialModel):
         jit_compile=False,
         strategy=None,
     ):
-        if loss not in LOSSES:
-            raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}.")
         checks.positive_int("num_classes", num_classes, minimum=2)
-        wgan = loss == "wgan-gp"
-        if wgan:
-            checks.positive_number("grad_weight", grad_weight)
-            if discriminator_batch_norm_momentum:
-                raise ValueError(
-                    "loss='wgan-gp' needs a critic without batch normalisation (the penalty "
-                    "constrains each sample's gradient); pass discriminator_batch_norm_momentum=None.")
-        # What differs between the two losses, fixed before the model is built.
-        for name, value in (
-            ("loss_type", loss), ("grad_weight", float(grad_weight)),
-            ("matching_aware", bool(matching_aware)),
-            ("CRITIC_OUTPUT_ACTIVATION", None if wgan else "sigmoid"),
-            ("BINARY_TARGETS", not wgan),
-            ("D_LOSS_NAMES", ("d_loss", "d_loss_real", "d_loss_fake", "d_loss_gp") if wgan else
-             ("d_loss", "d_loss_real", "d_loss_fake", "d_acc", "d_acc_real", "d_acc_fake")),
-            ("G_LOSS_NAMES", ("g_loss",) if wgan else ("g_loss", "g_acc")),
-        ):
-            object.__setattr__(self, name, value)
         self._setup(locals())
-        object.__setattr__(self, "random_weighted_average", RandomWeightedAverage())
+        self.matching_aware = bool(matching_aware)
 
     @property
     def discriminator(self):
@@ -115,19 +93,25 @@ class CGAN(BookModel, AdversarialModel):
     def critic(self):
         return self.adversary
 
-    def model_options(self):
-        return {**super().model_options(), "loss": self.loss_type, "grad_weight": self.grad_weight,
-                "matching_aware": self.matching_aware}
+    def make_objective(self, arguments):
+        return objective_for(arguments["loss"], LOSSES, grad_weight=arguments["grad_weight"])
 
-    # (``loss_type``, not ``loss``: Keras' compile owns ``model.loss``.)
+    @property
+    def grad_weight(self):
+        """The gradient penalty's weight (with ``loss='wgan-gp'``; the default otherwise)."""
+        return getattr(self.objective, "grad_weight", 10.0)
+
+    def model_options(self):
+        return {**super().model_options(), "loss": self.objective.name, "grad_weight": self.grad_weight,
+                "matching_aware": self.matching_aware}
 
     # -- the conditional networks ------------------------------------------------------------
 
-    def _build_networks(self, params, dtype, synchronized):
+    def _build_networks(self, params, dtype, output_activation, synchronized):
         adversary = build_conditional_discriminator(
             params["num_classes"], params["input_dim"],
             *(params[f"{self.CRITIC}_{name}"] for name in self.CRITIC_ARGUMENTS),
-            output_activation=self.CRITIC_OUTPUT_ACTIVATION, name=self.CRITIC, dtype=dtype,
+            output_activation=output_activation, name=self.CRITIC, dtype=dtype,
             synchronized=synchronized)
         generator = build_conditional_generator(
             params["num_classes"], params["z_dim"],
@@ -144,14 +128,6 @@ class CGAN(BookModel, AdversarialModel):
     def call(self, inputs, training=False):
         """Images from ``[z, labels]``."""
         return self.generator(inputs, training=training)
-
-    def adversarial_loss(self, labels, predictions):
-        if self.loss_type == "wgan-gp":
-            return wasserstein(labels, predictions)
-        return keras.losses.binary_crossentropy(labels, predictions)
-
-    def _adversary_metrics(self):
-        return None if self.loss_type == "wgan-gp" else ["accuracy"]
 
     # -- the step fit() runs -------------------------------------------------------------
 
@@ -175,16 +151,11 @@ class CGAN(BookModel, AdversarialModel):
         return self._record(d, g)
 
     def _conditional_critic_update(self, real, classes, noise):
+        """The objective's adversary step on ``[real, classes]`` and fakes drawn for the same
+        classes; with ``matching_aware``, real images beside wrong labels join the fakes."""
         mismatched = [real, self.wrong_labels(classes)] if self.matching_aware else None
-        if self.loss_type == "wgan-gp":
-            # −f(real, y) + f(fake, y) + grad_weight·GP at the same labels; the generator frozen.
-            fake = keep_statistics(self.generator,
-                                   lambda: self.generator([noise, classes], training=True))
-            return penalised_critic_update(self, real, fake, conditions=classes, mismatched=mismatched)
-        fake = [self.generator([noise, classes], training=False), classes]
-        if mismatched is not None:
-            fake = [tf.concat([fake[0], mismatched[0]], 0), tf.concat([fake[1], mismatched[1]], 0)]
-        return discriminator_update(self, [real, classes], fake)
+        fake = self.draw_fakes([noise, classes])
+        return self.objective.critic_update(self, [real, classes], [fake, classes], mismatched=mismatched)
 
     def wrong_labels(self, classes):
         """For each label, another class drawn uniformly from the other ``num_classes − 1``."""
@@ -192,10 +163,7 @@ class CGAN(BookModel, AdversarialModel):
         return (classes + shift) % self.num_classes
 
     def _conditional_generator_update(self, noise, classes):
-        loss, labels, predictions = self._fit_generator([noise, classes])
-        if self.loss_type == "wgan-gp":
-            return tf.reshape(loss, (1,))
-        return tf.stack([loss, binary_accuracy(labels, predictions)])
+        return self.objective.generator_report(*self.fit_generator([noise, classes]))
 
     # -- the book's verbs -----------------------------------------------------------------
 
@@ -204,16 +172,13 @@ class CGAN(BookModel, AdversarialModel):
         """Per "epoch": the discriminator's (or ``n_critic`` critic) updates, then one generator
         update, on ``(x_train, y_train)`` batches; ``fit()`` underneath.
 
-        ``n_critic`` defaults to 1 for ``loss='gan'`` and 5 for ``'wgan-gp'``.
+        ``n_critic`` defaults to the objective's: 1, or 5 for ``'wgan-gp'``.
         """
         if n_critic is None:
-            n_critic = 5 if self.loss_type == "wgan-gp" else 1
+            n_critic = self.objective.default_n_critic
         self.n_critic = n_critic
         return self._train(x_train, batch_size, epochs, run_folder, print_every_n_batches,
                            False, callbacks, tensorboard, y_train=y_train)
-
-    def progress_names(self):
-        return ["d_loss", "g_loss"] if self.loss_type == "wgan-gp" else ["d_loss", "g_loss", "d_acc"]
 
     # -- drawing chosen classes --------------------------------------------------------------
 

@@ -40,10 +40,9 @@ import keras
 from keras import layers
 
 from models import arguments as checks
-from models.adversarial import AdversarialModel
 from models.book import BookModel, make_optimizer
 from models.combined import keep_statistics
-from models.GAN import binary_accuracy, discriminator_losses
+from models.objectives.minimax import Minimax, binary_accuracy
 from models.networks import weight_init
 from utils import plotting
 
@@ -60,13 +59,12 @@ def _non_negative(name, value):
 
 
 @keras.saving.register_keras_serializable(package="gdl")
-class InfoGAN(BookModel, AdversarialModel):
-    D_LOSS_NAMES = ("d_loss", "d_loss_real", "d_loss_fake", "d_acc", "d_acc_real", "d_acc_fake", "d_info")
-    G_LOSS_NAMES = ("g_loss", "g_acc", "g_info")
+class InfoGAN(BookModel):
+    EXTRA_D_LOSS_NAMES = ("d_info",)  # beyond the GAN objective's: the information term
+    EXTRA_G_LOSS_NAMES = ("g_info",)
     SECTION = "infogan"
     CRITIC = "discriminator"
-    CRITIC_OUTPUT_ACTIVATION = "sigmoid"
-    BINARY_TARGETS = True
+    CONTROL = "codes"
 
     def __init__(
         self,
@@ -148,10 +146,14 @@ class InfoGAN(BookModel, AdversarialModel):
         # Not an attribute Keras tracks: its weights are the discriminator's and Q's.
         object.__setattr__(self, "_d_and_q", joint)
 
-    def _build_networks(self, params, dtype, synchronized):
+    def make_objective(self, arguments):
+        return Minimax()
+
+    def _build_networks(self, params, dtype, output_activation, synchronized):
         # The book's generator, fed the noise and the codes.
         latent_size = params["z_dim"] + self.categorical_dim + self.continuous_dim
-        return super()._build_networks({**params, "z_dim": latent_size}, dtype, synchronized)
+        return super()._build_networks({**params, "z_dim": latent_size}, dtype, output_activation,
+                                       synchronized)
 
     def _build_q_network(self):
         """Dense(q_dense_size) → LeakyReLU(0.2) → [categorical logits, continuous means] on the Flatten output."""
@@ -188,12 +190,6 @@ class InfoGAN(BookModel, AdversarialModel):
         """Q's own trainable variables (its body is the discriminator's)."""
         shared = {id(v) for v in self.discriminator.trainable_variables}
         return [v for v in self.q_network.trainable_variables if id(v) not in shared]
-
-    def adversarial_loss(self, labels, predictions):
-        return keras.losses.binary_crossentropy(labels, predictions)
-
-    def _adversary_metrics(self):
-        return ["accuracy"]
 
     # -- the latent points ---------------------------------------------------------------
 
@@ -269,24 +265,24 @@ class InfoGAN(BookModel, AdversarialModel):
 
     def _critic_update(self, real, noise):
         fake = self.generator(noise, training=False)  # the book's generator.predict
-        real_update = self._fit_critic(real, 1.0)
+        real_update = self.fit_critic(real, 1.0)
         loss_fake, info, labels_fake, predictions_fake = self._fit_critic_and_q(fake, noise)
-        losses = discriminator_losses(real_update, (loss_fake, labels_fake, predictions_fake))
+        losses = self.objective.critic_report(real_update, (loss_fake, labels_fake, predictions_fake))
         return tf.concat([losses, tf.reshape(info, (1,))], axis=0)
 
     def _fit_critic_and_q(self, fake, latent):
         """The fake-batch update: BCE(fake → 0) + info, on the discriminator's and Q's variables.
 
-        Like ``_fit_critic``: the loss is against the targets the GAN hacks make
+        Like ``fit_critic``: the loss is against the targets the GAN hacks make
         of the labels, on the images plus any instance noise (Q reads them too).
         """
         labels, targets, seen = self._critic_batch(fake, 0.0)
         with tf.GradientTape(persistent=True) as tape:
             predictions, logits, means = self._d_and_q(seen, training=True)
-            adversarial = tf.reduce_mean(self.adversarial_loss(targets, predictions))
+            adversarial = tf.reduce_mean(self.objective.adversary_loss(targets, predictions))
             info = self.info_loss(latent, logits, means)[0]
             loss = adversarial + info
-        self._descend_together(tape, loss, [
+        self.descend_together(tape, loss, [
             (self.d_optimizer, self.discriminator.trainable_variables),
             (self.q_optimizer, self.q_head_variables),
         ])
@@ -301,10 +297,10 @@ class InfoGAN(BookModel, AdversarialModel):
                 images = self.generator(noise, training=True)
                 seen = self.hacks.noisy(images)  # as CombinedModel.seen: the instance noise, if any
                 predictions, logits, means = self._d_and_q(seen, training=True)
-                adversarial = tf.reduce_mean(self.adversarial_loss(labels, predictions))
+                adversarial = tf.reduce_mean(self.objective.generator_loss(labels, predictions))
                 info = self.info_loss(noise, logits, means)[0]
                 loss = adversarial + info
-            self._descend(self.g_optimizer, self.generator, tape, loss)
+            self.descend(self.g_optimizer, self.generator, tape, loss)
             return adversarial, info, predictions
 
         # The discriminator and Q stay frozen, batch-norm statistics included.

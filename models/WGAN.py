@@ -4,47 +4,20 @@ What differs from the GAN: a *critic* with a linear output instead of a
 sigmoid discriminator, the Wasserstein loss with labels +1 (real) and −1
 (fake), ``n_critic`` critic updates per generator update, and the critic's
 weights clipped into [−c, c] after every update to keep it (roughly) 1-Lipschitz.
-The clipping runs inside the compiled step, on the device.
+The objective is ``models.objectives.wasserstein``; the clipping runs inside the
+compiled step, on the device.
 """
 
-import tensorflow as tf
 import keras
 
-from models.adversarial import AdversarialModel
-from models.arguments import positive_number
 from models.book import BookModel
-
-
-def wasserstein(y_true, y_pred):
-    """−mean(y·f(x)): minimising it raises the critic's score on +1 samples and lowers it on −1."""
-    return -tf.reduce_mean(y_true * y_pred)
-
-
-def clip_weights(variables, clip_threshold):
-    """Clip every variable into [−c, c], once per variable even with several replicas."""
-
-    def clip(strategy):
-        for variable in variables:
-            strategy.extended.update(
-                variable.value,
-                lambda v: v.assign(tf.clip_by_value(v, -clip_threshold, clip_threshold)),
-                group=False,
-            )
-
-    replica_context = tf.distribute.get_replica_context()
-    if replica_context is None:
-        clip(tf.distribute.get_strategy())
-    else:
-        replica_context.merge_call(clip)
+from models.objectives.wasserstein import Wasserstein
 
 
 @keras.saving.register_keras_serializable(package="gdl")
-class WGAN(BookModel, AdversarialModel):
-    D_LOSS_NAMES = ("d_loss", "d_loss_real", "d_loss_fake")
-    G_LOSS_NAMES = ("g_loss",)
+class WGAN(BookModel):
     SECTION = "wgan"
     CRITIC = "critic"
-    CRITIC_OUTPUT_ACTIVATION = None
 
     def __init__(
         self,
@@ -75,41 +48,26 @@ class WGAN(BookModel, AdversarialModel):
         jit_compile=False,
         strategy=None,
     ):
-        self._clip_threshold = 0.01
         self._setup(locals())
 
     @property
     def critic(self):
         return self.adversary
 
+    def make_objective(self, arguments):
+        return Wasserstein(clip_threshold=0.01)
+
     @property
     def clip_threshold(self):
         """Critic weights are clipped into [−c, c] after every update (a new value retraces the step)."""
-        return self._clip_threshold
+        return self.objective.clip_threshold
 
     @clip_threshold.setter
     def clip_threshold(self, value):
-        value = positive_number("clip_threshold", value)
-        if value != self._clip_threshold:
-            self._clip_threshold = float(value)
+        updated = Wasserstein(clip_threshold=value)
+        if updated.clip_threshold != self.objective.clip_threshold:
+            self.objective.clip_threshold = updated.clip_threshold
             self._retrace()
-
-    def adversarial_loss(self, labels, predictions):
-        return wasserstein(labels, predictions)
-
-    # -- the two updates -----------------------------------------------------------------
-
-    def _critic_update(self, real, noise):
-        """As the book: a real batch (+1), a fake batch (−1), then clip every critic weight."""
-        fake = self.generator(noise, training=False)  # the book's generator.predict
-        loss_real, _, _ = self._fit_critic(real, 1.0)
-        loss_fake, _, _ = self._fit_critic(fake, -1.0)
-        clip_weights(self.critic.trainable_variables, self.clip_threshold)
-        return tf.stack([0.5 * (loss_real + loss_fake), loss_real, loss_fake])
-
-    def _generator_update(self, noise):
-        loss, _, _ = self._fit_generator(noise)
-        return tf.reshape(loss, (1,))
 
     # -- the book's methods -----------------------------------------------------------------
 

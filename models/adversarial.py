@@ -6,13 +6,11 @@ images for every update), then one update of the generator.  The losses are
 Keras metrics named as the book names them (``d_loss``, ``d_loss_real``, ...),
 so callbacks, ``History`` and TensorBoard see them like any model's loss.
 
-A subclass says only what differs between GAN, WGAN and WGAN-GP:
-
-* ``D_LOSS_NAMES`` / ``G_LOSS_NAMES``: what its updates return, in the book's order;
-* ``adversarial_loss(labels, predictions)``: the loss of the adversary (the
-  discriminator or critic) and of the combined model;
-* ``_critic_update(real, noise)`` → 1-D tensor of the adversary's losses;
-* ``_generator_update(noise)`` → 1-D tensor of the generator's losses.
+What the loss is — the adversary's and the generator's, the adversary's output,
+its targets, the extra terms (clipping, a gradient penalty) and the names of
+what each update reports — is the model's ``objective`` (``models.objectives``).
+A subclass says only what else differs (a conditional model's labels, InfoGAN's
+codes), by overriding ``_critic_update(real, noise)`` or ``_generator_update(noise)``.
 
 The step is TensorFlow's (``tf.GradientTape``, ``tf.distribute``): a custom
 ``train_step`` is backend-specific, and TensorFlow is what distribution needs.
@@ -38,18 +36,20 @@ class AdversarialModel(keras.Model):
     64 images each and one generator update on 64 latent points.
     """
 
-    D_LOSS_NAMES = ()
-    G_LOSS_NAMES = ()
+    EXTRA_D_LOSS_NAMES = ()  # what a subclass's adversary update reports beyond its objective's
+    EXTRA_G_LOSS_NAMES = ()
+    CONTROL = None  # what chooses what a sample shows: None, "labels" (CGAN) or "codes" (InfoGAN)
 
-    def __init__(self, adversary, generator, n_critic=1, **kwargs):
+    def __init__(self, adversary, generator, objective, n_critic=1, **kwargs):
         super().__init__(**kwargs)
+        object.__setattr__(self, "objective", objective)  # a plain part, not Keras state
         self.adversary = adversary
         self.generator = generator
         # The book's gan.model: z → D(G(z)) with the adversary frozen.
         self.model = self.combined_model(generator, adversary)
         self.hacks = Hacks()
         self._n_critic = int(n_critic)
-        self.losses_tracker = LossMeans([*self.D_LOSS_NAMES, *self.G_LOSS_NAMES])
+        self.losses_tracker = LossMeans([*self.d_loss_names, *self.g_loss_names])
         self.finite_guard = NonFiniteUpdates()
         self._latent_dim = int(generator.inputs[0].shape[-1])
         self._book_steps = {}
@@ -76,6 +76,20 @@ class AdversarialModel(keras.Model):
         self.model.hacks = value
         self._retrace()
 
+    @property
+    def d_loss_names(self):
+        """What each adversary update reports, in order (the columns of ``d_losses``)."""
+        return (*self.objective.d_loss_names, *self.EXTRA_D_LOSS_NAMES)
+
+    @property
+    def g_loss_names(self):
+        """What each generator update reports, in order (the columns of ``g_losses``)."""
+        return (*self.objective.g_loss_names, *self.EXTRA_G_LOSS_NAMES)
+
+    def progress_names(self):
+        """The losses the progress bar shows."""
+        return ["d_loss", "g_loss", *(["d_acc"] if "d_acc" in self.d_loss_names else [])]
+
     def call(self, z, training=False):
         """Images from latent points: ``gan.predict(noise)`` is ``gan.generator.predict(noise)``."""
         return self.generator(z, training=training)
@@ -93,9 +107,11 @@ class AdversarialModel(keras.Model):
         super().compile(optimizer=None, **kwargs)
         self.d_optimizer = self._wrap_optimizer(keras.optimizers.get(d_optimizer))
         self.g_optimizer = self._wrap_optimizer(keras.optimizers.get(g_optimizer))
-        for network, optimizer in ((self.adversary, self.d_optimizer), (self.model, self.g_optimizer)):
-            network.compile(optimizer=optimizer, loss=self.adversarial_loss,
-                            metrics=self._adversary_metrics(), jit_compile=self.jit_compile)
+        objective = self.objective
+        for network, optimizer, loss in ((self.adversary, self.d_optimizer, objective.adversary_loss),
+                                         (self.model, self.g_optimizer, objective.generator_loss)):
+            network.compile(optimizer=optimizer, loss=loss, metrics=objective.adversary_metrics(),
+                            jit_compile=self.jit_compile)
         # Built now, so saved weights carry their slots and a resumed run continues
         # with the same optimizer state.
         with self.distribute_strategy.scope():
@@ -112,9 +128,6 @@ class AdversarialModel(keras.Model):
                 optimizer, keras.optimizers.LossScaleOptimizer):
             optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
         return optimizer
-
-    def _adversary_metrics(self):
-        return None
 
     @property
     def n_critic(self):
@@ -174,6 +187,21 @@ class AdversarialModel(keras.Model):
         g = self._generator_update(self._noise(tf.shape(batch)[0]))
         return self._record(d, g)
 
+    def _critic_update(self, real, noise):
+        """The adversary's step on ``real`` and fakes drawn from ``noise`` → its losses."""
+        return self.objective.critic_update(self, real, self.draw_fakes(noise))
+
+    def _generator_update(self, noise):
+        """The generator's step through the frozen adversary → its losses."""
+        return self.objective.generator_report(*self.fit_generator(noise))
+
+    def draw_fakes(self, inputs):
+        """The adversary's fakes: as ``generator.predict``, or, where the objective says so,
+        with the generator in training mode (as the book's WGAN-GP critic model) but frozen."""
+        if self.objective.fakes_in_training_mode:
+            return keep_statistics(self.generator, lambda: self.generator(inputs, training=True))
+        return self.generator(inputs, training=False)
+
     def _record(self, d, g):
         """The step's losses into the metric (the last adversary update's, as the book keeps),
         and whether they and every weight, batch-norm statistics included, are finite."""
@@ -191,11 +219,11 @@ class AdversarialModel(keras.Model):
 
     # -- one optimizer update ------------------------------------------------------
 
-    def _descend(self, optimizer, network, tape, loss):
+    def descend(self, optimizer, network, tape, loss):
         """Apply ``loss``'s gradient to ``network`` only (the other network stays frozen)."""
-        self._descend_together(tape, loss, [(optimizer, network.trainable_variables)])
+        self.descend_together(tape, loss, [(optimizer, network.trainable_variables)])
 
-    def _descend_together(self, tape, loss, groups):
+    def descend_together(self, tape, loss, groups):
         """Apply ``loss``'s gradient to each ``(optimizer, variables)`` group: all gradients
         first, then the updates, so that no gradient sees variables already moved.
 
@@ -227,34 +255,40 @@ class AdversarialModel(keras.Model):
             seen = [seen, *inputs[1:]]
         return labels, targets, seen
 
-    def _fit_critic(self, inputs, label):
+    def fit_critic(self, inputs, label):
         """One update of the adversary on one labelled batch, like ``train_on_batch``.
 
-        ``inputs`` are its images (or, for a conditional model, ``[images, classes]``).
-        Returns the loss, the batch's true labels (for accuracies) and the predictions;
-        the loss is taken against the targets the hacks make of those labels.
+        Args:
+            inputs: its images (or, for a conditional model, ``[images, classes]``).
+            label: the batch's label (the objective's ``real_label`` or ``fake_label``).
+        Returns:
+            ``(loss, labels, scores)``: the loss (against the targets the hacks make of the
+            labels), the batch's true labels (for accuracies) and the adversary's scores.
         """
         labels, targets, seen = self._critic_batch(inputs, label)
         with tf.GradientTape() as tape:
-            predictions = self.adversary(seen, training=True)
-            loss = tf.reduce_mean(self.adversarial_loss(targets, predictions))
-        self._descend(self.d_optimizer, self.adversary, tape, loss)
-        return loss, labels, predictions
+            scores = self.adversary(seen, training=True)
+            loss = tf.reduce_mean(self.objective.adversary_loss(targets, scores))
+        self.descend(self.d_optimizer, self.adversary, tape, loss)
+        return loss, labels, scores
 
-    def _fit_generator(self, noise):
+    def fit_generator(self, noise):
         """One update of the generator through the combined model, towards the "real" label.
 
-        ``noise`` is the combined model's input (for a conditional model ``[z, classes]``).
+        Args:
+            noise: the combined model's input (for a conditional model ``[z, classes]``).
+        Returns:
+            ``(loss, labels, scores)`` as ``fit_critic``.
         """
         first = noise[0] if isinstance(noise, (list, tuple)) else noise
-        labels = tf.ones((tf.shape(first)[0], 1))
+        labels = tf.fill((tf.shape(first)[0], 1), self.objective.real_label)
 
         def update():
             with tf.GradientTape() as tape:
-                predictions = self.model(noise, training=True)
-                loss = tf.reduce_mean(self.adversarial_loss(labels, predictions))
-            self._descend(self.g_optimizer, self.generator, tape, loss)
-            return loss, labels, predictions
+                scores = self.model(noise, training=True)
+                loss = tf.reduce_mean(self.objective.generator_loss(labels, scores))
+            self.descend(self.g_optimizer, self.generator, tape, loss)
+            return loss, labels, scores
 
         return keep_statistics(self.adversary, update)
 

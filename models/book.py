@@ -1,7 +1,8 @@
 """The book's surface on top of the Keras model: what the chapter's readers type.
 
 GAN, WGAN and WGANGP are ``keras.Model``s (``models.adversarial``) trained by
-``fit()``.  This mixin adds what the book prints, as thin layers over that:
+``fit()``.  ``BookModel``, their base class, adds what the book prints, as thin
+layers over that:
 
 * the constructor's book arguments (``param_names``, kept as attributes, in
   ``params.json``/``params.pkl`` and in the Keras config);
@@ -30,6 +31,7 @@ import keras
 
 from models import arguments as checks
 from models import hacks as gan_hacks
+from models.adversarial import AdversarialModel
 from models.precision import resolve_precision
 from models.fast_conv import with_plain_layers
 from models.batches import book_batch, is_stream, labelled_batches, training_dataset
@@ -55,19 +57,21 @@ class BookHistory(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         model = self.model
-        model.d_losses.append([float(logs[name]) for name in model.D_LOSS_NAMES])
-        g = [float(logs[name]) for name in model.G_LOSS_NAMES]
+        model.d_losses.append([float(logs[name]) for name in model.d_loss_names])
+        g = [float(logs[name]) for name in model.g_loss_names]
         model.g_losses.append(g if len(g) > 1 else g[0])
         model.epoch = epoch + 1
 
 
-class BookModel:
-    """The book's attributes and verbs (see the module docstring); mixed into GAN, WGAN, WGANGP."""
+class BookModel(AdversarialModel):
+    """The book's attributes and verbs (see the module docstring) on the Keras adversarial model.
+
+    A subclass gives its book constructor (which calls ``_setup(locals())``), the
+    objective it trains with (``make_objective``) and its book methods.
+    """
 
     SECTION = ""
     CRITIC = "critic"  # the prefix of the adversary's constructor arguments
-    BINARY_TARGETS = False  # trained on 0/1 targets (binary cross-entropy): label hacks apply
-    CRITIC_OUTPUT_ACTIVATION = None
     CRITIC_ARGUMENTS = ("conv_filters", "conv_kernel_size", "conv_strides",
                         "batch_norm_momentum", "activation", "dropout_rate")
     GENERATOR_ARGUMENTS = ("initial_dense_layer_size", "upsample", "conv_filters",
@@ -78,14 +82,17 @@ class BookModel:
         """Build the networks, the Keras model and its optimizers from a book ``__init__``'s ``locals()``."""
         params = {name: arguments[name] for name in self.param_names()}
         checks.check_book_arguments(params, self.CRITIC)
-        hacks = gan_hacks.Hacks(**{name: arguments.get(name, 0.0) for name in gan_hacks.NAMES})
-        hacks.check(type(self).__name__, self.BINARY_TARGETS)
+        objective = self.make_objective(arguments)
+        objective.check_arguments(type(self).__name__, params, self.CRITIC)
+        hacks = gan_hacks.Hacks(**{name: arguments.get(name, 0.0) for name in gan_hacks.NAMES}).check()
+        objective.check_hacks(type(self).__name__, hacks)
         strategy = arguments["strategy"] or tf.distribute.get_strategy()
         policy = resolve_precision(arguments["mixed_precision"])
         with strategy.scope():
             adversary, generator = self._build_networks(
-                params, policy, synchronized=strategy.num_replicas_in_sync > 1)
-            super().__init__(adversary, generator, name=self.SECTION, dtype=policy)
+                params, policy, objective.output_activation,
+                synchronized=strategy.num_replicas_in_sync > 1)
+            AdversarialModel.__init__(self, adversary, generator, objective, name=self.SECTION, dtype=policy)
             # Plain attributes, as the book's: Keras would wrap lists in tracked containers.
             object.__setattr__(self, "_params", params)
             for name, value in params.items():
@@ -103,11 +110,15 @@ class BookModel:
                 jit_compile=bool(arguments["jit_compile"]),
             )
 
-    def _build_networks(self, params, dtype, synchronized):
+    def make_objective(self, arguments):
+        """The model's ``models.objectives.Objective``, from its constructor's ``locals()``."""
+        raise NotImplementedError
+
+    def _build_networks(self, params, dtype, output_activation, synchronized):
         adversary = build_discriminator(
             params["input_dim"],
             *(params[f"{self.CRITIC}_{name}"] for name in self.CRITIC_ARGUMENTS),
-            output_activation=self.CRITIC_OUTPUT_ACTIVATION,
+            output_activation=output_activation,
             name=self.CRITIC,
             dtype=dtype,
             synchronized=synchronized,
@@ -312,7 +323,7 @@ class BookModel:
         self.epoch = state["epoch"]
         self.fixed_noise = state["fixed_noise"]
         self.d_losses = state["d_losses"]
-        single = len(self.G_LOSS_NAMES) == 1
+        single = len(self.g_loss_names) == 1
         self.g_losses = [g[0] for g in state["g_losses"]] if single else state["g_losses"]
 
     def plot_model(self, run_folder):

@@ -17,9 +17,9 @@ changes (the targets are the book's 0/1 and the images pass through untouched):
   distributions overlap and its gradients stay informative.
 
 Label options only mean something for a discriminator trained with binary
-cross-entropy on 0/1 targets (GAN, CGAN, InfoGAN); a Wasserstein critic has no
-targets to smooth, and asking for it is an error.  Instance noise applies to
-every model.
+cross-entropy on 0/1 targets (the objective says: ``binary_targets``); a
+Wasserstein or hinge critic has no targets to smooth, and asking for it is an
+error.  Instance noise applies to every model.
 """
 
 from dataclasses import asdict, dataclass
@@ -35,18 +35,15 @@ class Hacks:
     label_flip: float = 0.0
     instance_noise: float = 0.0
 
-    def check(self, model_name, binary_targets):
-        """Refuse values that cannot work, naming the argument and its range."""
+    def check(self):
+        """Refuse values that cannot work, naming the argument and its range (whether the label
+        options apply is the objective's to say: ``Objective.check_hacks``)."""
         for name, value, upper in (("label_smoothing", self.label_smoothing, 0.5),
                                    ("label_flip", self.label_flip, 0.5)):
             if not isinstance(value, (int, float)) or not 0.0 <= value < upper:
                 raise ValueError(f"{name} must be a number in [0, {upper}), got {value!r}.")
         if not isinstance(self.instance_noise, (int, float)) or self.instance_noise < 0:
             raise ValueError(f"instance_noise is a standard deviation, ≥ 0; got {self.instance_noise!r}.")
-        if not binary_targets and (self.label_smoothing or self.label_flip):
-            raise ValueError(
-                f"{model_name}'s critic is trained on Wasserstein scores, not 0/1 targets, so "
-                f"label_smoothing and label_flip do not apply to it; use instance_noise, or a GAN.")
         return self
 
     def as_dict(self):

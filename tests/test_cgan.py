@@ -11,7 +11,7 @@ import tensorflow as tf
 from PIL import Image
 
 from models.CGAN import CGAN, GRID_COLUMNS
-from models.WGANGP import gradient_penalty
+from models.objectives.gradient_penalty import gradient_penalty
 from tiny import changed, gan_params, images, snapshot
 from utils.commands import cli
 from utils.loaders import load_model
@@ -35,12 +35,13 @@ def test_the_label_changes_what_the_generator_draws_and_how_the_discriminator_ju
 def test_bad_arguments_are_refused_by_name():
     with pytest.raises(ValueError, match="num_classes"):
         CGAN(**gan_params(), num_classes=1)
-    with pytest.raises(ValueError, match="loss"):
-        CGAN(**gan_params(), num_classes=3, loss="hinge")
+    with pytest.raises(ValueError, match="loss='lsgan': expected one of 'gan', 'wgan-gp', 'hinge'"):
+        CGAN(**gan_params(), num_classes=3, loss="lsgan")
     with pytest.raises(ValueError, match="batch norm"):
         CGAN(**gan_params(discriminator_batch_norm_momentum=0.9), num_classes=3, loss="wgan-gp")
-    with pytest.raises(ValueError, match="label_smoothing"):
-        CGAN(**gan_params(), num_classes=3, loss="wgan-gp", label_smoothing=0.1)
+    for loss in ("wgan-gp", "hinge"):
+        with pytest.raises(ValueError, match=f"loss='{loss}' trains its adversary on scores.*label_smoothing"):
+            CGAN(**gan_params(), num_classes=3, loss=loss, label_smoothing=0.1)
     with pytest.raises(ValueError, match="labels must be classes"):
         CGAN(**gan_params(), num_classes=3).generate([3])
 
@@ -102,13 +103,13 @@ def test_wrong_labels_are_always_another_class_and_cover_the_others():
 def test_matching_aware_discriminator_sees_real_images_with_wrong_labels_as_fakes(monkeypatch):
     gan = CGAN(**gan_params(), num_classes=3, matching_aware=True)
     seen = []
-    original = gan._fit_critic
+    original = gan.fit_critic
 
     def spy(inputs, label):
         seen.append((label, [np.asarray(part) for part in inputs]))
         return original(inputs, label)
 
-    monkeypatch.setattr(gan, "_fit_critic", spy)
+    monkeypatch.setattr(gan, "fit_critic", spy)
     real = tf.constant(images(6))
     classes = tf.constant([0, 1, 2, 0, 1, 2], tf.int32)
     gan._conditional_critic_update(real, classes, tf.random.normal((6, 6)))
@@ -122,14 +123,12 @@ def test_matching_aware_discriminator_sees_real_images_with_wrong_labels_as_fake
 
     plain = CGAN(**gan_params(), num_classes=3)
     seen.clear()
-    monkeypatch.setattr(plain, "_fit_critic", spy)
+    monkeypatch.setattr(plain, "fit_critic", spy)
     plain._conditional_critic_update(real, classes, tf.random.normal((6, 6)))
     assert seen[1][1][0].shape[0] == 6
 
 
 def test_matching_aware_critic_scores_mismatched_pairs_with_the_fakes():
-    from models.WGANGP import penalised_critic_update
-
     gan = CGAN(**gan_params(discriminator_activation="leaky_relu"), num_classes=3, loss="wgan-gp",
                matching_aware=True)
     real, fake = tf.constant(images(4)), tf.constant(images(4, seed=1))
@@ -137,7 +136,7 @@ def test_matching_aware_critic_scores_mismatched_pairs_with_the_fakes():
     fake_scores = gan.critic([fake, classes], training=True)
     mismatched_scores = gan.critic([real, wrong], training=True)
     expected = float(tf.reduce_mean(tf.concat([fake_scores, mismatched_scores], 0)))
-    losses = penalised_critic_update(gan, real, fake, conditions=classes, mismatched=[real, wrong])
+    losses = gan.objective.critic_update(gan, [real, classes], [fake, classes], mismatched=[real, wrong])
     assert float(losses[2]) == pytest.approx(expected, rel=1e-5)
     assert float(losses[2]) != pytest.approx(float(tf.reduce_mean(fake_scores)), rel=1e-3)
 
@@ -154,7 +153,7 @@ def test_train_saves_one_row_per_class_loads_and_resumes(tmp_path):
     record = json.loads((tmp_path / "run.json").read_text())
     assert record["model_class"] == "CGAN" and record["options"]["loss"] == "wgan-gp"
     loaded = load_model(CGAN, tmp_path)
-    assert (loaded.loss_type, loaded.num_classes, loaded.epoch) == ("wgan-gp", 3, 3)
+    assert (loaded.objective.name, loaded.num_classes, loaded.epoch) == ("wgan-gp", 3, 3)
     assert loaded.hacks.instance_noise == 0.05 and loaded.matching_aware
     noise, labels = loaded.class_grid_inputs()
     np.testing.assert_allclose(loaded.generate(labels, noise), gan.generate(labels, noise), atol=1e-6)

@@ -118,7 +118,7 @@ def _worker():
         for model in (single, mirrored):
             model._noise = fixed_noise(z_critic, z_generator)
             history = model.fit(real, batch_size=GLOBAL_BATCH, epochs=1, shuffle=False, verbose=0)
-            logs.append(np.array([history.history[key][0] for key in (*cls.D_LOSS_NAMES, *cls.G_LOSS_NAMES)]))
+            logs.append(np.array([history.history[key][0] for key in (*model.d_loss_names, *model.g_loss_names)]))
         after_single, after_mirrored = single.get_weights(), mirrored.get_weights()
         report[name] = {
             "max_weight_change": max(float(np.abs(a - b).max()) for a, b in zip(after_single, start)),

@@ -10,7 +10,7 @@ import pytest
 
 from models.GAN import GAN
 from tiny import gan_params, images
-from utils.evaluation.quality import (PendingReference, QualityMonitor, Reference, critic_signal,
+from utils.evaluation.quality import (PendingReference, QualityMonitor, Reference, training_signal,
                                       loss_quality_correlation)
 
 
@@ -153,18 +153,23 @@ def test_bad_settings_are_named(bad, message):
         QualityMonitor(None, **bad)
 
 
-def test_the_critic_signal_is_the_wasserstein_estimate():
-    d_losses = [[0.1, -0.5, 0.3], [0.0, -0.2, 0.1]]
-    np.testing.assert_allclose(critic_signal("WGAN", d_losses, ("d_loss", "d_loss_real", "d_loss_fake")),
-                               [0.2, 0.1])
-    np.testing.assert_allclose(critic_signal("GAN", [[0.7, 0, 0, 0, 0, 0]],
-                                             ("d_loss", "d_loss_real", "d_loss_fake", "d_acc",
-                                              "d_acc_real", "d_acc_fake")), [0.7])
-    # A conditional GAN: its discriminator loss with the GAN loss, the estimate with WGAN-GP's.
-    gan_names = ("d_loss", "d_loss_real", "d_loss_fake", "d_acc", "d_acc_real", "d_acc_fake")
-    np.testing.assert_allclose(critic_signal("CGAN", [[0.7, 0, 0, 0, 0, 0]], gan_names), [0.7])
-    np.testing.assert_allclose(critic_signal("CGAN", [[9.0, -0.5, 0.3, 0.8]],
-                                             ("d_loss", "d_loss_real", "d_loss_fake", "d_loss_gp")), [0.2])
+def test_the_training_signal_is_what_the_objective_says():
+    from types import SimpleNamespace
+
+    from models.objectives import objective_for
+
+    def signal(loss, d_losses):
+        return training_signal(SimpleNamespace(objective=objective_for(loss), d_losses=d_losses))
+
+    wasserstein, description = signal("wgan", [[0.1, -0.5, 0.3], [0.0, -0.2, 0.1]])
+    np.testing.assert_allclose(wasserstein, [0.2, 0.1])  # −(d_loss_real + d_loss_fake)
+    assert "Wasserstein estimate" in description
+    np.testing.assert_allclose(signal("wgan-gp", [[9.0, -0.5, 0.3, 0.8]])[0], [0.2])
+    gan, description = signal("gan", [[0.7, 0, 0, 0, 0, 0]])
+    np.testing.assert_allclose(gan, [0.7])
+    assert description == "discriminator loss d_loss"
+    np.testing.assert_allclose(signal("hinge", [[1.4, 0.5, 0.9]])[0], [1.4])  # not a distance
+    assert len(signal("gan", [])[0]) == 0
 
 
 def test_loss_and_quality_are_paired_over_the_steps_before_each_score():

@@ -4,7 +4,8 @@ import keras
 import numpy as np
 import pytest
 
-from models.WGAN import WGAN, wasserstein
+from models.objectives.wasserstein import wasserstein
+from models.WGAN import WGAN
 from tiny import changed, critic_params, images, snapshot
 from utils import presets
 

@@ -123,7 +123,7 @@ def step_products(model, n_critic):
       their double backward: weight gradients, and the penalty's gradient carried up
       the chain (a forward-type product per layer below the output).  The ReLU slopes
       are constant, so nothing flows back through the forward pass (see
-      ``models.WGANGP.call_with_constant_slopes``);
+      ``models.constant_slopes``);
     * a generator step: the generator's forward pass, weight gradients and input
       gradients above its first layer, and the critic's forward pass and input gradients.
     """
@@ -142,9 +142,7 @@ def step_products(model, n_critic):
 
     add("generator", "forward", n_critic)
     training_pass("critic", 2 * n_critic)
-    from models.WGANGP import WGANGP
-
-    if isinstance(model, WGANGP):
+    if model.objective.penalises_gradient:
         add("critic", "forward", n_critic)
         add("critic", "input", n_critic)
         add("critic", "weights", n_critic)
@@ -268,11 +266,8 @@ def matmul_gflops(dtype="float32", n=2048, repeats=10):
 def book_loop(model, x_train, batch_size, n_critic, clip_threshold):
     """One epoch exactly as the book's Keras 2 code does it, on Keras 3 objects."""
     critic, generator = model.adversary, model.generator
-    from models.GAN import GAN
-
-    wasserstein = not isinstance(model, GAN)
-    real_label = np.ones((batch_size, 1))
-    fake_label = -np.ones((batch_size, 1)) if wasserstein else np.zeros((batch_size, 1))
+    real_label = np.full((batch_size, 1), model.objective.real_label)
+    fake_label = np.full((batch_size, 1), model.objective.fake_label)
 
     def epochs(n):
         for _ in range(n):

@@ -314,27 +314,17 @@ def save_quality_plot(summary, path):
     return path
 
 
-def critic_signal(model_class, d_losses, loss_names):
-    """The loss series the chapter's claim is about, per step.
+def training_signal(model):
+    """The loss series the chapter's claim is about, one value per step, and what it is.
 
-    For a Wasserstein critic (WGAN, WGAN-GP, a CGAN with ``loss='wgan-gp'``: its
-    losses include ``d_loss_real`` and ``d_loss_fake`` but no accuracy), the
-    critic's estimate of the Wasserstein distance: −(d_loss_real + d_loss_fake)
-    (real images are labelled +1, fakes −1); it should fall as the samples
-    improve.  For a GAN-style discriminator, its loss.
+    The model's objective says which: for a Wasserstein critic, its estimate of the
+    distance, −(d_loss_real + d_loss_fake), which should fall as the samples improve;
+    for a GAN-style discriminator, its loss.
     """
-    table = np.asarray(d_losses, dtype="float64")
+    table = np.asarray(model.d_losses, dtype="float64")
     if table.ndim != 2 or not len(table):
-        return np.zeros(0)
-    column = {name: k for k, name in enumerate(loss_names)}
-    if is_wasserstein(model_class, loss_names):
-        return -(table[:, column["d_loss_real"]] + table[:, column["d_loss_fake"]])
-    return table[:, column["d_loss"]]
-
-
-def is_wasserstein(model_class, loss_names):
-    """Whether the adversary is a Wasserstein critic, from its class and the losses it reports."""
-    return model_class in ("WGAN", "WGANGP") or ("d_loss_real" in loss_names and "d_acc" not in loss_names)
+        return np.zeros(0), model.objective.signal_description
+    return model.objective.training_signal(table), model.objective.signal_description
 
 
 def loss_quality_correlation(records, signal, measure="fid", window=None):

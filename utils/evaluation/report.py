@@ -25,7 +25,7 @@ import time
 import numpy as np
 
 from utils.evaluation import latent, measures
-from utils.evaluation.quality import (LOWER_IS_BETTER, MEASURES, Reference, critic_signal, is_wasserstein,
+from utils.evaluation.quality import (LOWER_IS_BETTER, MEASURES, Reference, training_signal,
                                       loss_quality_correlation, read_quality, sample_latents)
 from utils.memorisation import nearest_training_images
 from utils.plotting import save_grid, tile_images
@@ -100,7 +100,7 @@ def evaluate_run(folder, features=None, data=None, n_samples=None, n_reference=1
             f"--data silhouettes:horse, camel, cifar:7 or celeb.")
     say(f"Loading the run in {folder}")
     model = load_run(folder)
-    controllable = spec.name == "silhouettes" and type(model).__name__ in ("CGAN", "InfoGAN")
+    controllable = spec.name == "silhouettes" and model.CONTROL is not None
     say.total += int(controllable)
     if features is None or isinstance(features, str):
         features = features_for(features or spec.default_features, classifier=classifier)
@@ -188,7 +188,7 @@ def _control_section(report, model, spec, real, out, classifier):
     matches the animals (``utils.evaluation.control``)."""
     from utils.evaluation.classifier import SilhouetteFeatures
 
-    if type(model).__name__ == "CGAN":
+    if model.CONTROL == "labels":
         from utils.evaluation.control import class_control
 
         judge = SilhouetteFeatures(classifier)
@@ -239,11 +239,9 @@ def training_correlation(folder, model):
     quality = read_quality(folder)
     if not quality or not model.d_losses:
         return None
-    signal = critic_signal(type(model).__name__, model.d_losses, model.D_LOSS_NAMES)
+    signal, description = training_signal(model)
     result = loss_quality_correlation(quality["records"], signal, "fid")
-    result["loss"] = ("critic's Wasserstein estimate −(d_loss_real + d_loss_fake)"
-                      if is_wasserstein(type(model).__name__, model.D_LOSS_NAMES)
-                      else "discriminator loss d_loss")
+    result["loss"] = description
     return result
 
 

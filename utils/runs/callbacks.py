@@ -162,8 +162,8 @@ def _write_history(model, path):
     with open(path, "w") as f:
         json.dump({
             "epoch": model.epoch,
-            "d_loss_names": list(model.D_LOSS_NAMES),
-            "g_loss_names": list(model.G_LOSS_NAMES),
+            "d_loss_names": list(model.d_loss_names),
+            "g_loss_names": list(model.g_loss_names),
             "d_losses": model.d_losses,
             "g_losses": model.g_losses,
         }, f)
@@ -172,7 +172,7 @@ def _write_history(model, path):
 def loss_panels(model):
     """Named series for the loss plot: a 'loss' panel, and an 'accuracy' one for the GAN."""
     panels = {"loss": {}}
-    for names, history in ((model.D_LOSS_NAMES, model.d_losses), (model.G_LOSS_NAMES, model.g_losses)):
+    for names, history in ((model.d_loss_names, model.d_losses), (model.g_loss_names, model.g_losses)):
         values = loss_table(history, names)
         for k, name in enumerate(names):
             panel = "accuracy" if "acc" in name else "loss"

@@ -28,8 +28,8 @@ def write_checkpoint(model, path):
             if getattr(model, "trained_batch_size", None):
                 state.attrs["batch_size"] = int(model.trained_batch_size)
             state.create_dataset("fixed_noise", data=np.asarray(model.fixed_noise, dtype="float32"))
-            state.create_dataset("d_losses", data=loss_table(model.d_losses, model.D_LOSS_NAMES))
-            state.create_dataset("g_losses", data=loss_table(model.g_losses, model.G_LOSS_NAMES))
+            state.create_dataset("d_losses", data=loss_table(model.d_losses, model.d_loss_names))
+            state.create_dataset("g_losses", data=loss_table(model.g_losses, model.g_loss_names))
 
     return replace_atomically(path, write)
 

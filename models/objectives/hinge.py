@@ -1,0 +1,23 @@
+"""The hinge objective (Lim & Ye 2017; the loss of SAGAN and BigGAN), beyond the book.
+
+The adversary scores images without a sigmoid and is only pushed while it is
+not yet sure by a margin: ``mean(relu(1 − f(x)))`` on real images and
+``mean(relu(1 + f(G(z))))`` on generated ones, so confident, correct scores
+cost nothing.  The generator raises the scores of its images: ``−mean(f(G(z)))``.
+"""
+
+import tensorflow as tf
+
+from models.objectives.base import Objective
+
+
+class Hinge(Objective):
+    name = "hinge"
+
+    def adversary_loss(self, labels, scores):
+        """mean(relu(1 − y·f)): labels +1 for real images, −1 for generated ones."""
+        return tf.reduce_mean(tf.nn.relu(1.0 - labels * scores), axis=-1)
+
+    def generator_loss(self, labels, scores):
+        """−f(G(z)) per sample: the generator raises its images' scores."""
+        return -tf.reduce_mean(scores, axis=-1)

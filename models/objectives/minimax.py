@@ -1,0 +1,43 @@
+"""The GAN's objective (book section "GAN"): a sigmoid discriminator and binary cross-entropy.
+
+The discriminator learns to say 1 for real images and 0 for generated ones; the
+generator is trained through it towards 1 (the non-saturating form the book uses).
+Each update also reports its accuracy, as the book's ``train_on_batch`` did.
+"""
+
+import keras
+import tensorflow as tf
+
+from models.objectives.base import Objective
+
+
+def binary_accuracy(labels, predictions):
+    return tf.reduce_mean(keras.metrics.binary_accuracy(labels, predictions))
+
+
+class Minimax(Objective):
+    name = "gan"
+    output_activation = "sigmoid"
+    binary_targets = True
+    real_label, fake_label = 1.0, 0.0
+    d_loss_names = ("d_loss", "d_loss_real", "d_loss_fake", "d_acc", "d_acc_real", "d_acc_fake")
+    g_loss_names = ("g_loss", "g_acc")
+
+    def adversary_loss(self, labels, scores):
+        return keras.losses.binary_crossentropy(labels, scores)
+
+    def adversary_metrics(self):
+        return ["accuracy"]
+
+    def critic_report(self, real_update, fake_update):
+        """[d_loss, d_loss_real, d_loss_fake, d_acc, d_acc_real, d_acc_fake], accuracies
+        against the true labels (not the targets the label hacks make of them)."""
+        (loss_real, labels_real, scores_real), (loss_fake, labels_fake, scores_fake) = (
+            real_update, fake_update)
+        acc_real = binary_accuracy(labels_real, scores_real)
+        acc_fake = binary_accuracy(labels_fake, scores_fake)
+        return tf.stack([0.5 * (loss_real + loss_fake), loss_real, loss_fake,
+                         0.5 * (acc_real + acc_fake), acc_real, acc_fake])
+
+    def generator_report(self, loss, labels, scores):
+        return tf.stack([loss, binary_accuracy(labels, scores)])
