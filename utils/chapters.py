@@ -5,10 +5,36 @@ check, so that a new section is added in one place.  The model class is imported
 when first asked for, so that ``gdl-gan --help`` answers without starting TensorFlow.
 """
 
+import argparse
 import importlib
 from dataclasses import dataclass, field
 
 from utils import presets
+
+# The objectives a command's --loss can name (``models.objectives``, which needs TensorFlow, so
+# the help answers from here): what each is, and whether it trains on 0/1 targets, where the
+# label hacks apply.  tests/test_chapters.py checks this table against the objectives.
+LOSSES = {
+    "gan": ("the chapter's GAN: binary cross-entropy on a sigmoid discriminator", True),
+    "wgan": ("the WGAN's Wasserstein critic, its weights clipped", False),
+    "wgan-gp": ("the Wasserstein critic with a gradient penalty (WGAN-GP)", False),
+    "hinge": ("the hinge loss of SAGAN and BigGAN (Lim & Ye 2017)", False),
+}
+
+
+@dataclass(frozen=True)
+class CommandOption:
+    """One of a command's own options: ``flag`` and its argparse ``settings``, and the keyword it
+    sets, of the model's constructor (``to='model'``) or of ``train`` (``to='train'``).  Where
+    ``preset_default`` names an entry of the preset's ``model_options``, that is the default."""
+    flag: str
+    settings: dict
+    to: str = "model"
+    preset_default: str = None
+
+    @property
+    def keyword(self):
+        return self.flag[2:].replace("-", "_")
 
 
 @dataclass(frozen=True)
@@ -24,6 +50,13 @@ class Chapter:
     default_classes: str = "horse"  # --classes for the silhouettes
     conditional: bool = False       # trains on (images, labels)
     other_presets: dict = field(default_factory=dict)  # --data value → its preset, where it differs
+    losses: tuple = ("gan",)        # the objectives its model trains with; several: --loss, first default
+    options: tuple = ()             # the command's own options (CommandOption)
+
+    @property
+    def label_hacks(self):
+        """Whether any of its losses trains on 0/1 targets, so that the label hacks may apply."""
+        return any(LOSSES[loss][1] for loss in self.losses)
 
     @property
     def model_class(self):
@@ -40,11 +73,11 @@ class Chapter:
 CHAPTERS = {
     chapter.key: chapter for chapter in (
         Chapter("04_01", "GAN on Quick, Draw! camels (chapter 4, section 1)", "camel GAN",
-                "gdl-gan", "GAN", presets.GAN_CAMEL, "camel", "0001"),
+                "gdl-gan", "GAN", presets.GAN_CAMEL, "camel", "0001", losses=("gan", "hinge")),
         Chapter("04_02", "WGAN on CIFAR-10 horses (chapter 4, section 2)", "CIFAR WGAN",
-                "gdl-wgan", "WGAN", presets.WGAN_CIFAR_HORSES, "cifar", "0002"),
+                "gdl-wgan", "WGAN", presets.WGAN_CIFAR_HORSES, "cifar", "0002", losses=("wgan",)),
         Chapter("04_03", "WGAN-GP on CelebA faces (chapter 4, section 3)", "CelebA WGAN-GP",
-                "gdl-wgangp", "WGANGP", presets.WGANGP_CELEB, "celeb", "0001"),
+                "gdl-wgangp", "WGANGP", presets.WGANGP_CELEB, "celeb", "0001", losses=("wgan-gp",)),
     )
 }
 
@@ -54,10 +87,31 @@ CONTROLLABLE = {
     chapter.key: chapter for chapter in (
         Chapter("cgan", "conditional GAN on the ten animal silhouettes", "silhouette CGAN",
                 "gdl-cgan", "CGAN", presets.CGAN_SILHOUETTES, "silhouettes", "0001",
-                default_classes="all", conditional=True, other_presets={"cifar": presets.CGAN_CIFAR}),
+                default_classes="all", conditional=True, other_presets={"cifar": presets.CGAN_CIFAR},
+                losses=("gan", "wgan-gp", "hinge"), options=(
+                    CommandOption("--n-critic", dict(type=int, default=None, help=(
+                        "discriminator/critic updates per generator update (default: the loss's, "
+                        "1, or 5 for wgan-gp)")), to="train"),
+                    CommandOption("--grad-weight", dict(type=float, default=10.0, help=(
+                        "with --loss wgan-gp: the gradient penalty's weight"))),
+                    CommandOption("--matching-aware", dict(
+                        action=argparse.BooleanOptionalAction, default=None, help=(
+                            "the discriminator also rejects real images shown with a wrong label "
+                            "(Reed et al., 2016), for stronger control of the class")),
+                        preset_default="matching_aware"),
+                )),
         Chapter("infogan", "InfoGAN on the ten animal silhouettes", "silhouette InfoGAN",
                 "gdl-infogan", "InfoGAN", presets.INFOGAN_SILHOUETTES, "silhouettes", "0001",
-                default_classes="all"),
+                default_classes="all", options=(
+                    CommandOption("--categorical-dim", dict(type=int, default=10, help=(
+                        "values of the categorical code (one row of the grid each)"))),
+                    CommandOption("--continuous-dim", dict(type=int, default=2, help=(
+                        "continuous codes, uniform in [-1, 1]"))),
+                    CommandOption("--info-weight", dict(type=float, default=1.0, help=(
+                        "weight of the mutual-information term for the categorical code"))),
+                    CommandOption("--continuous-weight", dict(type=float, default=0.1, help=(
+                        "weight of the mutual-information term for the continuous codes"))),
+                )),
     )
 }
 

@@ -155,30 +155,18 @@ def build_parser(chapter):
     if "grad_weight" in preset.model:
         parser.add_argument("--grad-weight", type=float, default=preset.model["grad_weight"],
                             help="weight of the gradient penalty")
-    if info.class_name == "CGAN":
-        parser.add_argument("--loss", choices=("gan", "wgan-gp"), default="gan",
-                            help="gan: the chapter's GAN loss; wgan-gp: the second edition's "
-                            "conditional WGAN-GP critic")
-        parser.add_argument("--n-critic", type=int, default=None,
-                            help="discriminator/critic updates per generator update (default: 1 for "
-                            "gan, 5 for wgan-gp)")
-        parser.add_argument("--grad-weight", type=float, default=10.0,
-                            help="with --loss wgan-gp: the gradient penalty's weight")
-        switched = per_data(lambda data_preset: "on" if data_preset.model_options.get("matching_aware")
-                            else "off")
-        parser.add_argument("--matching-aware", action=argparse.BooleanOptionalAction, default=None,
-                            help="the discriminator also rejects real images shown with a wrong "
-                            f"label (Reed et al., 2016), for stronger control of the class {switched}")
-    if info.class_name == "InfoGAN":
-        parser.add_argument("--categorical-dim", type=int, default=10,
-                            help="values of the categorical code (one row of the grid each)")
-        parser.add_argument("--continuous-dim", type=int, default=2,
-                            help="continuous codes, uniform in [-1, 1]")
-        parser.add_argument("--info-weight", type=float, default=1.0,
-                            help="weight of the mutual-information term for the categorical code")
-        parser.add_argument("--continuous-weight", type=float, default=0.1,
-                            help="weight of the mutual-information term for the continuous codes")
-    binary = info.class_name in ("GAN", "CGAN", "InfoGAN")  # trained on 0/1 targets
+    if len(info.losses) > 1:
+        from utils.chapters import LOSSES
+
+        parser.add_argument("--loss", choices=info.losses, default=info.losses[0], help="; ".join(
+            f"{loss}: {LOSSES[loss][0]}" for loss in info.losses))
+    for option in info.options:
+        settings = dict(option.settings)
+        if option.preset_default:
+            settings["help"] += " " + per_data(lambda data_preset, key=option.preset_default: (
+                "on" if data_preset.model_options.get(key) else "off"))
+        parser.add_argument(option.flag, **settings)
+    binary = info.label_hacks
     add_hack_options(parser, binary_targets=binary)
     parser.add_argument("--mixed-precision", action="store_true",
                         help="float16 with loss scaling on GPUs, bfloat16 on CPUs with bfloat16 "
@@ -252,17 +240,19 @@ def model_arguments(args, preset, num_classes=None):
 
 
 def model_options(args, info):
-    """The keyword-only options of the command's model: the GAN hacks, and the controllable
-    GANs' own (CGAN's loss, InfoGAN's codes)."""
+    """The keyword-only options of the command's model: the GAN hacks, --loss where the model
+    takes several, and the command's own options (``Chapter.options``, e.g. CGAN's, InfoGAN's)."""
     options = hack_options(args)
-    if info.class_name == "CGAN":
-        preset = info.preset_for(args.data)
-        matching_aware = (preset.model_options.get("matching_aware", False)
-                          if args.matching_aware is None else args.matching_aware)
-        options.update(loss=args.loss, grad_weight=args.grad_weight, matching_aware=matching_aware)
-    if info.class_name == "InfoGAN":
-        options.update(categorical_dim=args.categorical_dim, continuous_dim=args.continuous_dim,
-                       info_weight=args.info_weight, continuous_weight=args.continuous_weight)
+    if len(info.losses) > 1:
+        options["loss"] = args.loss
+    preset = info.preset_for(args.data)
+    for option in info.options:
+        if option.to != "model":
+            continue
+        value = getattr(args, option.keyword)
+        if value is None and option.preset_default:
+            value = preset.model_options.get(option.preset_default, False)
+        options[option.keyword] = value
     return options
 
 
@@ -296,10 +286,13 @@ def resumed_batch_size(args, folder, command):
               file=sys.stderr)
 
 
-def train_options(args, preset, info=None):
-    if info is not None and info.class_name == "CGAN":
-        return {"n_critic": args.n_critic}
-    return {name: getattr(args, name) for name in preset.train_options}
+def train_options(args, preset, info):
+    """The keywords of ``train`` the command passes: the preset's (n_critic, clip_threshold) and
+    the command's own (gdl-cgan's --n-critic)."""
+    options = {name: getattr(args, name) for name in preset.train_options}
+    options.update({option.keyword: getattr(args, option.keyword) for option in info.options
+                    if option.to == "train"})
+    return options
 
 
 def run(chapter, argv=None):
