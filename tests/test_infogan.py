@@ -66,7 +66,7 @@ def test_builds_the_gans_networks_with_the_codes_in_the_latent_and_a_q_head(info
     lines = []
     infogan.summary(print_fn=lambda line, *args, **kwargs: lines.append(line))
     assert "q_network" in "\n".join(lines)
-    assert infogan.D_LOSS_NAMES[-1] == "d_info" and infogan.G_LOSS_NAMES == ("g_loss", "g_acc", "g_info")
+    assert infogan.d_loss_names[-1] == "d_info" and infogan.g_loss_names == ("g_loss", "g_acc", "g_info")
     assert infogan.progress_names() == ["d_loss", "g_loss", "d_acc", "g_info"]
     assert InfoGAN.param_names() == list(gan_params())  # the book's arguments, as the GAN's
 
