@@ -36,6 +36,8 @@ import warnings
 
 import numpy as np
 
+from utils.paths import keras_home
+
 __all__ = ["ENV_VARIABLE", "MODES", "cache_path", "choose", "decisions", "forced", "form_of",
            "mode", "time_forms"]
 
@@ -249,7 +251,7 @@ def time_forms(runners, budget_s=None):
 def cache_path():
     """``gdl/conv_forms.json`` in ``$KERAS_HOME`` (default ``~/.keras``), or under
     ``/tmp/.keras`` where that folder cannot be written; None where neither can."""
-    home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
+    home = keras_home()
     for root in (home, FALLBACK_KERAS_HOME):
         path = os.path.join(root, CACHE_FILE)
         try:

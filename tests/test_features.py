@@ -350,7 +350,7 @@ def test_missing_file_on_the_server(served, tmp_path):
 
 
 def test_default_cache_dir_is_keras_home():
-    from keras.src.backend import config
+    from keras.src.backend import config  # the test compares with Keras' own answer
 
     home = config.keras_home()
     path = weights_path(INCEPTION_V3)

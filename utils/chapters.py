@@ -73,11 +73,11 @@ class Chapter:
 CHAPTERS = {
     chapter.key: chapter for chapter in (
         Chapter("04_01", "GAN on Quick, Draw! camels (chapter 4, section 1)", "camel GAN",
-                "gdl-gan", "GAN", presets.GAN_CAMEL, "camel", "0001", losses=("gan", "hinge")),
+                "gdl-gan", "GAN", presets.get("04_01"), "camel", "0001", losses=("gan", "hinge")),
         Chapter("04_02", "WGAN on CIFAR-10 horses (chapter 4, section 2)", "CIFAR WGAN",
-                "gdl-wgan", "WGAN", presets.WGAN_CIFAR_HORSES, "cifar", "0002", losses=("wgan",)),
+                "gdl-wgan", "WGAN", presets.get("04_02"), "cifar", "0002", losses=("wgan",)),
         Chapter("04_03", "WGAN-GP on CelebA faces (chapter 4, section 3)", "CelebA WGAN-GP",
-                "gdl-wgangp", "WGANGP", presets.WGANGP_CELEB, "celeb", "0001", losses=("wgan-gp",)),
+                "gdl-wgangp", "WGANGP", presets.get("04_03"), "celeb", "0001", losses=("wgan-gp",)),
     )
 }
 
@@ -86,7 +86,7 @@ CHAPTERS = {
 CONTROLLABLE = {
     chapter.key: chapter for chapter in (
         Chapter("cgan", "conditional GAN on the ten animal silhouettes", "silhouette CGAN",
-                "gdl-cgan", "CGAN", presets.CGAN_SILHOUETTES, "silhouettes", "0001",
+                "gdl-cgan", "CGAN", presets.get("cgan"), "silhouettes", "0001",
                 default_classes="all", conditional=True, other_presets={"cifar": presets.CGAN_CIFAR},
                 losses=("gan", "wgan-gp", "hinge"), options=(
                     CommandOption("--n-critic", dict(type=int, default=None, help=(
@@ -101,7 +101,7 @@ CONTROLLABLE = {
                         preset_default="matching_aware"),
                 )),
         Chapter("infogan", "InfoGAN on the ten animal silhouettes", "silhouette InfoGAN",
-                "gdl-infogan", "InfoGAN", presets.INFOGAN_SILHOUETTES, "silhouettes", "0001",
+                "gdl-infogan", "InfoGAN", presets.get("infogan"), "silhouettes", "0001",
                 default_classes="all", options=(
                     CommandOption("--categorical-dim", dict(type=int, default=10, help=(
                         "values of the categorical code (one row of the grid each)"))),

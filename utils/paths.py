@@ -40,3 +40,9 @@ def _root(variable, name, holds):
             f"{variable}={given} is a file, not a folder: point {variable} at a folder for {holds} "
             f"(it is made if missing), or unset it to use {_default_root(name)}.")
     return path
+
+
+def keras_home():
+    """Keras' own cache folder, where ``keras.utils.get_file`` keeps downloads: ``$KERAS_HOME``,
+    else ``~/.keras``."""
+    return os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")

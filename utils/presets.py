@@ -164,9 +164,15 @@ INFOGAN_SILHOUETTES = ChapterPreset(
 )
 
 
+# Each chapter's preset, by the key of the notebooks and the registry (``utils.chapters``).
+BY_CHAPTER = {"04_01": GAN_CAMEL, "04_02": WGAN_CIFAR_HORSES, "04_03": WGANGP_CELEB,
+              "cgan": CGAN_SILHOUETTES, "infogan": INFOGAN_SILHOUETTES}
+
+
 def get(chapter):
     """The preset for '04_01', '04_02', '04_03', or beyond the book 'cgan' and 'infogan' (what the
     notebooks call)."""
-    from utils.chapters import get as chapter_info  # the registry imports the presets
-
-    return chapter_info(chapter).preset
+    try:
+        return BY_CHAPTER[chapter]
+    except KeyError:
+        raise KeyError(f"No preset {chapter!r}; choose one of {', '.join(BY_CHAPTER)}.") from None

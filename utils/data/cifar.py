@@ -2,8 +2,8 @@
 
 `keras.datasets.cifar10.load_data()` downloads the archive into `~/.keras`
 and checks its sha256, so on an offline cluster there is no way to hand it a
-copy.  Readers there copy the extracted folder instead, and we read it with
-Keras' own batch reader.  Where we look, in order:
+copy.  Readers there copy the extracted folder instead, and we read its batch
+files here (``read_batch``).  Where we look, in order:
 
 1. an extracted `cifar-10-batches-py/` (or `cifar-100-python/`) folder: under
    the data folder, or at a path given explicitly;
@@ -13,15 +13,11 @@ Keras' own batch reader.  Where we look, in order:
 """
 
 import os
+import pickle
 from pathlib import Path
 
 import numpy as np
 from keras.utils import get_file
-
-# Keras 3 has no public name for the CIFAR batch reader.  This one unpickles
-# with a restricted unpickler (only numpy arrays), so a tampered file cannot
-# run code.
-from keras.src.datasets.cifar import load_batch
 
 from utils.data.download import DownloadError, fetch
 from utils.paths import data_root
@@ -39,6 +35,28 @@ LAYOUT = {
     ),
     100: ("cifar-100-python", "cifar-100-python.tar.gz", ["train", "test"], "fine_labels"),
 }
+
+
+class _ArraysOnly(pickle.Unpickler):
+    """A CIFAR batch holds a dict of bytes, lists, numbers and one numpy array: anything else a
+    pickle could import is refused, so a tampered file cannot run code."""
+
+    ALLOWED = {("numpy", "ndarray"), ("numpy", "dtype"), ("numpy.core.multiarray", "_reconstruct"),
+               ("numpy._core.multiarray", "_reconstruct"), ("numpy.core.multiarray", "scalar"),
+               ("numpy._core.multiarray", "scalar")}
+
+    def find_class(self, module, name):
+        if (module, name) in self.ALLOWED:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"it refers to {module}.{name}, which a CIFAR batch never does")
+
+
+def read_batch(path, label_key):
+    """One batch file of the CIFAR "python version" archives → (uint8 images (N, 3, 32, 32), labels)."""
+    with open(path, "rb") as f:
+        batch = _ArraysOnly(f, encoding="bytes").load()
+    batch = {key.decode("utf8") if isinstance(key, bytes) else key: value for key, value in batch.items()}
+    return np.asarray(batch["data"]).reshape(-1, 3, 32, 32), batch[label_key]
 
 
 def folder_name(num):
@@ -64,7 +82,7 @@ def read_folder(folder, num):
     for name in files:
         path = folder / name
         try:
-            data, batch_labels = load_batch(str(path), label_key=label_key)
+            data, batch_labels = read_batch(path, label_key)
         except Exception as err:  # bad pickle, missing key, wrong size...
             raise ValueError(
                 f"{path} is not a readable CIFAR-{num} batch file ({err!r}). "

@@ -32,7 +32,8 @@ from pathlib import Path
 import numpy as np
 
 from utils.data.silhouettes import SILHOUETTE_CLASSES, load_silhouettes
-from utils.evaluation.features import file_digest
+from utils.evaluation.determinism import deterministic_ops
+from utils.digests import file_digest
 from utils.paths import run_root
 
 IMAGE_SIZE = 28
@@ -329,7 +330,6 @@ def train_classifier(path, epochs=DEFAULT_EPOCHS, seed=DEFAULT_SEED, steps_per_e
     result holds the held-out accuracy, measured on the saved file.
     """
     import keras
-    import tensorflow as tf
 
     path = Path(path)
     if not path.name.endswith(".weights.h5"):
@@ -345,9 +345,7 @@ def train_classifier(path, epochs=DEFAULT_EPOCHS, seed=DEFAULT_SEED, steps_per_e
     if steps_per_epoch is not None:
         per_epoch = min(per_epoch, int(steps_per_epoch))
 
-    was_deterministic = _determinism_enabled()
-    tf.config.experimental.enable_op_determinism()
-    try:
+    with deterministic_ops():
         keras.utils.set_random_seed(seed)
         rng = np.random.default_rng(seed)
         model = build_classifier()
@@ -367,35 +365,12 @@ def train_classifier(path, epochs=DEFAULT_EPOCHS, seed=DEFAULT_SEED, steps_per_e
         network.set_weights(model.get_weights())
         path.parent.mkdir(parents=True, exist_ok=True)
         network.save_weights(path)
-    finally:
-        if not was_deterministic:
-            _disable_determinism()
 
     overall, per_class, n_held_out = _held_out_scores(SilhouetteFeatures(path))
     return TrainingResult(path=path, sha256=file_sha256(path), held_out_accuracy=overall,
                           per_class_accuracy=per_class, held_out_images=n_held_out,
                           epochs=int(epochs), seed=seed,
                           seconds=time.perf_counter() - started)
-
-
-def _determinism_enabled():
-    """Whether TensorFlow's op determinism is on (no public API asks)."""
-    try:
-        from tensorflow.python.framework import config
-
-        return config.is_op_determinism_enabled()
-    except (ImportError, AttributeError):  # pragma: no cover - private API moved
-        return True  # then leave it on
-
-
-def _disable_determinism():
-    """Switches op determinism back off (no public API), so later work is not slowed."""
-    try:
-        from tensorflow.python.framework import config
-
-        config.disable_op_determinism()
-    except (ImportError, AttributeError):  # pragma: no cover - private API moved
-        pass
 
 
 # ---------------------------------------------------------------------------

@@ -39,7 +39,6 @@ not comparable with FIDs published in papers.
 """
 
 import dataclasses
-import hashlib
 import os
 import time
 import warnings
@@ -48,6 +47,9 @@ from pathlib import Path
 import keras
 import numpy as np
 import tensorflow as tf
+
+from utils.digests import file_digest
+from utils.paths import keras_home
 
 __all__ = [
     "FeatureWeightsUnavailable",
@@ -317,35 +319,16 @@ class PretrainedWeights:
         return override
 
 
-def _keras_home():
-    try:
-        from keras.src.backend.config import keras_home
-        return keras_home()
-    except ImportError:  # pragma: no cover - older/newer Keras layouts
-        if "KERAS_HOME" in os.environ:
-            return os.environ["KERAS_HOME"]
-        return os.path.join(os.path.expanduser("~"), ".keras")
-
-
 def weights_path(weights, cache_dir=None):
     """Where ``keras.utils.get_file`` keeps ``weights``: ``<cache_dir>/<cache_subdir>/<file_name>``.
 
     ``cache_dir`` defaults as in Keras: ``$KERAS_HOME`` or ``~/.keras``; like
     get_file, a folder that cannot be written falls back to ``/tmp/.keras``.
     """
-    base = os.path.expanduser(str(cache_dir if cache_dir is not None else _keras_home()))
+    base = os.path.expanduser(str(cache_dir if cache_dir is not None else keras_home()))
     if not os.access(base, os.W_OK):
         base = os.path.join("/tmp", ".keras")
     return Path(base) / weights.cache_subdir / weights.file_name
-
-
-def file_digest(path, algorithm="sha256"):
-    """Hex digest ('sha256' or 'md5') of a file's bytes, read a megabyte at a time."""
-    hasher = hashlib.sha256() if algorithm == "sha256" else hashlib.md5()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            hasher.update(chunk)
-    return hasher.hexdigest()
 
 
 def _is_valid(path, weights):
