@@ -18,7 +18,6 @@ layers over that:
   weight files and the book's ``weights/weights.h5`` name.
 """
 
-import contextlib
 import inspect
 import json
 import os
@@ -37,10 +36,9 @@ from models.fast_conv import with_plain_layers
 from models.batches import book_batch, is_stream, labelled_batches, training_dataset
 from models.networks import build_discriminator, build_generator
 from utils import plotting
-from utils.runs.callbacks import TrainingDiverged, TrainingInterrupted, is_chief, run_callbacks
 from utils.runs.checkpoint import read_training_state
-from utils.runs.folder import RunFolder, RunFolderTaken, keras3_weights_file
-from utils.runs.saved import checked_training_state
+from utils.runs.folder import RunFolder, keras3_weights_file
+from utils.runs.training import refuse_another_run, train_run
 
 
 def make_optimizer(name, learning_rate):
@@ -195,9 +193,9 @@ class BookModel(AdversarialModel):
 
     def _train(self, x_train, batch_size, epochs, run_folder, print_every_n_batches,
                using_generator, callbacks=(), tensorboard=True, y_train=None):
-        """The book's loop as ``fit()``: a Keras epoch is one step, the run folder kept by callbacks.
-
-        ``y_train`` (a conditional model's classes) makes the batches ``(images, labels)``.
+        """The book's loop as ``fit()``: the arguments checked, the batches made (``y_train``, a
+        conditional model's classes, makes them ``(images, labels)``), then a training run into
+        the run folder (``utils.runs.training.train_run``), a Keras epoch for each of the book's.
         """
         batch_size = checks.positive_int("batch_size", batch_size)
         epochs = checks.positive_int("epochs", epochs, minimum=0)
@@ -217,38 +215,7 @@ class BookModel(AdversarialModel):
             dataset = labelled_batches(x_train, y_train, batch_size * self.n_critic)
         images_spec = dataset.element_spec[0] if y_train is not None else dataset.element_spec
         checks.check_batch_shape(images_spec.shape, self.input_dim, "x_train")
-        folder = RunFolder(run_folder)
-        # In a cluster only the chief writes the run folder, so only it holds the folder.
-        with folder.locked() if is_chief(self) else contextlib.nullcontext():
-            self._refuse_another_run(folder)
-            folder.make().remove_leftovers()
-            saving = run_callbacks(self, folder, every=every, epochs=epochs, tensorboard=tensorboard)
-            divergence, stop = saving[0], saving[-1]
-            first = self.epoch
-            try:
-                history = self.fit(dataset, initial_epoch=first, epochs=first + epochs, steps_per_epoch=1,
-                                   shuffle=False, verbose=0, callbacks=[*saving, *callbacks])
-            finally:
-                stop.restore()
-        if divergence.message:
-            raise TrainingDiverged(divergence.message, divergence.kept_epoch)
-        if stop.received is not None:
-            raise TrainingInterrupted(stop.received, self.epoch, folder)
-        return history
-
-    def _refuse_another_run(self, folder):
-        """A folder's saved run is continued by the model it saved, never replaced by another."""
-        if not folder.holds_run():
-            return
-        state = checked_training_state(folder.checkpoint)
-        if (state is not None and state["model_class"] == type(self).__name__
-                and state["epoch"] == self.epoch and np.array_equal(state["fixed_noise"], self.fixed_noise)):
-            return
-        epoch = f" at epoch {state['epoch']}" if state else ""
-        raise RunFolderTaken(
-            f"{folder} already holds a saved run{epoch}, which this model is not: training here "
-            f"would replace it. Continue that run with load_model({type(self).__name__}, "
-            f"'{folder}') (in the book's notebooks: mode = 'load'), or use another run folder.")
+        return train_run(self, dataset, run_folder, epochs, every, callbacks, tensorboard)
 
     def _book_batch(self, x_train, batch_size, using_generator):
         return book_batch(x_train, batch_size, using_generator, self._book_iterators)
@@ -281,7 +248,7 @@ class BookModel(AdversarialModel):
         if os.fspath(filepath).endswith((".keras", ".h5")):
             return super().save(filepath, *args, **kwargs)
         folder = RunFolder(filepath)
-        self._refuse_another_run(folder)
+        refuse_another_run(self, folder)
         folder.path.mkdir(parents=True, exist_ok=True)
         with open(folder.run_record, "w") as f:
             json.dump({"model_class": type(self).__name__, "options": self.model_options()}, f)
