@@ -174,10 +174,6 @@ class BookModel(AdversarialModel):
             checks.check_images(x, self.input_dim, "x")
         return super().fit(x, *args, callbacks=[BookHistory(), *(callbacks or [])], **kwargs)
 
-    def progress_names(self):
-        """What the progress bar shows."""
-        return ["d_loss", "g_loss"]
-
     @property
     def fixed_noise(self):
         """One latent batch per model, so that successive grids show the same 25 points."""

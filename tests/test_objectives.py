@@ -49,6 +49,7 @@ def test_the_gan_takes_its_adversary_and_its_reports_from_the_objective(loss, ac
     last = gan.discriminator.layers[-1]
     assert getattr(last, "activation", keras.activations.linear).__name__ == activation
     assert (gan.d_loss_names, gan.g_loss_names) == (d_names, g_names)
+    assert gan.progress_names() == ["d_loss", "g_loss", *(["d_acc"] if loss == "gan" else [])]
     assert len(gan.train_discriminator(images(), 16)) == len(d_names)
     assert len(gan.train_generator(16)) == len(g_names)
 
