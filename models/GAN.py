@@ -4,7 +4,7 @@ The book's networks trained with the GAN's objective (``models.objectives.minima
 binary cross-entropy, real = 1 and fake = 0, a sigmoid discriminator) or, with
 ``loss='hinge'``, the hinge objective of SAGAN and BigGAN.  The keyword options
 ``label_smoothing``, ``label_flip`` and ``instance_noise`` (off by default) are
-the GAN hacks of ``models.hacks``.  As in the book, one discriminator step is two
+the GAN hacks of ``models.recipe.hacks``.  As in the book, one discriminator step is two
 optimizer updates — one on a real batch, one on a fake batch drawn from the
 generator in inference mode — and one generator step trains ``gan.model``
 (z → D(G(z))) towards "real" with the discriminator frozen.
@@ -12,7 +12,7 @@ generator in inference mode — and one generator step trains ``gan.model``
 
 import keras
 
-from models.book import BookModel
+from models.core.book import BookModel
 from models.objectives import objective_for
 
 LOSSES = ("gan", "hinge")

@@ -24,7 +24,7 @@ head, and to the generator's update.  ``d_loss`` and ``g_loss`` stay the
 adversarial losses, comparable with the GAN's; ``d_info`` and ``g_info`` are
 the information terms.
 
-The GAN hacks (``models.hacks``) apply as in the GAN.  The code options are
+The GAN hacks (``models.recipe.hacks``) apply as in the GAN.  The code options are
 kept with the run like them (``model_options``: the Keras config and
 ``run.json``), so ``load_model`` rebuilds the same networks.  Sample grids show
 what the codes do: one row per category, the columns sweeping the first
@@ -39,11 +39,11 @@ import tensorflow as tf
 import keras
 from keras import layers
 
-from models import arguments as checks
-from models.book import BookModel, make_optimizer
-from models.combined import keep_statistics
+from models.core import arguments as checks
+from models.core.book import BookModel, make_optimizer
+from models.core.combined import keep_statistics
 from models.objectives.minimax import Minimax, binary_accuracy
-from models.networks import weight_init
+from models.core.networks import weight_init
 from utils import plotting
 
 GRID_COLUMNS = 10  # the sample grid sweeps the first continuous code over this many values

@@ -10,7 +10,7 @@ compiled step, on the device.
 
 import keras
 
-from models.book import BookModel
+from models.core.book import BookModel
 from models.objectives.wasserstein import Wasserstein
 
 

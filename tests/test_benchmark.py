@@ -24,7 +24,7 @@ def test_forward_macs_by_hand():
 
 def test_the_exact_upsample_conv_counts_what_it_computes():
     """K = 5: an S = 3 convolution with 4× the filters at half the size, 36/100 of the book's."""
-    from models import networks
+    from models.core import networks
 
     exact = GAN(**gan_params(generator_conv_kernel_size=[5, 5]))
     networks.EXACT_UPSAMPLE_CONV = False
@@ -81,7 +81,7 @@ def test_step_products_of_a_gan_epoch():
 @pytest.mark.parametrize("form", ["fast", "keras"])
 @pytest.mark.parametrize("network", ["generator", "critic"])
 def test_each_layer_product_has_the_shape_of_what_it_computes(network, form):
-    from models import conv_forms
+    from models.ops import conv_forms
 
     params = {k: v for k, v in critic_params(generator_upsample=[1, 2],
                                              generator_conv_strides=[2, 1]).items()
@@ -91,7 +91,7 @@ def test_each_layer_product_has_the_shape_of_what_it_computes(network, form):
     layers = benchmark.product_layers(getattr(wgangp, network))
     kinds = {type(layer).__name__ for layer in layers}
     assert kinds == ({"Dense", "Conv2DTranspose", "Conv2D"} if network == "generator" else {"Dense", "Conv2D"})
-    from models import subpixel
+    from models.ops import subpixel
 
     for layer in layers:
         expected = {"forward": (3, *layer.output.shape[1:]), "input": (3, *layer.input.shape[1:]),
@@ -136,7 +136,7 @@ def test_matmul_rate_is_positive():
 
 
 def test_the_command_prints_and_writes_the_table(monkeypatch, tmp_path, capsys):
-    from models import precision
+    from models.ops import precision
     from tiny import use_tiny_camel
 
     use_tiny_camel(monkeypatch, batch_size=8)
@@ -179,7 +179,7 @@ def test_the_command_prints_and_writes_the_table(monkeypatch, tmp_path, capsys):
 
 
 def test_mixed_precision_is_not_timed_where_it_would_stay_float32(monkeypatch, tmp_path, capsys):
-    from models import precision
+    from models.ops import precision
     from tiny import use_tiny_camel
 
     use_tiny_camel(monkeypatch, batch_size=8)
@@ -204,7 +204,7 @@ def test_the_command_warns_when_the_matmul_readings_spread(monkeypatch, tmp_path
 
 def test_book_layers_are_keras_own_and_ours_are_the_fast_ones():
     """Rows (a) and (e) time Keras' own layers and forms; row (b) this project's."""
-    from models import conv_forms, fast_conv
+    from models.ops import conv_forms, fast_conv
 
     def modules(model):
         return {type(layer).__module__.split(".")[0] for network in (model.generator, model.adversary)
@@ -228,7 +228,7 @@ def test_book_layers_are_keras_own_and_ours_are_the_fast_ones():
 
 def test_fast_layers_time_the_product_they_compute():
     """A fast layer's input product is the forward-convolution form, with the same values."""
-    from models import conv_forms, fast_conv
+    from models.ops import conv_forms, fast_conv
 
     layer = fast_conv.Conv2D(64, 5, strides=2, padding="same")
     layer(keras.Input((14, 14, 64)))
@@ -248,7 +248,7 @@ def test_fast_layers_time_the_product_they_compute():
 
 
 def test_an_upsample_conv_in_keras_form_counts_the_books_products():
-    from models import conv_forms, subpixel
+    from models.ops import conv_forms, subpixel
 
     with conv_forms.forced("keras"):
         gan = GAN(**gan_params(generator_conv_kernel_size=[5, 5]))

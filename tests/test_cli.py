@@ -168,7 +168,7 @@ def test_infogan_command_trains_without_labels(run_dir, capsys):
 @pytest.mark.parametrize("from_epoch, kept", [(0, None), (2, 1)])
 def test_a_diverged_run_offers_to_resume_only_from_a_checkpoint_that_exists(run_dir, monkeypatch,
                                                                             from_epoch, kept):
-    from models.adversarial import AdversarialModel
+    from models.core.adversarial import AdversarialModel
     from tiny import use_tiny_camel
 
     use_tiny_camel(monkeypatch, batch_size=8)

@@ -1,4 +1,4 @@
-"""Each convolution layer's form, chosen by measurement (models/conv_forms.py).
+"""Each convolution layer's form, chosen by measurement (models/ops/conv_forms.py).
 
 Forced forms show in the traced graph and compute the same; the measurement
 (with a fake timer) picks the fastest, keeps Keras' own form on a near-tie, and
@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from models import conv_forms, fast_conv, networks, subpixel
+from models.ops import conv_forms, fast_conv, networks, subpixel
 from utils import presets
 
 # Each kind of layer, Keras' own class for it, and the shape of a tiny input.  The

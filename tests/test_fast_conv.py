@@ -1,4 +1,4 @@
-"""Convolutions whose slow half runs as a forward convolution (models/fast_conv.py).
+"""Convolutions whose slow half runs as a forward convolution (models/ops/fast_conv.py).
 
 The same values and gradients as TensorFlow's own ops for any kernel size,
 stride, padding and image size; differentiable twice (the gradient penalty);
@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from models import conv_forms, fast_conv, networks
+from models.ops import conv_forms, fast_conv, networks
 from utils import presets
 
 
@@ -99,7 +99,7 @@ def graph_ops(function, *args):
 @pytest.mark.parametrize("form", ["fast", "keras"])
 def test_the_slow_op_is_gone_in_the_fast_form(form):
     """In the fast form no layer runs Conv2DBackpropInput, narrow or wide, strided or not;
-    Keras' own form keeps it (models.conv_forms chooses between them per layer)."""
+    Keras' own form keeps it (models.ops.conv_forms chooses between them per layer)."""
     def input_gradient(layer, shape):
         def run(x):
             with tf.GradientTape() as tape:
@@ -204,8 +204,8 @@ def test_chapter_networks_are_the_books_and_compute_the_same(preset):
     fast_nets = chapter_networks(preset, fast=True)
     z = tf.constant(np.random.default_rng(5).normal(size=(2, preset.model["z_dim"])), tf.float32)
     for plain, fast in zip(plain_nets, fast_nets):
-        assert any(type(layer).__module__ == "models.fast_conv" for layer in fast.layers), fast.name
-        assert not any(type(layer).__module__ == "models.fast_conv" for layer in plain.layers)
+        assert any(type(layer).__module__ == "models.ops.fast_conv" for layer in fast.layers), fast.name
+        assert not any(type(layer).__module__ == "models.ops.fast_conv" for layer in plain.layers)
         assert summary_text(fast) == summary_text(plain)
         assert [(w.path, w.shape) for w in fast.weights] == [(w.path, w.shape) for w in plain.weights]
         fast.set_weights(plain.get_weights())
@@ -224,11 +224,11 @@ def test_chapter_networks_are_the_books_and_compute_the_same(preset):
 def test_module_switch_builds_keras_layers(monkeypatch):
     monkeypatch.setattr(networks, "FAST_CONVOLUTIONS", False)
     generator, adversary = chapter_networks(presets.GAN_CAMEL, fast=None)
-    assert not any(type(layer).__module__ == "models.fast_conv"
+    assert not any(type(layer).__module__ == "models.ops.fast_conv"
                    for layer in generator.layers + adversary.layers)
     monkeypatch.setattr(networks, "FAST_CONVOLUTIONS", True)
     generator, adversary = chapter_networks(presets.GAN_CAMEL, fast=None)
-    assert any(type(layer).__module__ == "models.fast_conv" for layer in adversary.layers)
+    assert any(type(layer).__module__ == "models.ops.fast_conv" for layer in adversary.layers)
 
 
 def test_plain_copies_hold_only_keras_layers_and_the_same_weights():

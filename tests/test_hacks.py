@@ -1,4 +1,4 @@
-"""The GAN hacks (models/hacks.py): each changes the targets or the images as documented, and
+"""The GAN hacks (models/recipe/hacks.py): each changes the targets or the images as documented, and
 nothing at all when off; they are kept with the run and reachable from the commands."""
 
 import json
@@ -11,7 +11,7 @@ import tensorflow as tf
 from models.GAN import GAN
 from models.WGAN import WGAN
 from models.WGANGP import WGANGP
-from models.hacks import Hacks
+from models.recipe.hacks import Hacks
 from tiny import critic_params, gan_params, images
 from utils.commands import cli
 from utils.loaders import load_model

@@ -375,7 +375,7 @@ def test_the_printed_resume_command_quotes_what_the_shell_would_split(run_dir, m
     def interrupted(model, *args, **kwargs):
         raise TrainingInterrupted(signal.SIGTERM, 1, "folder")
 
-    monkeypatch.setattr("models.book.BookModel._train", interrupted)
+    monkeypatch.setattr("models.core.book.BookModel._train", interrupted)
     args = [*FAST, "--run-id", "my run", "--classes", "horse,zebra"]
     message = exit_message(capsys, cli.main_gan, *args)
     command = message.strip().splitlines()[-1].strip()

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from models.precision import resolve_precision
+from models.ops.precision import resolve_precision
 from models.GAN import GAN
 from models.WGAN import WGAN
 from tiny import critic_params, gan_params
@@ -14,7 +14,7 @@ from tiny import critic_params, gan_params
 @pytest.fixture
 def machine(monkeypatch):
     """Fake the CPU's flags and whether a GPU is present."""
-    from models import precision
+    from models.ops import precision
 
     def fake(flags, gpu=False, model="Test CPU"):
         monkeypatch.setattr(precision, "cpu_flags", lambda: frozenset(flags))
@@ -70,7 +70,7 @@ def test_the_model_builds_in_float32_where_bfloat16_would_be_emulated(machine):
 
 
 def test_cpu_flags_are_read_from_this_machine():
-    from models import precision
+    from models.ops import precision
 
     assert isinstance(precision.cpu_flags(), frozenset) and precision.cpu_model()
     assert precision.cpu_model() in precision.cpu_summary()

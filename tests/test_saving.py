@@ -29,9 +29,9 @@ def test_save_writes_readable_params_and_the_books_pickle(tmp_path):
 
 
 def test_plot_model_without_pydot_writes_summaries_and_a_note(tmp_path, monkeypatch, capsys):
-    import models.book
+    import models.core.book
 
-    monkeypatch.setattr(models.book, "_missing_diagram_tools", lambda: "pydot")
+    monkeypatch.setattr(models.core.book, "_missing_diagram_tools", lambda: "pydot")
     GAN(**gan_params()).plot_model(tmp_path)
     assert "text summaries" in capsys.readouterr().out
     assert sorted(os.listdir(tmp_path / "viz")) == [

@@ -1,4 +1,4 @@
-"""The exact upsample-conv (models/subpixel.py): the book's UpSampling2D + Conv2D, to float tolerance.
+"""The exact upsample-conv (models/ops/subpixel.py): the book's UpSampling2D + Conv2D, to float tolerance.
 
 Same outputs and gradients as the plain pair, same layers, names, summaries and
 weight files in the chapter generators, and it still works saved, under mixed
@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from models import networks, subpixel
+from models.core import networks, subpixel
 from utils import presets
 
 
@@ -380,7 +380,7 @@ def test_saved_generator_archives_load_without_this_project(tmp_path):
     from utils import presets
 
     gan = GAN(**presets.GAN_CAMEL.model)
-    assert any(type(layer).__module__ == "models.subpixel" for layer in gan.generator.layers)
+    assert any(type(layer).__module__ == "models.ops.subpixel" for layer in gan.generator.layers)
     gan.save_model(tmp_path)
     noise = np.random.default_rng(0).normal(size=(4, 100)).astype("float32")
     np.save(tmp_path / "noise.npy", noise)

@@ -23,7 +23,7 @@ def fingerprint(model):
 
 
 def tiny_generator_parameters(params):
-    from models.networks import build_generator
+    from models.core.networks import build_generator
     from models.GAN import GAN
 
     arguments = [params[f"generator_{name}"] for name in GAN.GENERATOR_ARGUMENTS]
@@ -31,7 +31,7 @@ def tiny_generator_parameters(params):
 
 
 def main(chapter, argv):
-    from models.book import BookModel
+    from models.core.book import BookModel
     from tiny import camel_preset
     from utils import chapters
     from utils.commands import cli

@@ -1,6 +1,6 @@
 """Data, runs, evaluation and commands around the chapter's models.  Importing the package
-pools TensorFlow's CPU memory first (``models.cpu_memory``), as ``models`` does."""
+pools TensorFlow's CPU memory first (``models.ops.cpu_memory``), as ``models`` does."""
 
-from models.cpu_memory import pool_cpu_memory
+from models.ops.cpu_memory import pool_cpu_memory
 
 pool_cpu_memory()

@@ -15,8 +15,8 @@ of a gradient for the update).
 import tensorflow as tf
 import keras
 
-from models.arguments import positive_number
-from models.constant_slopes import call_with_constant_slopes
+from models.core.arguments import positive_number
+from models.ops.constant_slopes import call_with_constant_slopes
 from models.objectives.wasserstein import Wasserstein, wasserstein
 
 

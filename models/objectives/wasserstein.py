@@ -8,7 +8,7 @@ book keeps (roughly) by clipping every critic weight into [−c, c] after each u
 
 import tensorflow as tf
 
-from models.arguments import positive_number
+from models.core.arguments import positive_number
 from models.objectives.base import Objective
 
 

@@ -6,9 +6,9 @@ discriminator updates) three ways, four with ``--xla``:
   (a) the book's loop ported to Keras 3 as the book writes it: ``generator.predict``,
       then ``train_on_batch`` calls, and for WGAN the per-layer numpy weight clipping,
       on the book's layers (UpSampling2D then a K×K Conv2D);
-  (b) this project's compiled step, float32, its convolution layers (``models.subpixel``,
-      ``models.fast_conv``) each computing the form measured fastest here
-      (``models.conv_forms``: Keras' own, the input gradient as a forward convolution,
+  (b) this project's compiled step, float32, its convolution layers (``models.ops.subpixel``,
+      ``models.ops.fast_conv``) each computing the form measured fastest here
+      (``models.ops.conv_forms``: Keras' own, the input gradient as a forward convolution,
       the upsample-conv on the image before upsampling);
   (c) the same step under mixed precision (float16 on GPUs, bfloat16 on CPUs with
       bfloat16 instructions; not timed where it would stay float32);
@@ -59,15 +59,15 @@ def product_layers(network):
 
 
 def computes_subpixel(layer):
-    """Whether ``layer`` convolves the image before upsampling (``models.subpixel``'s forms)."""
-    from models import conv_forms, subpixel
+    """Whether ``layer`` convolves the image before upsampling (``models.ops.subpixel``'s forms)."""
+    from models.ops import conv_forms, subpixel
 
     return isinstance(layer, subpixel.Conv2D) and conv_forms.form_of(layer).startswith("subpixel")
 
 
 def subpixel_shapes(layer):
     """(height, width) of the image before upsampling, and the phase kernel's shape, of an
-    exact upsample-conv layer (``models.subpixel.Conv2D``)."""
+    exact upsample-conv layer (``models.ops.subpixel.Conv2D``)."""
     _, h, w, c_in = layer.input.shape
     s_h, s_w = (selection.shape[1] for selection in layer._selection)
     return (h // 2, w // 2), (s_h, s_w, c_in, 4 * layer.filters)
@@ -123,7 +123,7 @@ def step_products(model, n_critic):
       their double backward: weight gradients, and the penalty's gradient carried up
       the chain (a forward-type product per layer below the output).  The ReLU slopes
       are constant, so nothing flows back through the forward pass (see
-      ``models.constant_slopes``);
+      ``models.ops.constant_slopes``);
     * a generator step: the generator's forward pass, weight gradients and input
       gradients above its first layer, and the critic's forward pass and input gradients.
     """
@@ -204,7 +204,7 @@ def fastest_seconds(compiled, repeats):
 
 def layer_product(layer, product, batch_size):
     """A compiled function computing one product of ``layer`` on random inputs in its compute dtype,
-    in the form the layer computes (``models.conv_forms.form_of``).
+    in the form the layer computes (``models.ops.conv_forms.form_of``).
 
     'forward' returns the layer's output (before bias and activation), 'input' a
     gradient shaped like its input, 'weights' one shaped like its kernel.
@@ -212,7 +212,7 @@ def layer_product(layer, product, batch_size):
     import keras
     import tensorflow as tf
 
-    from models import conv_forms, fast_conv
+    from models.ops import conv_forms, fast_conv
 
     dtype = layer.compute_dtype
     form = conv_forms.form_of(layer)
@@ -294,7 +294,7 @@ def book_loop(model, x_train, batch_size, n_critic, clip_threshold):
 def our_steps(model, x_train, batch_size, n_critic, clip_threshold):
     """``n`` steps of the compiled step that ``fit()`` runs (Keras' train function), on the data
     pipeline ``train()`` feeds it; one iterator for the whole benchmark, as in one long run."""
-    from models.batches import training_dataset
+    from models.core.batches import training_dataset
 
     model.n_critic = n_critic
     if clip_threshold is not None:
@@ -360,7 +360,7 @@ def stream_ms_per_batch(image_size, batch_size, batches):
 def book_layers(plain):
     """While ``plain``, networks are built with Keras' own layers and forms, as the book builds
     them (UpSampling2D + Conv2D, Keras' own gradients: ``GDL_CONV_FORM=keras``)."""
-    from models import conv_forms, networks
+    from models.ops import conv_forms, networks
 
     saved = networks.EXACT_UPSAMPLE_CONV, networks.FAST_CONVOLUTIONS
     networks.EXACT_UPSAMPLE_CONV = saved[0] and not plain
@@ -374,7 +374,7 @@ def book_layers(plain):
 
 def _arithmetic_kind(model):
     """Models with the same layer products: same precision, same kinds of layers and forms."""
-    from models import conv_forms
+    from models.ops import conv_forms
 
     kinds = tuple((type(layer).__module__, conv_forms.form_of(layer))
                   for network in _networks(model).values() for layer in product_layers(network))
@@ -387,11 +387,11 @@ def _rate_name(model):
 
 def benchmark(chapters, quick=False, xla=False):
     """(matmul readings, table rows, convolution forms): the forms the timed models of this
-    project chose (``models.conv_forms.decisions()``), each layer signature once per preset."""
+    project chose (``models.ops.conv_forms.decisions()``), each layer signature once per preset."""
     import keras
 
-    from models import conv_forms
-    from models.precision import resolve_precision
+    from models.ops import conv_forms
+    from models.ops.precision import resolve_precision
 
     from utils.chapters import CHAPTERS
 
@@ -563,7 +563,7 @@ class _QuietRetracing(logging.Filter):
 
 
 def _bench(chapters, args, folder):
-    from models.precision import cpu_summary, gpu_available
+    from models.ops.precision import cpu_summary, gpu_available
 
     machine = cpu_summary() + (", with a GPU" if gpu_available() else "")
     print(f"Machine: {machine}", flush=True)
@@ -580,7 +580,7 @@ def _bench(chapters, args, folder):
               f"({', '.join(f'{min(measured[n]):.0f}–{max(measured[n]):.0f}' for n in unsteady)} GFLOP/s); "
               "something else was using the CPU, so compare rows with care or run again.")
     if forms:
-        from models import conv_forms
+        from models.ops import conv_forms
 
         print(f"\nConvolution forms of (b)-(d) (batch {conv_forms.REFERENCE_BATCH}, forward pass and "
               f"both gradients; cache {conv_forms.cache_path()}):")

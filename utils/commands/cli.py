@@ -182,7 +182,7 @@ def build_parser(chapter):
 
 
 def add_hack_options(parser, binary_targets):
-    """The GAN hacks (``models.hacks``), off by default: label options only for 0/1 targets."""
+    """The GAN hacks (``models.recipe.hacks``), off by default: label options only for 0/1 targets."""
     hacks = parser.add_argument_group("GAN hacks (off by default; see README)")
     if binary_targets:
         hacks.add_argument("--label-smoothing", type=float, default=0.0,
@@ -194,7 +194,7 @@ def add_hack_options(parser, binary_targets):
 
 
 def hack_options(args):
-    from models.hacks import NAMES
+    from models.recipe.hacks import NAMES
 
     return {name: getattr(args, name) for name in NAMES if hasattr(args, name)}
 

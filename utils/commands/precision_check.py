@@ -30,7 +30,7 @@ from utils.plotting import enlarge, tile_images
 def policies():
     """float32, and the mixed policy of this machine: bfloat16 on CPUs (emulated, and slow, where the
     CPU lacks the instructions: the quality question is the same), float16 on GPUs."""
-    from models.precision import gpu_available
+    from models.ops.precision import gpu_available
 
     return (("float32", False), ("mixed", "mixed_float16" if gpu_available() else "mixed_bfloat16"))
 

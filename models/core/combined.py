@@ -27,7 +27,7 @@ class CombinedModel(keras.Model):
 
     def seen(self, images, training):
         """What the discriminator is shown: in training, the images plus any instance noise
-        (``models.hacks``)."""
+        (``models.recipe.hacks``)."""
         if training and self.hacks is not None:
             return self.hacks.noisy(images)
         return images

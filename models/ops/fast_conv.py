@@ -20,7 +20,7 @@ are summed, in a different order.
 TensorFlow computes slowly; :class:`Conv2D` and :class:`Conv2DTranspose` are
 Keras' layers (same class names, config, variables, summaries and weight
 files) that compute either Keras' own form (``"keras"``) or this one
-(``"fast"``), whichever ``models.conv_forms`` measured faster for the layer on
+(``"fast"``), whichever ``models.ops.conv_forms`` measured faster for the layer on
 this machine.  :func:`with_plain_layers` swaps Keras' own classes back in for
 archives that must load without this project.
 """
@@ -28,7 +28,7 @@ archives that must load without this project.
 import numpy as np
 import keras
 
-from models import conv_forms
+from models.ops import conv_forms
 
 __all__ = ["Conv2D", "Conv2DTranspose", "conv2d", "conv2d_transpose", "supports",
            "with_bias_and_activation", "with_plain_layers"]
@@ -190,7 +190,7 @@ def _check_supported(layer):
 class Conv2D(keras.layers.Conv2D):
     """``keras.layers.Conv2D`` whose input gradient may run as a forward convolution.
 
-    ``conv_form`` (chosen in ``build`` by ``models.conv_forms``): ``"keras"``, Keras'
+    ``conv_form`` (chosen in ``build`` by ``models.ops.conv_forms``): ``"keras"``, Keras'
     own op and gradient, or ``"fast"``, the input gradient as a forward convolution.
     """
 
@@ -223,7 +223,7 @@ class Conv2D(keras.layers.Conv2D):
 class Conv2DTranspose(keras.layers.Conv2DTranspose):
     """``keras.layers.Conv2DTranspose`` that may run as a forward convolution.
 
-    ``conv_form`` (chosen in ``build`` by ``models.conv_forms``): ``"keras"``, Keras'
+    ``conv_form`` (chosen in ``build`` by ``models.ops.conv_forms``): ``"keras"``, Keras'
     own op and gradient, or ``"fast"``, the transposed product as a forward convolution.
     """
 
@@ -281,7 +281,7 @@ def with_bias_and_activation(layer, outputs):
 
 def with_plain_layers(model):
     """A copy of ``model`` with Keras' own layer classes in place of this project's faster ones
-    (this module's and ``models.subpixel``'s), same weights and images.
+    (this module's and ``models.ops.subpixel``'s), same weights and images.
 
     Archives of the copy (``generator.keras``) load with ``keras.models.load_model``
     anywhere, without importing this project.  The copy is not compiled (its

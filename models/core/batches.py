@@ -15,7 +15,7 @@ Keras distributes it across replicas when a strategy has several.
 import numpy as np
 import tensorflow as tf
 
-from models.arguments import image_array
+from models.core.arguments import image_array
 
 
 def training_dataset(x_train, batch_size, using_generator=False):

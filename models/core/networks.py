@@ -13,19 +13,19 @@ import numpy as np
 import keras
 from keras import layers
 
-from models import fast_conv, subpixel
+from models.ops import fast_conv, subpixel
 
-# The generators' UpSampling2D + Conv2D pairs are models/subpixel.py's Conv2D, which can
+# The generators' UpSampling2D + Conv2D pairs are models/ops/subpixel.py's Conv2D, which can
 # compute the convolution on the image before upsampling: the same layers, weights and
 # results, fewer multiply-adds.  False here (or ``build_generator(...,
 # exact_upsample_conv=False)``) builds the other Conv2D layers' class, for comparison.
 EXACT_UPSAMPLE_CONV = True
 
-# Every other Conv2D / Conv2DTranspose is models/fast_conv.py's, which can compute the
+# Every other Conv2D / Conv2DTranspose is models/ops/fast_conv.py's, which can compute the
 # half TensorFlow is often slow at (the input gradient; a transposed convolution's
 # forward pass) as a forward convolution: the same layers, weights and results.  Each of
 # this project's layers times its forms when built and keeps the fastest here
-# (models/conv_forms.py).  False here (or ``fast_convolutions=False``) builds Keras' own
+# (models/ops/conv_forms.py).  False here (or ``fast_convolutions=False``) builds Keras' own
 # classes, for comparison.
 FAST_CONVOLUTIONS = True
 
@@ -71,8 +71,8 @@ def build_discriminator(
     first layer) → activation → Dropout (if a rate is given).  The output layer
     always computes in float32, so losses stay exact under mixed precision.
     ``fast_convolutions`` (default: the module's ``FAST_CONVOLUTIONS``, True) uses
-    ``models.fast_conv.Conv2D``: same layers and results, with the input gradient in
-    the form measured fastest here (``models.conv_forms``).
+    ``models.ops.fast_conv.Conv2D``: same layers and results, with the input gradient in
+    the form measured fastest here (``models.ops.conv_forms``).
     """
     _check_lengths(name, conv_filters, conv_kernel_size, conv_strides)
     inputs = keras.Input(shape=tuple(input_dim), name=f"{name}_input")
@@ -128,14 +128,14 @@ def build_generator(
     ``conv_strides[i]`` (the CelebA generator).
 
     ``exact_upsample_conv`` (default: the module's ``EXACT_UPSAMPLE_CONV``, True)
-    builds each UpSampling2D + Conv2D pair's convolution as ``models.subpixel.Conv2D``
+    builds each UpSampling2D + Conv2D pair's convolution as ``models.ops.subpixel.Conv2D``
     (where that is exact), which can compute it as a small convolution of the image
     before upsampling followed by ``depth_to_space``: same layer names, weights,
     summary and images, fewer multiply-adds.  ``fast_convolutions`` (default: the
     module's ``FAST_CONVOLUTIONS``, True) builds the other convolutions as
-    ``models.fast_conv``'s layers, whose slow half can run as a forward convolution.
+    ``models.ops.fast_conv``'s layers, whose slow half can run as a forward convolution.
     Each of these layers computes the form measured fastest here
-    (``models.conv_forms``); where none beats Keras' own, Keras' own.
+    (``models.ops.conv_forms``); where none beats Keras' own, Keras' own.
     """
     if exact_upsample_conv is None:
         exact_upsample_conv = EXACT_UPSAMPLE_CONV

@@ -20,9 +20,9 @@ import numpy as np
 import tensorflow as tf
 import keras
 
-from models.arguments import positive_int
-from models.combined import CombinedModel, keep_statistics
-from models.hacks import Hacks
+from models.core.arguments import positive_int
+from models.core.combined import CombinedModel, keep_statistics
+from models.recipe.hacks import Hacks
 
 
 class AdversarialModel(keras.Model):
@@ -67,7 +67,7 @@ class AdversarialModel(keras.Model):
 
     @property
     def hacks(self):
-        """The GAN hacks in use (``models.hacks.Hacks``; all off unless the constructor was told)."""
+        """The GAN hacks in use (``models.recipe.hacks.Hacks``; all off unless the constructor was told)."""
         return self._hacks
 
     @hacks.setter

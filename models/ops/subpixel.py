@@ -33,7 +33,7 @@ That is the layer's ``"subpixel"`` form.  Where it does not pay on a machine the
 layer computes the plain convolution of the upsampled image instead, with Keras'
 gradient (``"keras"``) or a forward-convolution input gradient (``"fast"``), or the
 subpixel form with Keras' own inner input gradient (``"subpixel-keras-gradient"``):
-``models.conv_forms`` times them when the layer is built.
+``models.ops.conv_forms`` times them when the layer is built.
 
 The zero padding agrees too: an upsampled pixel ``2i + a + u - p`` lies
 outside ``[0, 2H)`` exactly when its input pixel ``i + floor((a + u - p)/2)``
@@ -50,7 +50,7 @@ upsampling makes).
 import numpy as np
 import keras
 
-from models import conv_forms, fast_conv
+from models.ops import conv_forms, fast_conv
 
 __all__ = ["Conv2D", "is_exact_after_upsampling", "phase_selection", "take_even_pixels"]
 

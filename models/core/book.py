@@ -1,6 +1,6 @@
 """The book's surface on top of the Keras model: what the chapter's readers type.
 
-GAN, WGAN and WGANGP are ``keras.Model``s (``models.adversarial``) trained by
+GAN, WGAN and WGANGP are ``keras.Model``s (``models.core.adversarial``) trained by
 ``fit()``.  ``BookModel``, their base class, adds what the book prints, as thin
 layers over that:
 
@@ -28,13 +28,13 @@ import numpy as np
 import tensorflow as tf
 import keras
 
-from models import arguments as checks
-from models import hacks as gan_hacks
-from models.adversarial import AdversarialModel
-from models.precision import resolve_precision
-from models.fast_conv import with_plain_layers
-from models.batches import book_batch, is_stream, labelled_batches, training_dataset
-from models.networks import build_discriminator, build_generator
+from models.core import arguments as checks
+from models.recipe import hacks as gan_hacks
+from models.core.adversarial import AdversarialModel
+from models.ops.precision import resolve_precision
+from models.ops.fast_conv import with_plain_layers
+from models.core.batches import book_batch, is_stream, labelled_batches, training_dataset
+from models.core.networks import build_discriminator, build_generator
 from utils import plotting
 from utils.runs.checkpoint import read_training_state
 from utils.runs.folder import RunFolder, keras3_weights_file

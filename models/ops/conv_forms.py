@@ -1,6 +1,6 @@
 """Choosing each convolution's form by timing it on the machine at hand, with a cache.
 
-This project's convolution layers (``models.fast_conv``, ``models.subpixel``) can
+This project's convolution layers (``models.ops.fast_conv``, ``models.ops.subpixel``) can
 compute the same products in several forms: with Keras' own ops, with the input
 gradient as a forward convolution, or (after a ×2 upsampling) on the image before
 upsampling.  Which is fastest depends on the machine, the shapes and the dtype, so
@@ -149,7 +149,7 @@ def device():
     """What the measurement runs on: the first GPU's name, else the CPU's model and flags."""
     import tensorflow as tf
 
-    from models.precision import cpu_summary
+    from models.ops.precision import cpu_summary
 
     gpus = tf.config.list_physical_devices("GPU")
     if gpus:

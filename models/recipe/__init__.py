@@ -1,0 +1,1 @@
+"""Parts beside the book's recipe, off by default: the GAN hacks (``hacks``)."""
