@@ -21,7 +21,7 @@ al., 2016): a real horse called a dog must be rejected too, so the label is
 judged apart from realism and the generator is pushed harder to draw the class
 asked for.  The fake term (``d_loss_fake``, ``d_acc_fake``) is then the mean
 over the fakes and the mismatched pairs.  On the silhouettes it raised the
-share of samples drawn as the class asked for (README, "Beyond the book").
+share of samples drawn as the class asked for (docs/beyond-the-book.md).
 
 Fakes are drawn for the labels of the real batch they are trained against, so
 the classes are drawn as often as the data holds them.  ``fit`` takes
@@ -46,7 +46,7 @@ GRID_COLUMNS = 10  # sample grids: one row per class, this many fixed latent poi
 class CGAN(BookModel):
     SECTION = "cgan"
     CONTROL = "labels"
-    CRITIC = "discriminator"
+    ADVERSARY_NAME = "discriminator"
 
     def __init__(
         self,
@@ -110,8 +110,8 @@ class CGAN(BookModel):
     def _build_networks(self, params, dtype, output_activation, synchronized):
         adversary = build_conditional_discriminator(
             params["num_classes"], params["input_dim"],
-            *(params[f"{self.CRITIC}_{name}"] for name in self.CRITIC_ARGUMENTS),
-            output_activation=output_activation, name=self.CRITIC, dtype=dtype,
+            *(params[f"{self.ADVERSARY_NAME}_{name}"] for name in self.ADVERSARY_ARGUMENTS),
+            output_activation=output_activation, name=self.ADVERSARY_NAME, dtype=dtype,
             synchronized=synchronized)
         generator = build_conditional_generator(
             params["num_classes"], params["z_dim"],

@@ -21,7 +21,7 @@ LOSSES = ("gan", "hinge")
 @keras.saving.register_keras_serializable(package="gdl")
 class GAN(BookModel):
     SECTION = "gan"
-    CRITIC = "discriminator"
+    ADVERSARY_NAME = "discriminator"
 
     def __init__(
         self,

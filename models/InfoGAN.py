@@ -63,7 +63,7 @@ class InfoGAN(BookModel):
     EXTRA_D_LOSS_NAMES = ("d_info",)  # beyond the GAN objective's: the information term
     EXTRA_G_LOSS_NAMES = ("g_info",)
     SECTION = "infogan"
-    CRITIC = "discriminator"
+    ADVERSARY_NAME = "discriminator"
     CONTROL = "codes"
 
     def __init__(

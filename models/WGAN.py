@@ -17,7 +17,7 @@ from models.objectives.wasserstein import Wasserstein
 @keras.saving.register_keras_serializable(package="gdl")
 class WGAN(BookModel):
     SECTION = "wgan"
-    CRITIC = "critic"
+    ADVERSARY_NAME = "critic"
 
     def __init__(
         self,

@@ -18,7 +18,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from models.ops import conv_forms, fast_conv, networks, subpixel
+from models.core import networks
+from models.ops import conv_forms, fast_conv, subpixel
 from utils import presets
 
 # Each kind of layer, Keras' own class for it, and the shape of a tiny input.  The

@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from models.ops import conv_forms, fast_conv, networks
+from models.core import networks
+from models.ops import conv_forms, fast_conv
 from utils import presets
 
 

@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from models.core import networks, subpixel
+from models.core import networks
+from models.ops import subpixel
 from utils import presets
 
 

@@ -130,10 +130,10 @@ CGAN_SILHOUETTES = ChapterPreset(
     # The camel GAN's networks and optimisers, conditioned on the ten animals.
     model=dict(GAN_CAMEL.model, num_classes=10),
     # Real images with wrong labels shown as fakes too: with the plain conditional discriminator
-    # the share of samples drawn as the animal asked for stalled at 0.73 (README).
+    # the share of samples drawn as the animal asked for stalled at 0.73 (docs/beyond-the-book.md).
     model_options=dict(matching_aware=True),
     batch_size=64,
-    epochs=3000,  # control 0.78 after 1000 steps, 0.80 after 2000, 0.89 after 3000 (README)
+    epochs=3000,  # control 0.78 after 1000 steps, 0.80 after 2000, 0.89 after 3000 (docs/beyond-the-book.md)
     print_every_n_batches=50,
 )
 

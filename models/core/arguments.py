@@ -28,15 +28,15 @@ def positive_number(name, value):
     return float(value)
 
 
-def check_book_arguments(params, critic):
-    """The constructor's book arguments (``critic`` is the prefix: 'discriminator' or 'critic')."""
+def check_book_arguments(params, adversary):
+    """The constructor's book arguments (``adversary``: their prefix, 'discriminator' or 'critic')."""
     input_dim = params["input_dim"]
     if len(tuple(input_dim)) != 3:
         _fail("input_dim", input_dim, "expected (height, width, channels)")
     for size in input_dim:
         positive_int("input_dim", size)
     positive_int("z_dim", params["z_dim"])
-    for prefix in (critic, "generator"):
+    for prefix in (adversary, "generator"):
         positive_number(f"{prefix}_learning_rate", params[f"{prefix}_learning_rate"])
         per_layer = ["conv_filters", "conv_kernel_size", "conv_strides"] + (
             ["upsample"] if prefix == "generator" else [])

@@ -69,8 +69,8 @@ class BookModel(AdversarialModel):
     """
 
     SECTION = ""
-    CRITIC = "critic"  # the prefix of the adversary's constructor arguments
-    CRITIC_ARGUMENTS = ("conv_filters", "conv_kernel_size", "conv_strides",
+    ADVERSARY_NAME = "critic"  # the book's name of the adversary: its network's name and its arguments' prefix
+    ADVERSARY_ARGUMENTS = ("conv_filters", "conv_kernel_size", "conv_strides",
                         "batch_norm_momentum", "activation", "dropout_rate")
     GENERATOR_ARGUMENTS = ("initial_dense_layer_size", "upsample", "conv_filters",
                            "conv_kernel_size", "conv_strides", "batch_norm_momentum",
@@ -79,9 +79,9 @@ class BookModel(AdversarialModel):
     def _setup(self, arguments):
         """Build the networks, the Keras model and its optimizers from a book ``__init__``'s ``locals()``."""
         params = {name: arguments[name] for name in self.param_names()}
-        checks.check_book_arguments(params, self.CRITIC)
+        checks.check_book_arguments(params, self.ADVERSARY_NAME)
         objective = self.make_objective(arguments)
-        objective.check_arguments(type(self).__name__, params, self.CRITIC)
+        objective.check_arguments(type(self).__name__, params, self.ADVERSARY_NAME)
         hacks = gan_hacks.Hacks(**{name: arguments.get(name, 0.0) for name in gan_hacks.NAMES}).check()
         objective.check_hacks(type(self).__name__, hacks)
         strategy = arguments["strategy"] or tf.distribute.get_strategy()
@@ -103,7 +103,7 @@ class BookModel(AdversarialModel):
             self._fixed_noise = None
             self._book_iterators = {}
             self.compile(
-                d_optimizer=make_optimizer(self.optimiser, params[f"{self.CRITIC}_learning_rate"]),
+                d_optimizer=make_optimizer(self.optimiser, params[f"{self.ADVERSARY_NAME}_learning_rate"]),
                 g_optimizer=make_optimizer(self.optimiser, self.generator_learning_rate),
                 jit_compile=bool(arguments["jit_compile"]),
             )
@@ -115,9 +115,9 @@ class BookModel(AdversarialModel):
     def _build_networks(self, params, dtype, output_activation, synchronized):
         adversary = build_discriminator(
             params["input_dim"],
-            *(params[f"{self.CRITIC}_{name}"] for name in self.CRITIC_ARGUMENTS),
+            *(params[f"{self.ADVERSARY_NAME}_{name}"] for name in self.ADVERSARY_ARGUMENTS),
             output_activation=output_activation,
-            name=self.CRITIC,
+            name=self.ADVERSARY_NAME,
             dtype=dtype,
             synchronized=synchronized,
         )

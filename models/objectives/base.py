@@ -97,8 +97,8 @@ class Objective:
         """The objective's own settings beyond its name, kept with a run (``run.json``)."""
         return {}
 
-    def check_arguments(self, model_name, params, critic):
-        """Refuse book arguments this loss cannot train with (``critic``: their prefix)."""
+    def check_arguments(self, model_name, params, adversary):
+        """Refuse book arguments this loss cannot train with (``adversary``: their prefix)."""
 
     def check_hacks(self, model_name, hacks):
         """Refuse GAN hacks that mean nothing for this loss."""

@@ -82,14 +82,14 @@ class WassersteinGradientPenalty(Wasserstein):
     def options(self):
         return {"grad_weight": self.grad_weight}
 
-    def check_arguments(self, model_name, params, critic):
-        momentum = params[f"{critic}_batch_norm_momentum"]
+    def check_arguments(self, model_name, params, adversary):
+        momentum = params[f"{adversary}_batch_norm_momentum"]
         if momentum:
             raise ValueError(
                 f"{model_name} with the gradient penalty cannot use batch normalisation in its critic "
-                f"({critic}_batch_norm_momentum={momentum!r}): batch norm makes each sample's score "
+                f"({adversary}_batch_norm_momentum={momentum!r}): batch norm makes each sample's score "
                 "depend on the rest of the batch, so the per-sample gradient the penalty constrains "
-                f"is no longer the critic's. Pass {critic}_batch_norm_momentum=None.")
+                f"is no longer the critic's. Pass {adversary}_batch_norm_momentum=None.")
 
     def critic_update(self, model, real, fake, mismatched=None):
         """One update on −f(real) + f(fake) + grad_weight·GP → [loss, real, fake, GP].

@@ -2,9 +2,8 @@
 
 On CPUs TensorFlow's forward ``Conv2D`` kernel is its fastest convolution; the
 *input* gradient of a convolution (``Conv2DBackpropInput``) — which is also how
-``Conv2DTranspose`` computes its forward pass — runs two to six times slower
-for the same multiply-adds (2-core AVX2 EPYC, batch 64: 13–58 against
-82–86 GMAC/s).  Every layer of the book's networks but the first needs that
+``Conv2DTranspose`` computes its forward pass — can run several times slower
+for the same multiply-adds (docs/speed.md).  Every layer of the book's networks but the first needs that
 input gradient in every update, and the critic's in the generator's update too.
 
 The input gradient of a convolution with stride ``s`` is itself a forward

@@ -2,9 +2,8 @@
 
 bfloat16 halves the bytes moved and, on CPUs that execute it natively (x86
 ``avx512_bf16`` or ``amx_bf16``, Arm's ``bf16``), doubles the arithmetic rate;
-elsewhere TensorFlow emulates it and a step runs about eleven times slower
-(measured on an AVX2-only AMD EPYC: 25 s instead of 2.2 s for the camel step).
-GPUs compute in float16 with loss scaling.  So ``mixed_precision=True`` picks
+elsewhere TensorFlow emulates it and a step runs many times slower (the
+figures are in docs/speed.md).  GPUs compute in float16 with loss scaling.  So ``mixed_precision=True`` picks
 float16 on a GPU, bfloat16 on a CPU with the instructions, and otherwise stays
 in float32 and says why, once.  A policy named explicitly is used as asked,
 with a warning where it will be slow.

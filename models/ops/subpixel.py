@@ -100,9 +100,8 @@ def take_even_pixels(x):
 
     The same values and gradient as the strided slice, computed as a reshape to
     (batch, H, 2, W, 2C) and a slice of contiguous runs of C channels; the gradient
-    is the incoming one padded with zeros and reshaped back.  On a 2-core AVX2 CPU
-    (batch 64, 28×28×128) this takes 2 ms forward and 6 ms backward instead of
-    the strided slice's 22 and 34.
+    is the incoming one padded with zeros and reshaped back: TensorFlow's strided
+    slice and its gradient are several times slower on CPUs (docs/speed.md).
     """
     import tensorflow as tf
 

@@ -360,7 +360,8 @@ def stream_ms_per_batch(image_size, batch_size, batches):
 def book_layers(plain):
     """While ``plain``, networks are built with Keras' own layers and forms, as the book builds
     them (UpSampling2D + Conv2D, Keras' own gradients: ``GDL_CONV_FORM=keras``)."""
-    from models.ops import conv_forms, networks
+    from models.core import networks
+    from models.ops import conv_forms
 
     saved = networks.EXACT_UPSAMPLE_CONV, networks.FAST_CONVOLUTIONS
     networks.EXACT_UPSAMPLE_CONV = saved[0] and not plain

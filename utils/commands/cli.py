@@ -92,9 +92,9 @@ def build_parser(chapter):
         f"grids, weights and loss curves under run/{preset.section}/<run id>_<data>/.",
         formatter_class=DefaultsHelpFormatter,
     )
-    data_help = (f"'{info.book_data}' is the book's data set (see README for getting it); " if book else "")
+    data_help = (f"'{info.book_data}' is the book's data set (see docs/data.md for getting it); " if book else "")
     if "cifar" in info.other_presets:
-        data_help += "'cifar': all ten CIFAR-10 classes (see README for getting it); "
+        data_help += "'cifar': all ten CIFAR-10 classes (see docs/data.md for getting it); "
     parser.add_argument(
         "--data", choices=info.data_choices, default=info.book_data,
         help=data_help + f"'{SILHOUETTES}' are the animal silhouettes installed with the project "
@@ -183,7 +183,7 @@ def build_parser(chapter):
 
 def add_hack_options(parser, binary_targets):
     """The GAN hacks (``models.recipe.hacks``), off by default: label options only for 0/1 targets."""
-    hacks = parser.add_argument_group("GAN hacks (off by default; see README)")
+    hacks = parser.add_argument_group("GAN hacks (off by default; see docs/beyond-the-book.md)")
     if binary_targets:
         hacks.add_argument("--label-smoothing", type=float, default=0.0,
                            help="one-sided: the discriminator's real targets become 1 - S")

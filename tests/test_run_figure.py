@@ -1,0 +1,38 @@
+"""The README's picture is made from a run folder by a script: its last grid beside its quality curve."""
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from utils.commands.run_figure import last_grid, main, run_figure
+from utils.runs.folder import RunFolder
+
+
+def fake_run(path, with_quality=True):
+    folder = RunFolder(path)
+    folder.images.mkdir(parents=True)
+    for step, shade in ((50, 40), (500, 200), (100, 90)):
+        Image.fromarray(np.full((20, 20), shade, np.uint8)).save(folder.sample(step))
+    if with_quality:
+        folder.quality.write_text(json.dumps({"floor": {"fid": 3.2}, "records": [
+            {"epoch": 50, "fid": 300.0}, {"epoch": 100, "finite": False}, {"epoch": 500, "fid": 29.0}]}))
+    return folder
+
+
+def test_the_picture_shows_the_last_grid_and_the_scores(tmp_path):
+    folder = fake_run(tmp_path / "run")
+    assert last_grid(folder).name == folder.sample(500).name  # by step, not by name
+    out = run_figure(folder.path, tmp_path / "figure.png")
+    picture = np.asarray(Image.open(out))
+    assert picture.shape[:2] == (360, 900)
+    assert len(np.unique(picture.reshape(-1, picture.shape[-1]), axis=0)) > 10  # drawn, not blank
+
+
+def test_a_run_without_scores_is_named(tmp_path, capsys):
+    folder = fake_run(tmp_path / "run", with_quality=False)
+    with pytest.raises(SystemExit, match="quality.json is missing"):
+        main([str(folder.path), str(tmp_path / "figure.png")])
+    with pytest.raises(FileNotFoundError, match="holds no sample grid"):
+        run_figure(tmp_path / "empty", tmp_path / "figure.png")
