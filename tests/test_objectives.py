@@ -130,3 +130,9 @@ def test_gdl_cgan_takes_the_hinge_and_its_own_options_from_the_registry(run_dir,
     assert cli.train_options(args, info.preset_for("silhouettes"), info) == {"n_critic": 2}
     assert "--loss" not in cli.build_parser("04_02").format_help()  # one loss: nothing to choose
     assert "--label-smoothing" not in cli.build_parser("04_02").format_help()
+
+
+def test_the_hinge_trains_in_mixed_precision():
+    gan = GAN(**gan_params(), loss="hinge", mixed_precision="mixed_bfloat16")
+    history = gan.fit(images(), batch_size=16, epochs=2, verbose=0)
+    assert np.isfinite([history.history[name] for name in gan.d_loss_names + gan.g_loss_names]).all()

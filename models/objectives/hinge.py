@@ -16,8 +16,9 @@ class Hinge(Objective):
 
     def adversary_loss(self, labels, scores):
         """mean(relu(1 − y·f)): labels +1 for real images, −1 for generated ones."""
-        return tf.reduce_mean(tf.nn.relu(1.0 - labels * scores), axis=-1)
+        scores = tf.cast(scores, tf.float32)
+        return tf.reduce_mean(tf.nn.relu(1.0 - tf.cast(labels, tf.float32) * scores), axis=-1)
 
     def generator_loss(self, labels, scores):
         """−f(G(z)) per sample: the generator raises its images' scores."""
-        return -tf.reduce_mean(scores, axis=-1)
+        return -tf.reduce_mean(tf.cast(scores, tf.float32), axis=-1)
