@@ -136,16 +136,17 @@ def _raw_silhouettes():
     return images, labels
 
 
-def _class_indices(classes):
-    """Turns `None`/'all', a name, or a list of names into label numbers."""
+def class_indices(classes):
+    """Turns `None`/'all', a name, or a list of names into label numbers; a name that is not
+    an animal of the silhouettes is refused, naming it."""
     if classes is None or (isinstance(classes, str) and classes == "all"):
         return list(range(len(SILHOUETTE_CLASSES)))
     names = [classes] if isinstance(classes, str) else list(classes)
     unknown = [n for n in names if n not in SILHOUETTE_CLASSES]
     if unknown or not names:
         raise ValueError(
-            f"Unknown silhouette class(es) {unknown or names}; choose from "
-            f"{', '.join(SILHOUETTE_CLASSES)} (or 'all')."
+            f"{', '.join(repr(n) for n in unknown) or 'no name'} is not an animal of the silhouettes; "
+            f"choose from {', '.join(SILHOUETTE_CLASSES)} (or 'all')."
         )
     return [SILHOUETTE_CLASSES.index(n) for n in names]
 
@@ -207,7 +208,7 @@ def load_silhouettes(classes=None, image_size=28, channels=1, split="all"):
     image_size = int(image_size)
 
     images, labels = _raw_silhouettes()
-    keep = np.isin(labels, _class_indices(classes)) & split_mask(labels, split, images)
+    keep = np.isin(labels, class_indices(classes)) & split_mask(labels, split, images)
     x = images[keep].astype(np.float32)[..., np.newaxis]
     y = labels[keep].copy()
 

@@ -50,16 +50,15 @@ class DataSpec:
             object.__setattr__(self, "label", 7)
 
     def _check_classes(self):
-        from utils.data.silhouettes import SILHOUETTE_CLASSES
+        from utils.data.silhouettes import class_indices
 
         if self.classes is None:
             object.__setattr__(self, "classes", "horse")
         names = str(self.classes).split(",")
-        unknown = [name for name in names if name not in SILHOUETTE_CLASSES] if self.classes != "all" else []
-        if unknown:
-            raise ValueError(
-                f"--classes {self.classes!r}: {', '.join(repr(n) for n in unknown)} is not an animal of the "
-                f"silhouettes; give comma-separated animals ({', '.join(SILHOUETTE_CLASSES)}) or 'all'.")
+        try:
+            class_indices("all" if self.classes == "all" else names)
+        except ValueError as error:
+            raise ValueError(f"--classes {self.classes!r} (comma-separated): {error}") from None
         if len(set(names)) != len(names):
             raise ValueError(f"--classes {self.classes!r} names an animal twice; name each once.")
 
