@@ -142,6 +142,17 @@ def check_images(images, input_dim, name="x_train"):
             f"(tanh): scale pixels as (x - 127.5) / 127.5, as the book's loaders do.")
 
 
+def check_batch_fits(batch_size, n_images, given_as, images="training images"):
+    """A batch larger than the data would hold repeats of the same images: refuse it.
+
+    ``given_as`` says how the batch size was given (``batch_size=…`` or ``--batch-size …``).
+    """
+    if batch_size > n_images:
+        raise ValueError(
+            f"{given_as} is more than the {n_images} {images}: every batch would repeat images. "
+            f"Use a batch size of at most {n_images}.")
+
+
 def check_labels(labels, num_classes, name="y_train"):
     """Classes must be integers 0 … num_classes − 1: any other becomes an all-zero one-hot
     vector in the networks, a class the model silently never learns."""

@@ -198,10 +198,7 @@ class BookModel(AdversarialModel):
         every = checks.positive_int("print_every_n_batches", print_every_n_batches)
         if not using_generator and not is_stream(x_train):
             checks.check_images(x_train, self.input_dim)
-            if batch_size > len(x_train):
-                raise ValueError(
-                    f"batch_size={batch_size} (--batch-size) is more than the {len(x_train)} training "
-                    f"images: every batch would repeat images. Use a batch size of at most {len(x_train)}.")
+            checks.check_batch_fits(batch_size, len(x_train), f"batch_size={batch_size} (--batch-size)")
         if y_train is not None:
             checks.check_labels(y_train, self.num_classes)
         self.trained_batch_size = batch_size  # recorded in checkpoints, kept by --resume

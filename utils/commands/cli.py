@@ -330,6 +330,7 @@ def _train(info, args, resume):
     replicas = strategy.num_replicas_in_sync if strategy else 1
 
     import keras
+    from models.core.arguments import check_batch_fits
     from utils.loaders import load_model
     from utils.runs.callbacks import TrainingDiverged, TrainingInterrupted, is_chief
     from utils.runs.folder import RunFolder, RunFolderBusy, RunFolderError, RunFolderTaken
@@ -361,12 +362,11 @@ def _train(info, args, resume):
             labelled, num_classes, using_generator = dict(y_train=y_train), len(class_names), False
         else:
             x_train, using_generator = spec.load_training(preset.input_dim, args.batch_size)
+        if not using_generator:
+            check_batch_fits(args.batch_size, len(x_train), f"--batch-size {args.batch_size}",
+                             f"training images of {data_name}")
     except (OSError, ValueError) as error:
         sys.exit(f"{info.command}: {error}")
-    if not using_generator and args.batch_size > len(x_train):
-        sys.exit(f"{info.command}: --batch-size {args.batch_size} is more than the {len(x_train)} "
-                 f"training images of {data_name}: every batch would repeat images. Use at most "
-                 f"{len(x_train)}.")
     quality = quality_monitor(args, spec, preset, folder)
     options = dict(mixed_precision=args.mixed_precision, jit_compile=args.jit_compile,
                    strategy=strategy)
