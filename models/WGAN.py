@@ -10,6 +10,7 @@ compiled step, on the device.
 
 import keras
 
+from models.core.arguments import positive_number
 from models.core.book import BookModel
 from models.objectives.wasserstein import Wasserstein
 
@@ -64,9 +65,9 @@ class WGAN(BookModel):
 
     @clip_threshold.setter
     def clip_threshold(self, value):
-        updated = Wasserstein(clip_threshold=value)
-        if updated.clip_threshold != self.objective.clip_threshold:
-            self.objective.clip_threshold = updated.clip_threshold
+        value = positive_number("clip_threshold", value)
+        if value != self.objective.clip_threshold:
+            self.objective.clip_threshold = value
             self._retrace()
 
     # -- the book's methods -----------------------------------------------------------------
