@@ -68,3 +68,20 @@ def run_dir(tmp_path, monkeypatch):
     folder.mkdir()
     monkeypatch.setenv("GDL_RUN_DIR", str(folder))
     return folder
+
+
+@pytest.fixture
+def trained(tmp_path):
+    """A tiny GAN run of 3 epochs saved in tmp_path/saved → (the model, its RunFolder)."""
+    import keras
+
+    from models.GAN import GAN
+    from tiny import gan_params, images
+    from utils.runs.folder import RunFolder
+
+    keras.utils.set_random_seed(0)
+    gan = GAN(**gan_params())
+    folder = RunFolder(tmp_path / "saved")
+    gan.save(folder)
+    gan.train(images(), 16, 3, folder, print_every_n_batches=1)
+    return gan, folder

@@ -26,17 +26,6 @@ from utils.runs.folder import RunFolder, RunFolderBusy, RunFolderError, RunFolde
 from utils.runs.saved import SavedRunError
 
 
-@pytest.fixture
-def trained(tmp_path):
-    """A GAN run of 3 epochs saved in tmp_path/saved."""
-    keras.utils.set_random_seed(0)
-    gan = GAN(**gan_params())
-    folder = RunFolder(tmp_path / "saved")
-    gan.save(folder)
-    gan.train(images(), 16, 3, folder, print_every_n_batches=1)
-    return gan, folder
-
-
 def leftovers(folder):
     return list(folder.path.rglob(".tmp-*"))
 

@@ -292,17 +292,8 @@ def test_a_damaged_quality_json_is_named_before_anything_is_written(tmp_path, ca
 # -- the checkpoint names the class that wrote it ---------------------------------------------
 
 
-@pytest.fixture
-def gan_run(tmp_path):
-    keras.utils.set_random_seed(0)
-    gan = GAN(**gan_params())
-    folder = RunFolder(tmp_path / "gan_run")
-    gan.save(folder)
-    gan.train(images(), 16, 2, folder, print_every_n_batches=1, tensorboard=False)
-    return folder
-
-
-def test_a_checkpoint_of_another_class_copied_into_a_run_is_refused(gan_run):
+def test_a_checkpoint_of_another_class_copied_into_a_run_is_refused(trained):
+    _, gan_run = trained
     wgan = WGAN(**critic_params())
     wgan.epoch = 7
     write_checkpoint(wgan, gan_run.checkpoint)  # run.json still says GAN
@@ -310,7 +301,8 @@ def test_a_checkpoint_of_another_class_copied_into_a_run_is_refused(gan_run):
         load_model(GAN, gan_run)
 
 
-def test_a_wrong_class_in_run_json_is_named_not_blamed_on_the_params(gan_run):
+def test_a_wrong_class_in_run_json_is_named_not_blamed_on_the_params(trained):
+    _, gan_run = trained
     gan_run.run_record.write_text(json.dumps({"model_class": "WGAN", "options": {}}))
     with pytest.raises(SavedRunError) as error:
         load_model(WGAN, gan_run)
