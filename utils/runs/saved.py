@@ -150,7 +150,7 @@ def load_model(model_class, folder, **options):
         raise FileNotFoundError(
             f"No checkpoint in {folder}: {folder.checkpoint} is written by train(), every "
             f"print_every_n_batches epochs. Train first, or point at another run.")
-    checked_training_state(folder.checkpoint)
+    # The checkpoint's training state was read and checked above (its class, or run.json's).
     try:
         model.load_weights(folder.checkpoint)
     except (OSError, ValueError) as error:
