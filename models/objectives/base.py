@@ -85,17 +85,18 @@ class Objective:
     # -- what the losses say -------------------------------------------------------------
 
     def training_signal(self, d_losses):
-        """The loss series whose curve the chapter compares with sample quality, per step,
-        from a ``d_losses`` table (one row per step, ``d_loss_names`` columns)."""
+        """The loss series whose curve the chapter compares with sample quality, per step, from a
+        ``d_losses`` table (one row per step, ``d_loss_names`` columns): where the loss estimates
+        a distance, that estimate, −(d_loss_real + d_loss_fake), which should fall as the samples
+        improve; otherwise the adversary's loss."""
+        if self.estimates_distance:
+            column = self.d_loss_names.index
+            return -(d_losses[:, column("d_loss_real")] + d_losses[:, column("d_loss_fake")])
         return d_losses[:, 0]
 
     signal_description = "discriminator loss d_loss"
 
-    # -- options ------------------------------------------------------------------------
-
-    def options(self):
-        """The objective's own settings beyond its name, kept with a run (``run.json``)."""
-        return {}
+    # -- checks ---------------------------------------------------------------------------
 
     def check_arguments(self, model_name, params, adversary):
         """Refuse book arguments this loss cannot train with (``adversary``: their prefix)."""

@@ -79,9 +79,6 @@ class WassersteinGradientPenalty(Wasserstein):
         self.grad_weight = positive_number("grad_weight", grad_weight)
         self.interpolate = RandomWeightedAverage(batch_size)
 
-    def options(self):
-        return {"grad_weight": self.grad_weight}
-
     def check_arguments(self, model_name, params, adversary):
         momentum = params[f"{adversary}_batch_norm_momentum"]
         if momentum:

@@ -54,8 +54,3 @@ class Wasserstein(Objective):
     def after_critic_update(self, model):
         if self.clip_threshold is not None:
             clip_weights(model.adversary.trainable_variables, self.clip_threshold)
-
-    def training_signal(self, d_losses):
-        """The critic's estimate of the distance: −(d_loss_real + d_loss_fake); it should fall as
-        the samples improve."""
-        return -(d_losses[:, 1] + d_losses[:, 2])
