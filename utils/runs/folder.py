@@ -55,7 +55,7 @@ class RunFolder:
         or an absolute path would put the run outside the run root.
         """
         run_id = str(run_id)
-        if not run_id or run_id in (".", "..") or any(c in run_id for c in "/\\\0") or run_id.startswith("."):
+        if not run_id or run_id.startswith(".") or any(c in run_id for c in "/\\\0"):
             raise ValueError(
                 f"--run-id {run_id!r} is not a plain folder name: it must not be empty, start with "
                 "'.', or contain '/' or '\\' (runs live under the run root, run/<section>/<run id>_<data>; "
