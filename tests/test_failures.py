@@ -217,6 +217,35 @@ def test_a_second_process_is_refused_while_one_trains(run_dir):
         first.communicate(timeout=120)
 
 
+def test_a_run_takes_its_folder_lock_once(run_dir, monkeypatch):
+    """The command holds the folder and hands it to ``train`` held; nothing takes it twice."""
+    from tiny import use_tiny_camel
+
+    use_tiny_camel(monkeypatch, batch_size=8)
+    taken = []
+    locked = RunFolder.locked
+
+    def counting(self):
+        taken.append(self.path)
+        return locked(self)
+
+    monkeypatch.setattr(RunFolder, "locked", counting)
+    cli.main_gan(["--data", "silhouettes", "--epochs", "2", "--quality-every", "1000"])
+    assert taken == [run_dir / "gan" / "0001_silhouettes-horse"]
+
+
+def test_a_held_folder_is_trained_into_and_not_taken_again(trained):
+    gan, folder = trained
+    with RunFolder(folder).locked() as held:
+        with pytest.raises(RunFolderBusy, match=f"process {os.getpid()}"):
+            with RunFolder(folder).locked():  # a second holder, even in this process
+                pass
+        gan.train(images(), 16, 1, held)
+    assert gan.epoch == 4
+    with RunFolder(folder).locked():  # released at the end
+        pass
+
+
 def test_a_new_model_never_replaces_a_saved_run(trained):
     gan, folder = trained
     fresh = GAN(**gan_params())

@@ -370,8 +370,9 @@ def _train(info, args, resume):
     quality = quality_monitor(args, spec, preset, folder)
     options = dict(mixed_precision=args.mixed_precision, jit_compile=args.jit_compile,
                    strategy=strategy)
-    # Non-chief workers of a cluster read the run folder but never write it, so only the
-    # chief holds it.
+    # The lock is taken here, once: the run is built or loaded, saved and trained while the
+    # folder is held, and ``train`` is given the held folder. Non-chief workers of a cluster
+    # read the run folder but never write it, so only the chief holds it.
     chief = is_chief(strategy)
     holding = folder.locked() if chief else contextlib.nullcontext()
     try:

@@ -25,7 +25,6 @@ from pathlib import Path
 from utils.paths import run_root
 
 CHECKPOINT_NAME = "weights.weights.h5"
-_HELD = {}  # run folders this process holds: path → (lock file, depth)
 
 
 class RunFolderBusy(RuntimeError):
@@ -46,6 +45,7 @@ class RunFolder:
 
     def __init__(self, path):
         self.path = Path(os.fspath(path))
+        self.held = False  # True inside ``locked()``: whoever trains into it need not take it again
 
     @classmethod
     def for_run(cls, section, run_id, data_name):
@@ -174,42 +174,37 @@ class RunFolder:
 
     @contextlib.contextmanager
     def locked(self):
-        """Hold the folder while this process trains into it: another process is refused.
+        """Hold the folder while this process trains into it: any other holder is refused.
 
-        Re-entrant within a process (the command holds it, then ``train`` does);
-        the kernel drops the lock when the process ends, however it ends.
+        Taken once per run: whoever holds it passes this object on, and ``held`` tells
+        ``train_run`` not to take it again.  The kernel drops the lock when the process
+        ends, however it ends.
+
+        Raises:
+            RunFolderBusy: another process (or another ``locked()`` here) holds the folder.
         """
-        key = str(self.path.resolve())
-        if key in _HELD:
-            handle, depth = _HELD[key]
-            _HELD[key] = (handle, depth + 1)
-        else:
-            self.path.mkdir(parents=True, exist_ok=True)
-            handle = open(self.lock_file, "a+")
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                handle.seek(0)
-                owner = handle.read().strip() or "another process"
-                handle.close()
-                raise RunFolderBusy(
-                    f"{self.path} is being trained into by {owner}. Wait until it finishes, "
-                    f"or train into another run folder (--run-id).") from None
+        self.path.mkdir(parents=True, exist_ok=True)
+        handle = open(self.lock_file, "a+")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
             handle.seek(0)
-            handle.truncate()
-            handle.write(f"process {os.getpid()}")
-            handle.flush()
-            _HELD[key] = (handle, 1)
+            owner = handle.read().strip() or "another process"
+            handle.close()
+            raise RunFolderBusy(
+                f"{self.path} is being trained into by {owner}. Wait until it finishes, "
+                f"or train into another run folder (--run-id).") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"process {os.getpid()}")
+        handle.flush()
+        self.held = True
         try:
             yield self
         finally:
-            handle, depth = _HELD[key]
-            if depth > 1:
-                _HELD[key] = (handle, depth - 1)
-            else:
-                del _HELD[key]
-                fcntl.flock(handle, fcntl.LOCK_UN)
-                handle.close()
+            self.held = False
+            fcntl.flock(handle, fcntl.LOCK_UN)
+            handle.close()
 
 
 def keras3_weights_file(filepath):

@@ -1,6 +1,6 @@
 """A training run into a run folder: what surrounds ``fit()`` so that a run loses nothing.
 
-The folder is held (``RunFolder.locked``) while the run trains, a saved run of
+The folder is held (``RunFolder.locked``, taken once) while the run trains, a saved run of
 another model is never replaced, leftovers of a save that ``kill -9`` cut short
 are removed, the run folder's callbacks save grids, checkpoints and history,
 and a divergence or a signal ends the run with an exception that says what was
@@ -23,7 +23,7 @@ def train_run(model, dataset, run_folder, epochs, every, callbacks=(), tensorboa
     Args:
         model: a model of this project (``d_losses``, ``epoch``, ``fixed_noise``...).
         dataset: the endless ``tf.data.Dataset`` of its batches.
-        run_folder: where the run lives (a path or ``RunFolder``).
+        run_folder: where the run lives: a path, or a ``RunFolder`` (held already, or taken here).
         every: grids and checkpoints every this many epochs.
         callbacks: more Keras callbacks, after the run folder's own.
     Returns:
@@ -33,9 +33,11 @@ def train_run(model, dataset, run_folder, epochs, every, callbacks=(), tensorboa
         TrainingInterrupted: SIGINT or SIGTERM stopped the run after a whole step, saved.
         RunFolderTaken: the folder holds another model's run.
     """
-    folder = RunFolder(run_folder)
-    # In a cluster only the chief writes the run folder, so only it holds the folder.
-    with folder.locked() if is_chief(model) else contextlib.nullcontext():
+    folder = run_folder if isinstance(run_folder, RunFolder) else RunFolder(run_folder)
+    # In a cluster only the chief writes the run folder, so only it holds the folder; a
+    # command that already holds it (to build or load the model there) passes it on held.
+    holding = folder.locked() if is_chief(model) and not folder.held else contextlib.nullcontext()
+    with holding:
         refuse_another_run(model, folder)
         folder.make().remove_leftovers()
         saving = run_callbacks(model, folder, every=every, epochs=epochs, tensorboard=tensorboard)
