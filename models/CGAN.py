@@ -84,6 +84,8 @@ class CGAN(BookModel):
         checks.positive_int("num_classes", num_classes, minimum=2)
         self._setup(locals())
         self.matching_aware = bool(matching_aware)
+        # Kept as given, so that a run saved with loss='gan' and another weight keeps it too.
+        self.grad_weight = checks.positive_number("grad_weight", grad_weight)
 
     @property
     def discriminator(self):
@@ -95,11 +97,6 @@ class CGAN(BookModel):
 
     def make_objective(self, arguments):
         return objective_for(arguments["loss"], LOSSES, grad_weight=arguments["grad_weight"])
-
-    @property
-    def grad_weight(self):
-        """The gradient penalty's weight (with ``loss='wgan-gp'``; the default otherwise)."""
-        return getattr(self.objective, "grad_weight", 10.0)
 
     def model_options(self):
         return {**super().model_options(), "loss": self.objective.name, "grad_weight": self.grad_weight,

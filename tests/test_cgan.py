@@ -46,6 +46,15 @@ def test_bad_arguments_are_refused_by_name():
         CGAN(**gan_params(), num_classes=3).generate([3])
 
 
+def test_grad_weight_is_the_penalty_weight_and_kept_as_given_with_any_loss():
+    assert CGAN(**gan_params(), num_classes=3, loss="wgan-gp", grad_weight=5).objective.grad_weight == 5
+    for loss in ("gan", "wgan-gp"):
+        gan = CGAN(**gan_params(), num_classes=3, loss=loss, grad_weight=5)
+        assert gan.grad_weight == 5 and gan.model_options()["grad_weight"] == 5
+    with pytest.raises(ValueError, match="grad_weight"):
+        CGAN(**gan_params(), num_classes=3, grad_weight=-1)
+
+
 def test_the_discriminator_is_frozen_in_the_generators_update():
     gan = CGAN(**gan_params(), num_classes=3)
     before_d, before_g = snapshot(gan.discriminator), snapshot(gan.generator)
