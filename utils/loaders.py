@@ -45,9 +45,16 @@ def load_safari(folder):
     random generator (`np.random.seed` makes the choice repeatable).  The
     files are memory-mapped, so only the rows kept are read from disk.
 
+    Args:
+        folder: the folder's name under the data folder, e.g. `'camel'`.
+
     Returns:
         `(x, y)`: float32 images `(N, 28, 28, 1)` in [-1, 1], and for each
         image the index of its file in sorted name order.
+
+    Raises:
+        FileNotFoundError: there is no such folder, or it holds no `.npy` file.
+        ValueError: a file is not a Quick, Draw! bitmap array (see `open_bitmaps`).
     """
     path = data_root() / folder
     if not path.is_dir():
@@ -87,6 +94,12 @@ def load_cifar(label, num=10, path=None):
     Returns:
         `(x, y)`: float32 images `(N, 32, 32, 3)` in [-1, 1] and their labels
         `(N, 1)`, shaped like Keras' CIFAR labels.
+
+    Raises:
+        ValueError: `num` is not 10 or 100, `label` is not one of its classes, or the data
+            holds no image of that class.
+        FileNotFoundError: `path` is not (and does not hold) an extracted CIFAR folder.
+        DownloadError: no CIFAR folder was found and downloading failed.
     """
     if num not in (10, 100):
         raise ValueError(f"num must be 10 (CIFAR-10) or 100 (CIFAR-100), got {num!r}.")
@@ -110,11 +123,23 @@ def load_celeb(data_name, image_size, batch_size, shuffle=True, seed=None):
     `image_size` x `image_size` and scaled to [-1, 1].  Files that are not
     images are left out with a warning.
 
+    Args:
+        data_name: the folder's name under the data folder, e.g. `'celeb'`.
+        image_size: the side, in pixels, of the square images (an integer >= 1).
+        batch_size: images per batch (an integer >= 1).
+        shuffle: reshuffle the files on every pass of the stream (`stream[i]` keeps
+            the sorted order).
+        seed: seed of the shuffling; None: another order on every run.
+
     Returns:
         An `ImageStream` (see `utils.data.celeb`): `next(stream)[0]` is a batch of
         images `(batch_size, image_size, image_size, 3)`, `stream[0][0][0]` the
         first image, and `stream.dataset` the endless `tf.data.Dataset` of
         batches for a training loop.
+
+    Raises:
+        ValueError: `image_size` or `batch_size` is not an integer of at least 1.
+        FileNotFoundError: there is no such folder, or no readable JPEG or PNG in it.
     """
     for name, value in (("image_size", image_size), ("batch_size", batch_size)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:

@@ -53,6 +53,10 @@ def nearest_training_images(samples, x_train, chunk=None):
         nearest image (the first one, if several are equally close) and the
         mean absolute difference to it, in the images' own units (on [-1, 1]
         images that is twice the book's distance on [0, 1] images).
+
+    Raises:
+        ValueError: an argument is not a batch of images, their image shapes differ,
+            `x_train` is empty, or `chunk` is below 1.
     """
     samples_flat = _flat(samples, "samples")
     train_flat = _flat(x_train, "x_train")
@@ -92,8 +96,20 @@ def save_memorisation_check(samples, x_train, folder, chunk=None, cols=5):
     for `sample_images`): sample k and its nearest training image sit in the
     same place of the two grids.  Images are expected in [-1, 1].
 
+    Args:
+        samples: generated images `(S, H, W, C)`, C = 1 or 3.
+        x_train: training images `(N, H, W, C)`, the same image shape and scale.
+        folder: the run folder (a path); `images/` is made in it.
+        chunk: training images compared at once (see `nearest_training_images`).
+        cols: images per row of both grids (at most S).
+
     Returns:
         `MemorisationCheck(indices, distances, samples_path, nearest_path)`.
+        The first two are `nearest_training_images`' results, the last two the
+        paths (str) of the two grids.
+
+    Raises:
+        ValueError: as for `nearest_training_images`.
     """
     samples = np.asarray(samples)
     indices, distances = nearest_training_images(samples, x_train, chunk=chunk)

@@ -29,7 +29,15 @@ MAGIC_BYTES = (b"\xff\xd8\xff", b"\x89PNG")
 
 
 def list_images(folder):
-    """Every `.jpg`/`.jpeg`/`.png` file under `folder`, at any depth, sorted."""
+    """Every `.jpg`/`.jpeg`/`.png` file under `folder`, at any depth, sorted.
+
+    Args:
+        folder: the folder to search (suffixes match in any case).
+
+    Returns:
+        A list of path strings, folders and files in sorted order; empty when the folder
+        does not exist.
+    """
     found = []
     for dirpath, dirnames, filenames in os.walk(folder):
         dirnames.sort()
@@ -66,6 +74,13 @@ def drop_non_images(paths, max_named=5):
     catches both a text file named `.jpg` and an image cut short by an
     interrupted copy, naming them, before TensorFlow would fail on them.
     The files dropped are reported in one warning.
+
+    Args:
+        paths: the files to check.
+        max_named: at most this many dropped files are named in the warning.
+
+    Returns:
+        A list of the paths kept, in their order.
     """
     kept, dropped = [], []
     for path in paths:
@@ -100,6 +115,17 @@ class ImageStream:
         * `stream[i]` is batch `i` of the files in sorted order, so
           `stream[0][0][0]` is the first image;
         * `len(stream)` is the number of batches in one pass over the files.
+
+    Args:
+        filepaths: the image files (JPEG or PNG), at least one.
+        image_size: the side of the square images, or their `(height, width)`.
+        batch_size: images per batch, at least 1.
+        shuffle: reshuffle the files on every pass of `dataset` (indexing keeps the
+            sorted order).
+        seed: seed of the shuffling; None: another order on every run.
+
+    Raises:
+        ValueError: `batch_size` is below 1, or there is no file.
     """
 
     def __init__(self, filepaths, image_size, batch_size, shuffle=True, seed=None):

@@ -52,7 +52,20 @@ class _ArraysOnly(pickle.Unpickler):
 
 
 def read_batch(path, label_key):
-    """One batch file of the CIFAR "python version" archives → (uint8 images (N, 3, 32, 32), labels)."""
+    """One batch file of the CIFAR "python version" archives → (uint8 images (N, 3, 32, 32), labels).
+
+    Args:
+        path: the batch file (a pickle), e.g. `data_batch_1`.
+        label_key: `"labels"` (CIFAR-10) or `"fine_labels"` (CIFAR-100).
+
+    Returns:
+        `(images, labels)`: the images as a numpy array `(N, 3, 32, 32)` in the file's
+        dtype, and the labels as stored (a list).
+
+    Raises:
+        pickle.UnpicklingError: the pickle refers to anything but numpy arrays.
+        KeyError: the batch has no `data` or no `label_key`.
+    """
     with open(path, "rb") as f:
         batch = _ArraysOnly(f, encoding="bytes").load()
     batch = {key.decode("utf8") if isinstance(key, bytes) else key: value for key, value in batch.items()}
@@ -60,15 +73,32 @@ def read_batch(path, label_key):
 
 
 def folder_name(num):
+    """The folder a CIFAR archive extracts to.
+
+    Args:
+        num: 10 or 100.
+
+    Returns:
+        `"cifar-10-batches-py"` or `"cifar-100-python"`.
+    """
     return LAYOUT[num][0]
 
 
 def read_folder(folder, num):
     """Reads an extracted CIFAR folder with Keras' batch reader.
 
+    Args:
+        folder: the extracted `cifar-10-batches-py/` or `cifar-100-python/` folder.
+        num: 10 or 100.
+
     Returns:
         `(x, y)`: uint8 images `(N, 32, 32, 3)` (train then test) and int64
         labels `(N, 1)`, fine labels for CIFAR-100.
+
+    Raises:
+        FileNotFoundError: a batch file is missing.
+        ValueError: a batch file cannot be read, or holds other than uint8 images with one
+            label each, all in 0..num-1.
     """
     folder = Path(folder)
     _, _, files, label_key = LAYOUT[num]
@@ -109,6 +139,17 @@ def find_folder(num, path=None):
     """The extracted folder to read, or `None` if there is none yet.
 
     `path` (if given) may be the CIFAR folder itself or a folder holding it.
+
+    Args:
+        num: 10 or 100.
+        path: the CIFAR folder or a folder holding it; None: look for it in the data folder.
+
+    Returns:
+        The folder's `Path`, or `None` when `path` is None and the data folder has none.
+
+    Raises:
+        FileNotFoundError: `path` is given but is not, and does not hold, an extracted CIFAR
+            folder.
     """
     name = folder_name(num)
     if path is not None:
@@ -130,6 +171,17 @@ def download_folder(url, num):
     `url` is the archive itself, or a folder URL ending in `/` to which the
     standard archive name (e.g. `cifar-10-python.tar.gz`) is added.  The
     extracted folder is reused on later calls without any network access.
+
+    Args:
+        url: the archive's URL, or a folder URL ending in `/`.
+        num: 10 or 100.
+
+    Returns:
+        The `Path` of the extracted folder, under `<data folder>/_downloads/`.
+
+    Raises:
+        DownloadError: the download or the extraction failed, or the archive holds no
+            CIFAR folder.
     """
     name, archive_name, _, _ = LAYOUT[num]
     if url.endswith("/"):
@@ -169,7 +221,17 @@ def download_folder(url, num):
 
 
 def load_keras(num):
-    """Keras' own loader (downloads into ~/.keras when online)."""
+    """Keras' own loader (downloads into ~/.keras when online).
+
+    Args:
+        num: 10 or 100.
+
+    Returns:
+        `(x, y)`: uint8 images `(N, 32, 32, 3)` (train then test) and int64 labels `(N, 1)`.
+
+    Raises:
+        DownloadError: Keras could not get the data; the message says how to work offline.
+    """
     from keras.datasets import cifar10, cifar100
 
     try:
@@ -192,7 +254,20 @@ def load_keras(num):
 
 
 def load_all(num, path=None):
-    """All CIFAR-`num` images and labels, from the first source that has them."""
+    """All CIFAR-`num` images and labels, from the first source that has them.
+
+    Args:
+        num: 10 or 100.
+        path: an extracted CIFAR folder or a folder holding it; None: the data folder,
+            then `$GDL_CIFAR_URL`, then Keras.
+
+    Returns:
+        `(x, y)`: uint8 images `(N, 32, 32, 3)` (train then test) and int64 labels `(N, 1)`.
+
+    Raises:
+        FileNotFoundError, ValueError: as for `find_folder` and `read_folder`.
+        DownloadError: no folder was found and the data could not be downloaded.
+    """
     folder = find_folder(num, path)
     if folder is None and os.environ.get(CIFAR_URL_ENV):
         folder = download_folder(os.environ[CIFAR_URL_ENV], num)

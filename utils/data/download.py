@@ -41,7 +41,15 @@ class DownloadError(OSError):
 
 
 def quickdraw_path(category="camel", data_dir=None):
-    """Where the book keeps a Quick, Draw! category: `data/<c>/full_numpy_bitmap_<c>.npy`."""
+    """Where the book keeps a Quick, Draw! category: `data/<c>/full_numpy_bitmap_<c>.npy`.
+
+    Args:
+        category: the Quick, Draw! category, e.g. `'camel'`.
+        data_dir: the data folder; None: `utils.paths.data_root()`.
+
+    Returns:
+        The file's `Path` (it need not exist).
+    """
     root = Path(data_dir) if data_dir is not None else data_root()
     return root / category / f"full_numpy_bitmap_{category}.npy"
 
@@ -52,6 +60,11 @@ def fetch(url, target, check=None):
     The bytes go to `<target>.part` first and are renamed to `target` only when
     the download finished (and `check(partial_path)`, if given, did not raise),
     so a failed or interrupted run never leaves a `target` behind.
+
+    Args:
+        url: what to download.
+        target: the file to write (its folder is made); replaced if it exists.
+        check: optional callable given the downloaded file's path; raising rejects it.
 
     Returns:
         `target` as a `Path`.
@@ -104,8 +117,16 @@ def download_quickdraw(category="camel", data_dir=None):
     The base URL can be changed with the `GDL_QUICKDRAW_URL` environment
     variable (a mirror, or a local server in the tests).
 
+    Args:
+        category: the Quick, Draw! category, e.g. `'camel'`.
+        data_dir: the data folder; None: `utils.paths.data_root()`.
+
     Returns:
         The `Path` of the `.npy` file.
+
+    Raises:
+        DownloadError: the download failed, or the file is not a Quick, Draw! bitmap
+            array; the message says how to work offline.
     """
     target = quickdraw_path(category, data_dir)
     if target.exists():
@@ -124,7 +145,14 @@ def download_quickdraw(category="camel", data_dir=None):
 
 
 def main(argv=None):
-    """Entry point of the `gdl-download` console command."""
+    """Entry point of the `gdl-download` console command.
+
+    Args:
+        argv: the command-line arguments, without the program name; None: `sys.argv[1:]`.
+
+    Returns:
+        The exit status: 0, or 1 when a download failed (the error is printed).
+    """
     parser = argparse.ArgumentParser(
         prog="gdl-download",
         description=(

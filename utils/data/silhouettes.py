@@ -79,7 +79,18 @@ class NumpyArrayUnpickler(pickle.Unpickler):
 
 
 def unpickle_array(data):
-    """Loads a numpy array from pickle bytes with `NumpyArrayUnpickler`."""
+    """Loads a numpy array from pickle bytes with `NumpyArrayUnpickler`.
+
+    Args:
+        data: the pickle's bytes.
+
+    Returns:
+        The `numpy.ndarray`.
+
+    Raises:
+        pickle.UnpicklingError: the pickle refers to anything but numpy arrays, or holds
+            something else than an array.
+    """
     array = NumpyArrayUnpickler(io.BytesIO(data)).load()
     if not isinstance(array, np.ndarray):
         raise pickle.UnpicklingError(
@@ -93,6 +104,15 @@ def package_file(name):
 
     `find_spec` only looks the package up on `sys.path`; importing it would
     run its modules, which pull in TensorFlow datasets.
+
+    Args:
+        name: the file's name, `DATA_FILE` or `LABEL_FILE`.
+
+    Returns:
+        The file's `Path`.
+
+    Raises:
+        FileNotFoundError: the package is not installed, or lacks the file.
     """
     spec = importlib.util.find_spec(_MODULE)
     locations = spec.submodule_search_locations if spec is not None else None
@@ -107,7 +127,19 @@ def package_file(name):
 
 
 def read_verified_pickle(path, sha256):
-    """Checks the sha256 of a gzip'd pickle, then unpickles the array in it."""
+    """Checks the sha256 of a gzip'd pickle, then unpickles the array in it.
+
+    Args:
+        path: the `.gz` file.
+        sha256: its expected sha256, in lowercase hex.
+
+    Returns:
+        The `numpy.ndarray` in it.
+
+    Raises:
+        ValueError: the file's sha256 differs.
+        pickle.UnpicklingError: as for `unpickle_array`.
+    """
     raw = Path(path).read_bytes()
     digest = hashlib.sha256(raw).hexdigest()
     if digest != sha256:
@@ -138,7 +170,17 @@ def _raw_silhouettes():
 
 def class_indices(classes):
     """Turns `None`/'all', a name, or a list of names into label numbers; a name that is not
-    an animal of the silhouettes is refused, naming it."""
+    an animal of the silhouettes is refused, naming it.
+
+    Args:
+        classes: `None` or `'all'`, one name such as `'horse'`, or a list of names.
+
+    Returns:
+        A list of indices into `SILHOUETTE_CLASSES`, in the order given.
+
+    Raises:
+        ValueError: an unknown name, or an empty list.
+    """
     if classes is None or (isinstance(classes, str) and classes == "all"):
         return list(range(len(SILHOUETTE_CLASSES)))
     names = [classes] if isinstance(classes, str) else list(classes)
@@ -164,6 +206,18 @@ def split_mask(labels, split, images=None):
     ``images``, a held-out image whose exact pixels are also in the training part
     is moved there, so that no held-out image has been seen in training
     (1,900 held out of 10,000).
+
+    Args:
+        labels: the label of each image, in the package's order.
+        split: `'all'`, `'train'` or `'held-out'`.
+        images: the images, one per label, to move duplicates out of the held-out part;
+            None: positions only.
+
+    Returns:
+        A boolean array, one entry per label: True for the images of `split`.
+
+    Raises:
+        ValueError: an unknown `split`.
     """
     if split not in SPLITS:
         raise ValueError(f"split must be one of {', '.join(SPLITS)}; got {split!r}.")
@@ -200,6 +254,12 @@ def load_silhouettes(classes=None, image_size=28, channels=1, split="all"):
         `(x, y)`: float32 images of shape `(N, image_size, image_size,
         channels)` with values in [-1, 1], and their int64 labels (0-9, the
         index in `SILHOUETTE_CLASSES`).
+
+    Raises:
+        ValueError: `channels` is not 1 or 3, `image_size` is not a positive integer,
+            `classes` names an unknown animal, `split` is unknown, or the package's files
+            are not those released.
+        FileNotFoundError: the `animal-shape-mnist` package is not installed.
     """
     if channels not in (1, 3):
         raise ValueError(f"channels must be 1 or 3, got {channels!r}.")

@@ -37,6 +37,16 @@ class RealImages:
 
 @dataclass(frozen=True)
 class DataSpec:
+    """One of the project's data sets, as a run trains on it.
+
+    Attributes:
+        name: one of ``NAMES``.
+        classes: silhouettes only: 'horse', 'cat,dog' or 'all' (default 'horse').
+        label: cifar only: the CIFAR-10 class (default 7, horses), or 'all'.
+    Raises:
+        ValueError: an unknown ``name``, or ``classes`` naming an unknown animal or one twice.
+    """
+
     name: str
     classes: str = None  # silhouettes: 'horse', 'cat,dog' or 'all'
     label: int = None  # cifar: the CIFAR-10 class, or 'all' (a conditional model's ten classes)
@@ -86,7 +96,18 @@ class DataSpec:
         return list(SILHOUETTE_CLASSES) if self.classes == "all" else self.classes.split(",")
 
     def load_training(self, input_dim, batch_size):
-        """→ (x_train, using_generator): what the chapter's ``train`` is given."""
+        """→ (x_train, using_generator): what the chapter's ``train`` is given.
+
+        Args:
+            input_dim: the model's image shape (H, W, C): silhouettes are loaded at H and C,
+                CelebA at H; the camel drawings (28x28x1) and CIFAR (32x32x3) at their own size.
+            batch_size: images per batch of the CelebA stream (unused for the others).
+        Returns:
+            ``(x_train, using_generator)``: float32 images (N, H, W, C) in [-1, 1] and False,
+            or for CelebA an ``ImageStream`` and True.
+        Raises:
+            FileNotFoundError, DownloadError: the data is not there and cannot be downloaded.
+        """
         from utils import loaders
 
         height, _, channels = input_dim
@@ -108,6 +129,15 @@ class DataSpec:
 
         The silhouettes' labels are renumbered in the order of the classes asked for
         (``--classes cat,dog``: cat 0, dog 1); CIFAR-10 (``label='all'``) keeps its ten.
+
+        Args:
+            input_dim: the model's image shape (H, W, C); silhouettes are loaded at H and C,
+                CIFAR-10 comes at 32x32x3.
+        Returns:
+            ``(images, labels, class_names)``: float32 images (N, H, W, C) in [-1, 1], int32
+            labels (N,) and the tuple of class names the labels index.
+        Raises:
+            ValueError: silhouettes of a single animal, or data without class labels.
         """
         from utils import loaders
 
@@ -134,7 +164,19 @@ class DataSpec:
             f"(any --classes) or --data cifar (all ten CIFAR-10 classes).")
 
     def real_images(self, input_dim, n_train=2000, n_held_out=1000, seed=0):
-        """Real images at the model's size: up to ``n_train`` for reference, ``n_held_out`` held out."""
+        """Real images at the model's size: up to ``n_train`` for reference, ``n_held_out`` held out.
+
+        Args:
+            input_dim: the model's image shape (H, W, C).
+            n_train: at most this many training images for reference.
+            n_held_out: at most this many held-out images (without a fixed split, at most half
+                of the images loaded).
+            seed: seed of the random choice of images.
+        Returns:
+            ``RealImages``: for the silhouettes, from the fixed train/held-out split, labelled,
+            ``held_out_unseen`` True; for the others, both parts drawn from the training data,
+            without labels, ``held_out_unseen`` False.
+        """
         from utils import loaders
 
         height, _, channels = input_dim
@@ -167,6 +209,13 @@ class DataSpec:
     # -- the record in the run folder ---------------------------------------------------
 
     def write(self, folder):
+        """Write the spec as the run folder's ``data.json`` (fields that are None left out).
+
+        Args:
+            folder: the run folder, a path or a ``RunFolder``.
+        Returns:
+            The ``Path`` of ``data.json``.
+        """
         from utils.runs.folder import RunFolder, replace_atomically
 
         path = RunFolder(folder).data_record
@@ -176,7 +225,15 @@ class DataSpec:
 
     @classmethod
     def read(cls, folder):
-        """The run's data: ``data.json``, else inferred from the folder's name; None if neither says."""
+        """The run's data: ``data.json``, else inferred from the folder's name; None if neither says.
+
+        Args:
+            folder: the run folder, a path or a ``RunFolder``.
+        Returns:
+            A ``DataSpec``, or None.
+        Raises:
+            ValueError: ``data.json`` is damaged, or the folder's name names unknown animals.
+        """
         from utils.runs.folder import RunFolder
 
         folder = RunFolder(folder)
@@ -192,7 +249,15 @@ class DataSpec:
 
     @classmethod
     def infer(cls, folder_name):
-        """From a run folder's name ``<run id>_<data name>`` as the commands and notebooks make it."""
+        """From a run folder's name ``<run id>_<data name>`` as the commands and notebooks make it.
+
+        Args:
+            folder_name: the folder's name, e.g. ``0001_camel`` or ``0002_silhouettes-cat-dog``.
+        Returns:
+            A ``DataSpec``, or None when the name says no data set of ``NAMES``.
+        Raises:
+            ValueError: a silhouettes name that names an unknown animal.
+        """
         data_name = folder_name.split("_", 1)[1] if "_" in folder_name else folder_name
         if data_name.startswith("silhouettes-"):
             return cls("silhouettes", classes=data_name[len("silhouettes-"):].replace("-", ","))
@@ -210,7 +275,16 @@ class DataSpec:
 
     @classmethod
     def parse(cls, text):
-        """``--data`` values: 'silhouettes:horse', 'silhouettes:all', 'camel', 'cifar:7', 'celeb'."""
+        """``--data`` values: 'silhouettes:horse', 'silhouettes:all', 'camel', 'cifar:7', 'celeb'.
+
+        Args:
+            text: the value, ``<name>[:<detail>]``; silhouettes default to 'horse', cifar to 7.
+        Returns:
+            A ``DataSpec``.
+        Raises:
+            ValueError: an unknown name or animal, or a cifar class that is neither a number
+                nor 'all'.
+        """
         name, _, detail = text.partition(":")
         if name == "silhouettes":
             return cls(name, classes=detail or "horse")

@@ -92,7 +92,15 @@ def build_classifier():
 
 
 def file_sha256(path):
-    """Hex sha256 of a file's bytes."""
+    """Hex sha256 of a file's bytes.
+
+    Args:
+        path: the file.
+    Returns:
+        Its sha256, 64 lowercase hex digits.
+    Raises:
+        OSError: the file cannot be read.
+    """
     return file_digest(path, "sha256")
 
 
@@ -103,6 +111,14 @@ def load_classifier(path=None):
     `SHIPPED_SHA256`.  A file of your own is not checked against it.  Models
     are cached by (file, sha256): evaluation asks for them often, and a
     changed file is loaded afresh.  Do not modify the returned model.
+
+    Args:
+        path: a ``.weights.h5`` file of this network; None: the shipped file.
+    Returns:
+        The Keras model (``build_classifier``) with the weights loaded.
+    Raises:
+        ClassifierWeightsError: the file cannot be read, the shipped file was altered, or the
+            file does not hold this network's weights.
     """
     shipped = path is None
     path = Path(SHIPPED_WEIGHTS if shipped else path)
@@ -156,6 +172,13 @@ class SilhouetteFeatures:
     resized to 28x28 with `tf.image.resize(..., antialias=True)` (bilinear
     with a widened filter when shrinking, so each pixel averages the area it
     covers).  Images are processed ``batch_size`` at a time.
+
+    Args:
+        path: the classifier's weights file; None: the shipped one.
+        batch_size: images per call of the network, a positive integer.
+    Raises:
+        ValueError: ``batch_size`` is not a positive integer.
+        ClassifierWeightsError: as for ``load_classifier``.
     """
 
     name = "silhouette-classifier"
@@ -183,11 +206,28 @@ class SilhouetteFeatures:
         return self._run(images)[0]
 
     def classify(self, images):
-        """Predicted animal of each image: int64 labels 0-9."""
+        """Predicted animal of each image: int64 labels 0-9.
+
+        Args:
+            images: (N, H, H, 1 or 3) images in [-1, 1].
+        Returns:
+            int64 array (N,): the index in ``SILHOUETTE_CLASSES`` of the likeliest animal.
+        Raises:
+            ValueError: the images are not a batch of square images, or hold NaN, infinity
+                or values outside [-1, 1].
+        """
         return np.argmax(self._run(images)[1], axis=1).astype(np.int64)
 
     def probabilities(self, images):
-        """Class probabilities of each image: float32, shape (N, 10)."""
+        """Class probabilities of each image: float32, shape (N, 10).
+
+        Args:
+            images: (N, H, H, 1 or 3) images in [-1, 1].
+        Returns:
+            float32 array (N, 10), columns in ``SILHOUETTE_CLASSES`` order.
+        Raises:
+            ValueError: as for ``classify``.
+        """
         return self._run(images)[1]
 
     def _run(self, images):
@@ -205,7 +245,15 @@ class SilhouetteFeatures:
 
 
 def check_images(images):
-    """``images`` as an array, or a clear ValueError if they are not shaped (N, H, H, 1 or 3)."""
+    """``images`` as an array, or a clear ValueError if they are not shaped (N, H, H, 1 or 3).
+
+    Args:
+        images: array-like batch of square images.
+    Returns:
+        ``np.asarray(images)``, its dtype unchanged.
+    Raises:
+        ValueError: not 4-D, not square, not 1 or 3 channels, or not real-number pixels.
+    """
     images = np.asarray(images)
     if images.ndim != 4 or images.shape[-1] not in (1, 3) or images.shape[1] != images.shape[2]:
         raise ValueError(
@@ -218,7 +266,17 @@ def check_images(images):
 
 
 def check_values(batch, start=0):
-    """A batch as float32, or a ValueError if it holds NaN/inf or leaves [-1, 1]."""
+    """A batch as float32, or a ValueError if it holds NaN/inf or leaves [-1, 1].
+
+    Args:
+        batch: the images of one batch.
+        start: the index of the batch's first image among all images, for the message.
+    Returns:
+        float32 array of the batch.
+    Raises:
+        ValueError: values that are not numbers, NaN or infinite, or outside [-1, 1] (with a
+            tolerance of 0.001).
+    """
     try:
         batch = np.asarray(batch, dtype=np.float32)
     except (TypeError, ValueError) as error:
@@ -235,7 +293,14 @@ def check_values(batch, start=0):
 
 
 def to_classifier_input(images):
-    """(N, H, H, 1 or 3) float32 in [-1, 1] -> (N, 28, 28, 1): gray, area-like resize."""
+    """(N, H, H, 1 or 3) float32 in [-1, 1] -> (N, 28, 28, 1): gray, area-like resize.
+
+    Args:
+        images: float32 numpy images (N, H, H, 1 or 3) in [-1, 1].
+    Returns:
+        (N, 28, 28, 1) float32 images: a numpy array when they already are 28x28, else a
+        ``tf.Tensor``.
+    """
     import tensorflow as tf
 
     if images.shape[-1] == 3:
@@ -250,6 +315,13 @@ def held_out_accuracy(extractor=None, image_size=IMAGE_SIZE, channels=1):
 
     Returns ``(overall, {animal: accuracy})``.  ``extractor`` defaults to
     ``SilhouetteFeatures()`` (the shipped weights).
+
+    Args:
+        extractor: anything with ``classify(images)`` (a ``SilhouetteFeatures``); None: the shipped one.
+        image_size: the side, in pixels, the silhouettes are loaded at.
+        channels: 1 (gray) or 3 (gray repeated as RGB).
+    Returns:
+        ``(overall, per_class)``: a float in [0, 1], and ``{animal name: float}``.
     """
     overall, per_class, _ = _held_out_scores(extractor, image_size, channels)
     return overall, per_class
@@ -294,6 +366,12 @@ def augment(images, rng):
     `to_classifier_input` does, so the classifier learns the slight blur it
     will see.  Then random left-right flips and shifts of up to `MAX_SHIFT`
     pixels (the background fills in).
+
+    Args:
+        images: float32 numpy images (N, 28, 28, 1) in [-1, 1]; not modified.
+        rng: a ``numpy.random.Generator``, which draws every random choice.
+    Returns:
+        New float32 images, the same shape.
     """
     import tensorflow as tf
 
@@ -328,6 +406,17 @@ def train_classifier(path, epochs=DEFAULT_EPOCHS, seed=DEFAULT_SEED, steps_per_e
     ``steps_per_epoch`` limits each epoch to that many batches of `BATCH_SIZE`
     (for quick checks; the shipped file was trained on full epochs).  The
     result holds the held-out accuracy, measured on the saved file.
+
+    Args:
+        path: the weights file to write, its name ending in ``.weights.h5`` (its folder is made).
+        epochs: passes over the training images, a positive integer.
+        seed: the random seed of Keras, the order of the images and the augmentation.
+        steps_per_epoch: at most this many batches per epoch; None: every whole batch.
+        verbose: print each epoch's loss and training accuracy.
+    Returns:
+        A ``TrainingResult``.
+    Raises:
+        ValueError: the file name, ``epochs`` or ``steps_per_epoch`` is not as above.
     """
     import keras
 
@@ -383,7 +472,13 @@ def default_out():
 
 
 def main(argv=None):
-    """``gdl-train-classifier``: train the silhouette classifier, print its held-out accuracy."""
+    """``gdl-train-classifier``: train the silhouette classifier, print its held-out accuracy.
+
+    Args:
+        argv: the command-line arguments, without the program name; None: ``sys.argv[1:]``.
+    Returns:
+        0, the exit status (bad arguments exit with status 2 through ``argparse``).
+    """
     parser = argparse.ArgumentParser(
         prog="gdl-train-classifier",
         description="Train the CNN whose features evaluate GANs on the animal silhouettes "

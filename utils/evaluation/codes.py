@@ -70,6 +70,18 @@ def contingency(labels, codes, n_labels=None, n_codes=None):
     over ``range(n_labels)`` and ``range(n_codes)`` (by default up to the
     largest value present), so classes or codes that never occur still get
     their row or column of zeros.
+
+    Args:
+        labels: 1-D integer indices >= 0 (whole-number floats are accepted).
+        codes: 1-D integer indices >= 0, one per label.
+        n_labels: the number of rows (every label below it); None: the largest label + 1.
+        n_codes: the number of columns (every code below it); None: the largest code + 1.
+    Returns:
+        int64 array (rows, columns) of counts.
+    Raises:
+        ValueError: ``n_labels`` or ``n_codes`` is not an integer >= 1, or ``labels`` or
+            ``codes`` is empty, not 1-D, not whole numbers, negative, out of range, or of
+            another length than the other.
     """
     if n_labels is not None and (isinstance(n_labels, bool) or int(n_labels) != n_labels or n_labels < 1):
         raise ValueError(f"n_labels={n_labels!r}: expected an integer of at least 1.")
@@ -92,7 +104,13 @@ def _entropy(counts):
 
 
 def mutual_information(table):
-    """Mutual information (nats) between the row and the column of a contingency table."""
+    """Mutual information (nats) between the row and the column of a contingency table.
+
+    Args:
+        table: a 2-D table of counts >= 0 (``contingency``).
+    Returns:
+        The mutual information in nats, a float >= 0.
+    """
     table = np.asarray(table, dtype=np.float64)
     n = table.sum()
     rows, cols = table.sum(axis=1, keepdims=True), table.sum(axis=0, keepdims=True)
@@ -111,6 +129,14 @@ def normalised_mutual_information(labels, codes):
     the partition they make counts.  Where both have a single value (both
     entropies 0) the partitions are identical, and the NMI is 1, as in
     scikit-learn.
+
+    Args:
+        labels: 1-D array of the true classes, one per image (any sortable values).
+        codes: 1-D array of the codes, one per image.
+    Returns:
+        The NMI, a float in [0, 1].
+    Raises:
+        ValueError: an array is empty or not 1-D, or their lengths differ.
     """
     (_, labels), (_, codes) = _partition(labels, "labels"), _partition(codes, "codes")
     _same_length(labels, codes)
@@ -130,6 +156,13 @@ def linear_sum_assignment(cost):
     rectangular matrix assigns every row (more columns) or every column (more
     rows); the rest stay unassigned.  O(n² m) with potentials (Kuhn-Munkres as
     Jonker and Volgenant refined it), exact for any finite costs.
+
+    Args:
+        cost: a 2-D matrix (n, m) of finite numbers.
+    Returns:
+        ``(rows, cols)``: int64 arrays of length min(n, m), sorted by row.
+    Raises:
+        ValueError: ``cost`` is not 2-D or holds NaN or infinity.
     """
     cost = np.asarray(cost, dtype=np.float64)
     if cost.ndim != 2:
@@ -188,6 +221,14 @@ def best_match_accuracy(labels, codes):
     value the optimal matching assigns (with more code values than labels,
     some code values stay unassigned, and their images count as errors).
     Values keep their own type (labels may be class names).
+
+    Args:
+        labels: 1-D array of the true classes, one per image (any sortable values).
+        codes: 1-D array of the codes, one per image.
+    Returns:
+        ``(accuracy, mapping)``: a float in [0, 1], and ``{code value: label value}``.
+    Raises:
+        ValueError: an array is empty or not 1-D, or their lengths differ.
     """
     label_values, label_ranks = _partition(labels, "labels")
     code_values, code_ranks = _partition(codes, "codes")
@@ -216,6 +257,17 @@ def code_class_match(infogan, images, labels, class_names=None):
       where the code was never predicted or the matching leaves it unassigned;
     * ``contingency``: counts ``[class][code]`` as lists (rows: classes, columns: code values);
     * ``n_images``.
+
+    Args:
+        infogan: an InfoGAN (``predict_codes``, ``categorical_dim``).
+        images: real images (N, H, W, C) of the model's ``input_dim``, in [-1, 1].
+        labels: the class index of each image, from 0 (below ``len(class_names)`` when given).
+        class_names: the name of each class index; None: the indices stand for themselves.
+    Returns:
+        The dict above.
+    Raises:
+        ValueError: ``labels`` are not whole indices in range, ``images`` and ``labels``
+            differ in length, or the images do not fit the model.
     """
     labels = _indices(labels, "labels", None if class_names is None else len(class_names))
     if len(images) != len(labels):

@@ -27,6 +27,22 @@ def class_control(model, class_names, judge_names, classify, per_class=100, seed
     ``judge_names`` (the classifier's classes).  ``real``, an optional ``(images, labels)``
     pair of held-out real images with labels indexing ``judge_names``, adds the classifier's
     accuracy on them (``real_per_class``, ``real_mean``): the ceiling of the measure.
+
+    Args:
+        model: a conditional GAN (``z_dim``, ``generate(labels, noise)``).
+        class_names: the model's class names, in its label order; each must be in ``judge_names``.
+        judge_names: the classifier's class names, a list in its label order.
+        classify: a callable from images to class indices into ``judge_names``.
+        per_class: samples drawn for each class.
+        seed: seed of the noise, the same for every class.
+        real: optional ``(images, labels)`` numpy arrays of held-out real images.
+    Returns:
+        ``(report, grid)``: ``report`` holds ``per_class`` (``{name: share}``), ``mean``,
+        ``samples_per_class`` and ``chance`` (1 / number of classes), and with ``real``
+        also ``real_per_class``, ``real_mean`` and ``real_images``; ``grid`` is a uint8
+        picture, one row of ``COLUMNS`` samples per class.
+    Raises:
+        ValueError: a class name is not in ``judge_names``, or ``real`` has no image of a class.
     """
     noise = np.random.default_rng(seed).normal(size=(per_class, model.z_dim)).astype("float32")
     asked, judged, rows = [], [], []

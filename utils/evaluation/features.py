@@ -269,7 +269,14 @@ class KerasFeatures:
 
 
 class FeatureWeightsUnavailable(OSError):
-    """The weights of a feature network could not be downloaded (offline, bad URL, wrong hash)."""
+    """The weights of a feature network could not be downloaded (offline, bad URL, wrong hash).
+
+    Args:
+        message: what failed and how to get the file by hand.
+        weights: the ``PretrainedWeights`` asked for.
+        url: the URL tried.
+        path: where the file was expected (``weights_path``).
+    """
 
     def __init__(self, message, weights=None, url=None, path=None):
         super().__init__(message)
@@ -324,6 +331,13 @@ def weights_path(weights, cache_dir=None):
 
     ``cache_dir`` defaults as in Keras: ``$KERAS_HOME`` or ``~/.keras``; like
     get_file, a folder that cannot be written falls back to ``/tmp/.keras``.
+
+    Args:
+        weights: a ``PretrainedWeights``.
+        cache_dir: the Keras cache folder; None: ``$KERAS_HOME`` or ``~/.keras``.
+
+    Returns:
+        The file's ``Path`` (it need not exist).
     """
     base = os.path.expanduser(str(cache_dir if cache_dir is not None else keras_home()))
     if not os.access(base, os.W_OK):
@@ -439,6 +453,17 @@ def inception_features(cache_dir=None, batch_size=64, progress=True, builder=Non
     InceptionV3's own preprocessing maps [0, 255] pixels to [-1, 1]; the
     project's images already are in [-1, 1], so they are fed as they are.
 
+    Args:
+        cache_dir: the Keras cache folder for the weights (see ``fetch_weights``).
+        batch_size: images per call of the network.
+        progress: the progress bar, as for ``KerasFeatures`` (True: always shown).
+        builder: the callable that builds the network; None: ``keras.applications.InceptionV3``.
+        weights: the ``PretrainedWeights`` to fetch and load.
+        input_size: the side, in pixels, that images are resized to.
+
+    Returns:
+        A ``KerasFeatures`` named ``"inception-v3-pool3"``.
+
     Raises:
         FeatureWeightsUnavailable: when the weights are not cached and
             cannot be downloaded.
@@ -477,6 +502,20 @@ def features_for(spec, **options):
       (``options``: ``batch_size``, ``progress``).
 
     Other options are ignored, so a command can pass all it has.
+
+    Args:
+        spec: ``"silhouette"``, ``"inception"`` (either case), the path (str or
+            ``os.PathLike``) of a ``.keras`` model, or an extractor, returned as it is.
+        **options: the options above; None values are left out.
+
+    Returns:
+        The extractor (a callable with ``name`` and ``description``).
+
+    Raises:
+        ValueError: ``spec`` names no extractor.
+        FileNotFoundError: no file at a ``.keras`` path.
+        FeatureWeightsUnavailable: the InceptionV3 weights cannot be had.
+        ClassifierWeightsError: the silhouette classifier's weights cannot be read or were altered.
     """
     if not isinstance(spec, (str, os.PathLike)):
         if callable(spec) and hasattr(spec, "name") and hasattr(spec, "description"):

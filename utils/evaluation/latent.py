@@ -20,7 +20,20 @@ METHODS = ("linear", "spherical")
 
 
 def interpolate(start, end, steps, method="linear"):
-    """``steps`` latent points from ``start`` to ``end`` (both included), straight or spherical."""
+    """``steps`` latent points from ``start`` to ``end`` (both included), straight or spherical.
+
+    Args:
+        start: the first latent vector, shape (z_dim,).
+        end: the last latent vector, the same shape.
+        steps: the number of points, at least 2.
+        method: 'linear' (a straight line) or 'spherical' (slerp; a straight line for ends
+            that point the same or opposite ways).
+    Returns:
+        float64 array (steps, z_dim).
+    Raises:
+        ValueError: the ends are not 1-D vectors of one shape, ``method`` is unknown, or
+            ``steps`` is below 2.
+    """
     start, end = np.asarray(start, np.float64), np.asarray(end, np.float64)
     if start.shape != end.shape or start.ndim != 1:
         raise ValueError(f"start and end must be latent vectors of one shape; got {start.shape} and {end.shape}.")
@@ -38,14 +51,32 @@ def interpolate(start, end, steps, method="linear"):
 
 
 def interpolation_latents(z_dim, pairs=6, steps=10, method="linear", seed=0):
-    """``pairs`` rows of ``steps`` latent points, each row between two random N(0, I) points."""
+    """``pairs`` rows of ``steps`` latent points, each row between two random N(0, I) points.
+
+    Args:
+        z_dim: the size of a latent vector.
+        pairs: how many pairs of end points (rows).
+        steps: points per row, both ends included (at least 2).
+        method: 'linear' or 'spherical' (see ``interpolate``).
+        seed: seed of the numpy generator that draws the ends.
+    Returns:
+        float32 array (pairs * steps, z_dim), one row after the other.
+    """
     rng = np.random.default_rng(seed)
     ends = rng.normal(size=(pairs, 2, z_dim))
     return np.concatenate([interpolate(a, b, steps, method) for a, b in ends]).astype("float32")
 
 
 def generate(generator, latents, batch_size=256):
-    """Images from latent points, in inference mode (batch norm uses its moving statistics)."""
+    """Images from latent points, in inference mode (batch norm uses its moving statistics).
+
+    Args:
+        generator: a Keras model (called with ``training=False``) from latent points to images.
+        latents: latent points (N, z_dim), N >= 1.
+        batch_size: points per call of the generator.
+    Returns:
+        float32 numpy images (N, H, W, C), in the generator's range ([-1, 1] here).
+    """
     import keras
 
     images = [keras.ops.convert_to_numpy(generator(latents[k:k + batch_size], training=False))
@@ -54,13 +85,34 @@ def generate(generator, latents, batch_size=256):
 
 
 def interpolation_grid(generator, z_dim, pairs=6, steps=10, method="linear", seed=0):
-    """A uint8 picture: one row per latent pair, from one end (left) to the other (right)."""
+    """A uint8 picture: one row per latent pair, from one end (left) to the other (right).
+
+    Args:
+        generator: as for ``generate``.
+        z_dim: the size of the generator's latent vector.
+        pairs: rows of the picture, one per pair of end points.
+        steps: images per row, both ends included.
+        method: 'linear' or 'spherical' (see ``interpolate``).
+        seed: seed of the end points (as for ``interpolation_latents``).
+    Returns:
+        uint8 array (H', W', C), the images tiled by ``tile_images``.
+    """
     images = generate(generator, interpolation_latents(z_dim, pairs, steps, method, seed))
     return tile_images(images, rows=pairs, cols=steps)
 
 
 def class_means(latents, labels, min_count=10):
-    """{class: mean latent vector} for the classes with at least ``min_count`` samples."""
+    """{class: mean latent vector} for the classes with at least ``min_count`` samples.
+
+    Args:
+        latents: latent points (N, z_dim).
+        labels: the class of each point's image, N integers.
+        min_count: classes with fewer points are left out.
+    Returns:
+        ``{int class: mean vector (z_dim,)}``.
+    Raises:
+        ValueError: ``latents`` and ``labels`` differ in length.
+    """
     latents, labels = np.asarray(latents), np.asarray(labels)
     if len(latents) != len(labels):
         raise ValueError(f"{len(latents)} latent vectors but {len(labels)} labels.")
@@ -73,7 +125,16 @@ def class_means(latents, labels, min_count=10):
 
 
 def analogies(means, rows=4, seed=0):
-    """Triples (a, b, c) of distinct classes for "c + (b − a)", chosen reproducibly."""
+    """Triples (a, b, c) of distinct classes for "c + (b − a)", chosen reproducibly.
+
+    Args:
+        means: ``{class: mean latent vector}`` (``class_means``); only its keys are used.
+        rows: how many triples at most.
+        seed: seed of the numpy generator.
+    Returns:
+        A sorted list of distinct ``(a, b, c)`` int tuples, at most ``rows`` (fewer when
+        100 draws did not find more); empty with fewer than three classes.
+    """
     classes = sorted(means)
     if len(classes) < 3:
         return []
@@ -92,6 +153,12 @@ def analogy_latents(means, triples):
     The mean of many latent points is much shorter than a typical one, so each
     point is rescaled to the norm of a typical N(0, I) draw (√z_dim); otherwise
     the generator would be asked for images from where it saw no input.
+
+    Args:
+        means: ``{class: mean latent vector (z_dim,)}``.
+        triples: ``(a, b, c)`` tuples of classes in ``means``.
+    Returns:
+        float32 array (4 * len(triples), z_dim), each point of norm √z_dim.
     """
     rows = []
     for a, b, c in triples:
@@ -101,7 +168,16 @@ def analogy_latents(means, triples):
 
 
 def analogy_picture(generator, means, triples, class_names):
-    """A labelled picture, one row per triple: a, b, c, then c + (b − a); or None without triples."""
+    """A labelled picture, one row per triple: a, b, c, then c + (b − a); or None without triples.
+
+    Args:
+        generator: as for ``generate``.
+        means: ``{class: mean latent vector}``.
+        triples: ``(a, b, c)`` tuples of classes in ``means`` (``analogies``).
+        class_names: the name of each class, indexed by class.
+    Returns:
+        A PIL RGB image (captions on the left), or None when ``triples`` is empty.
+    """
     if not triples:
         return None
     from PIL import Image, ImageDraw

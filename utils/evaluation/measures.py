@@ -79,6 +79,13 @@ def feature_statistics(features):
 
     These are the Gaussian summaries the Fréchet distance compares; computing
     them once lets a caller cache the statistics of a fixed reference set.
+
+    Args:
+        features: feature vectors (N, D), finite numbers, N >= 2.
+    Returns:
+        ``(mean, cov)``: float64 arrays (D,) and (D, D).
+    Raises:
+        ValueError: ``features`` is not a finite numeric (N, D) array with at least 2 rows.
     """
     x = _features(features, "features", min_rows=2)
     mean = x.mean(axis=0)
@@ -99,6 +106,16 @@ def frechet_distance_from_statistics(mean_a, cov_a, mean_b, cov_b):
     ||ma - mb||^2 + Tr(Ca + Cb - 2 (Ca Cb)^(1/2)).  Tr((Ca Cb)^(1/2)) is the sum
     of square roots of the eigenvalues of sqrt(Ca) Cb sqrt(Ca), a symmetric PSD
     matrix, which is stable where a general matrix square root is not.
+
+    Args:
+        mean_a: mean vector (D,) of the first set.
+        cov_a: its covariance matrix (D, D) (symmetrised before use).
+        mean_b: mean vector (D,) of the second set.
+        cov_b: its covariance matrix (D, D).
+    Returns:
+        The distance, a float >= 0 (a rounding error below 0 is clipped to 0).
+    Raises:
+        ValueError: the shapes do not match, or a value is NaN or infinite.
     """
     mean_a = _vector(mean_a, "mean_a")
     mean_b = _vector(mean_b, "mean_b")
@@ -138,6 +155,14 @@ def frechet_distance(features_a, features_b):
     Fits a Gaussian to each set and measures how far apart they are in mean and
     covariance: 0 for identical statistics, growing as quality or diversity
     differ.  Biased upwards for small N; compare values at equal sample sizes.
+
+    Args:
+        features_a: feature vectors (N, D), N >= 2 (e.g. of generated images).
+        features_b: feature vectors (M, D), M >= 2, from the same extractor.
+    Returns:
+        The distance, a float >= 0, in squared feature units.
+    Raises:
+        ValueError: either set is not a finite (N, D) array with at least 2 rows, or their D differ.
     """
     a = _features(features_a, "features_a", min_rows=2)
     b = _features(features_b, "features_b", min_rows=2)
@@ -168,6 +193,19 @@ def kernel_distance(features_a, features_b, subsets=100, subset_size=1000, seed=
     it is comparable across sample sizes; it can be slightly negative when both
     sets come from one distribution.  Returns (mean, std) over `subsets` random
     subsets of size min(subset_size, N, M).
+
+    Args:
+        features_a: feature vectors (N, D), N >= 2.
+        features_b: feature vectors (M, D), M >= 2, the same D.
+        subsets: how many pairs of random subsets to average over (an integer >= 1).
+        subset_size: rows drawn without replacement from each set per subset (an integer >= 2),
+            capped at N and M.
+        seed: seed of the numpy generator that draws the subsets.
+    Returns:
+        ``(mean, std)``: floats, the mean and standard deviation of the MMD² estimates.
+    Raises:
+        ValueError: a feature set is not a finite (N, D) array with at least 2 rows, their D
+            differ, or ``subsets`` or ``subset_size`` is not an integer in range.
     """
     a = _features(features_a, "features_a", min_rows=2)
     b = _features(features_b, "features_b", min_rows=2)
@@ -221,6 +259,19 @@ def nearest_neighbour_distances(queries, reference, k=1, exclude_self=False, chu
     to estimate where the data lie.  With exclude_self=True, `queries` must be
     `reference` itself and each point's own entry is skipped (the (k+1)-th
     smallest distance).  Works `chunk` query rows at a time (default: ~16 MB).
+
+    Args:
+        queries: points (N, D).
+        reference: points (M, D), the same D.
+        k: which neighbour, an integer >= 1 (1: the nearest).
+        exclude_self: skip each point's own entry; ``queries`` must be ``reference`` (only
+            their shapes are checked).
+        chunk: query rows per block of distances; None sizes blocks to about 16 MB.
+    Returns:
+        float64 array (N,): each query's distance to its k-th nearest reference point.
+    Raises:
+        ValueError: bad arrays or ``k``, shapes that differ with ``exclude_self``, or fewer
+            than k reference points (k + 1 with ``exclude_self``).
     """
     q = _features(queries, "queries")
     r = _features(reference, "reference")
@@ -274,6 +325,15 @@ def precision_recall(real, fake, k=3):
     fraction of fake points inside the real manifold (are samples realistic?).
     Recall: the fraction of real points inside the fake manifold (is all of the
     data produced?).  A point on a ball's boundary counts as inside.
+
+    Args:
+        real: features of real images (N, D), N >= k + 1.
+        fake: features of generated images (M, D), M >= k + 1, the same D.
+        k: the neighbour whose distance is each ball's radius (an integer >= 1).
+    Returns:
+        ``{"precision": float, "recall": float}``, each in [0, 1].
+    Raises:
+        ValueError: bad arrays or ``k``, or a set with k points or fewer.
     """
     real = _features(real, "real")
     fake = _features(fake, "fake")
@@ -300,6 +360,15 @@ def density_coverage(real, fake, k=5):
     the data are dense); unlike precision it is not inflated by real outliers.
     Coverage: the fraction of real points whose ball contains at least one fake
     point (does the generator reach every part of the data?).
+
+    Args:
+        real: features of real images (N, D), N >= k + 1.
+        fake: features of generated images (M, D), M >= 1, the same D.
+        k: the neighbour whose distance is each real ball's radius (an integer >= 1).
+    Returns:
+        ``{"density": float >= 0, "coverage": float in [0, 1]}``.
+    Raises:
+        ValueError: bad arrays or ``k``, or ``real`` with k points or fewer.
     """
     real = _features(real, "real")
     fake = _features(fake, "fake")
@@ -349,6 +418,15 @@ def class_histogram(labels, n_classes):
 
     The distribution of a classifier's labels over generated samples shows
     which modes of the data a generator produces and how often.
+
+    Args:
+        labels: 1-D class indices in [0, n_classes) (integers, or whole-number floats).
+        n_classes: the number of classes (an integer >= 1).
+    Returns:
+        float64 array (n_classes,): each class's share of ``labels``.
+    Raises:
+        ValueError: ``n_classes`` is not a positive integer, or ``labels`` is empty, not 1-D,
+            not whole numbers, or outside [0, n_classes).
     """
     n_classes = _positive_int(n_classes, "n_classes")
     labels = _labels(labels, "labels", n_classes)
@@ -362,6 +440,19 @@ def mode_coverage(fake_labels, real_labels, n_classes, min_share=0.1):
     fake samples is at least `min_share` times its share of the data; a
     collapsed generator covers few.  Also the total variation ½Σ|p - q|
     between the two class histograms.
+
+    Args:
+        fake_labels: the classes predicted for generated samples, 1-D indices in [0, n_classes).
+        real_labels: the classes of the real data, 1-D indices in [0, n_classes).
+        n_classes: the number of classes (an integer >= 1).
+        min_share: a number > 0: the fraction of a class's share of the data that its share
+            of the samples must reach for it to count as covered.
+    Returns:
+        A dict: ``real_histogram`` and ``fake_histogram`` (lists of n_classes shares),
+        ``classes_in_data`` and ``classes_covered`` (ints), ``total_variation`` (a float in
+        [0, 1]) and ``missing`` (the indices of classes in the data that are not covered).
+    Raises:
+        ValueError: bad labels, ``n_classes`` or ``min_share``.
     """
     n_classes = _positive_int(n_classes, "n_classes")
     try:
@@ -396,6 +487,18 @@ def memorisation_summary(sample_distances, held_out_distances, percentile=5):
     that draws fresh samples matches the held-out distances (ratio ~1,
     fraction_closer ~ percentile/100); one that copies has many far smaller
     (ratio << 1, fraction_closer >> percentile/100).
+
+    Args:
+        sample_distances: 1-D distances >= 0, one per generated sample.
+        held_out_distances: 1-D distances >= 0, one per held-out real image, in the same units.
+        percentile: in (0, 100): this percentile of the held-out distances is the threshold
+            below which a sample counts as close.
+    Returns:
+        A dict of floats: ``median_sample``, ``median_held_out``, ``ratio`` (their quotient;
+        None when the held-out median is 0), ``threshold``, ``fraction_closer`` (the share of
+        samples below the threshold) and ``expected_fraction`` (percentile / 100).
+    Raises:
+        ValueError: empty, non-finite or negative distances, or a percentile outside (0, 100).
     """
     samples = _vector(sample_distances, "sample_distances")
     held_out = _vector(held_out_distances, "held_out_distances")
@@ -455,6 +558,15 @@ def correlation(x, y):
     kept).  Spearman is Pearson of average ranks, so it sees any monotone
     relation.  With fewer than 3 pairs or a constant series the values are
     None, which serialises to JSON where NaN would not.
+
+    Args:
+        x: a 1-D numeric series (NaN and infinities allowed).
+        y: a 1-D numeric series of the same length.
+    Returns:
+        ``{"pearson": float or None, "spearman": float or None, "n": int}``, the
+        correlations in [-1, 1].
+    Raises:
+        ValueError: a series is not 1-D and numeric, or their lengths differ.
     """
     x = _vector(x, "x", allow_nonfinite=True, allow_empty=True)
     y = _vector(y, "y", allow_nonfinite=True, allow_empty=True)
@@ -476,6 +588,14 @@ def per_class_accuracy(asked, judged):
     ``asked`` and ``judged`` are equal-length integer arrays (the class a conditional
     generator was asked to draw, the class a classifier sees).  Returns
     ``{class: share}`` over the classes in ``asked``, in increasing order.
+
+    Args:
+        asked: the class each sample was asked to be (integers; flattened).
+        judged: the class each sample was judged to be, one per entry of ``asked``.
+    Returns:
+        ``{int class: float share in [0, 1]}``.
+    Raises:
+        ValueError: ``asked`` and ``judged`` do not have the same number of entries.
     """
     asked, judged = np.asarray(asked).reshape(-1), np.asarray(judged).reshape(-1)
     if asked.shape != judged.shape:

@@ -38,6 +38,13 @@ class Reference:
     are real images the generator was (ideally) not trained on: scored against
     ``train`` like a generator's samples, they give the floor a perfect
     generator would reach with that many samples.
+
+    Args:
+        features: an extractor, ``features(images) -> (N, D)`` (``utils.evaluation.features``).
+        train_images: training images (N, H, W, C) in [-1, 1], embedded here.
+        held_out_images: held-out real images (M, H, W, C) in [-1, 1], embedded here.
+        kid_subsets: number of subsets of the KID estimate (``measures.kernel_distance``).
+        kid_subset_size: images per KID subset.
     """
 
     def __init__(self, features, train_images, held_out_images, kid_subsets=50, kid_subset_size=1000):
@@ -57,7 +64,15 @@ class Reference:
         return len(self.held_out)
 
     def score(self, fake_features):
-        """Every measure of ``fake_features`` against the training features (JSON-ready floats)."""
+        """Every measure of ``fake_features`` against the training features (JSON-ready floats).
+
+        Args:
+            fake_features: features (M, D) in this reference's feature space, M >= 4
+                (precision and recall use the 3rd nearest neighbour).
+        Returns:
+            A dict of floats ``fid``, ``kid``, ``kid_std``, ``precision``, ``recall``,
+            ``density``, ``coverage``, and the int ``n_samples`` (M).
+        """
         fake = np.asarray(fake_features, np.float64)
         fid = measures.frechet_distance_from_statistics(
             *measures.feature_statistics(fake), *self.train_statistics)
@@ -80,6 +95,13 @@ class PendingReference:
 
     The extractor is known up front, so the monitor can time it on a few images
     and estimate the first scoring's cost before deciding whether it fits the budget.
+
+    Args:
+        features: the extractor the ``Reference`` will use.
+        load_real_images: a callable without arguments returning ``(train_images,
+            held_out_images)``, arrays (N, H, W, C) in [-1, 1].
+        n_train: at most this many training images will be loaded (for the estimate).
+        n_held_out: at most this many held-out images will be loaded.
     """
 
     def __init__(self, features, load_real_images, n_train, n_held_out):
@@ -95,7 +117,15 @@ class PendingReference:
 
     def estimate_seconds(self, input_dim, n_samples=None, probe=64):
         """Seconds for a first scoring: embedding every real image and the samples (as many as
-        held-out images by default), timed on a probe batch, plus ``OVERHEAD_SECONDS``."""
+        held-out images by default), timed on a probe batch, plus ``OVERHEAD_SECONDS``.
+
+        Args:
+            input_dim: the model's image shape (H, W, C).
+            n_samples: generated images per scoring; None (or 0): ``n_held_out``.
+            probe: images (zeros) in the timed batch.
+        Returns:
+            The estimate in seconds, a float.
+        """
         n_samples = n_samples or self.n_held_out
         images = np.zeros((probe, *input_dim), np.float32)
         self.features(images)  # the first call builds and traces
@@ -106,7 +136,15 @@ class PendingReference:
 
 
 def sample_latents(z_dim, n_samples, seed=0):
-    """The scoring batch: one fixed draw per run, so successive scores differ only by the generator."""
+    """The scoring batch: one fixed draw per run, so successive scores differ only by the generator.
+
+    Args:
+        z_dim: the size of a latent vector.
+        n_samples: how many latent points.
+        seed: seed of the numpy generator.
+    Returns:
+        float32 array (n_samples, z_dim) drawn from N(0, I).
+    """
     return np.random.default_rng(seed).normal(size=(n_samples, z_dim)).astype("float32")
 
 
@@ -120,6 +158,17 @@ class QualityMonitor(keras.callbacks.Callback):
     folder, optional) receives ``quality.json``, ``quality.png`` and, with
     ``tensorboard``, the scores as scalars.  ``records`` holds every score
     as ``{"epoch": ..., "fid": ..., ...}``; a resumed run keeps the earlier ones.
+
+    Args:
+        reference: a ``Reference``, or a ``PendingReference``.
+        every: score every this many epochs (an integer >= 1).
+        n_samples: generated images per scoring (>= 2); None: as many as held-out images.
+        budget: the share of the training time that scoring may take, in (0, 1].
+        folder: the run folder (a path or ``RunFolder``) to write to; None writes nothing.
+        tensorboard: also write the scores to TensorBoard (only with ``folder``).
+        seed: seed of the fixed latent batch that is scored.
+    Raises:
+        ValueError: ``every``, ``n_samples`` or ``budget`` is out of range.
     """
 
     def __init__(self, reference, every=50, n_samples=None, budget=0.10, folder=None,
@@ -188,6 +237,11 @@ class QualityMonitor(keras.callbacks.Callback):
         """Score now, unless that would take the callback over its share of the time.
 
         In a multi-worker cluster only the chief scores (it alone writes the run folder).
+
+        Args:
+            step: the epochs completed (the model's ``epoch``), recorded with the scores.
+        Returns:
+            The record ``score`` returns, or None when the scoring was skipped.
         """
         if not is_chief(self.model):
             return None
@@ -198,7 +252,15 @@ class QualityMonitor(keras.callbacks.Callback):
 
     def score(self, step):
         """Score the generator now; the time counts in the budget, and all but the one-off
-        work (the real images' features and the floor) predicts the next scoring's cost."""
+        work (the real images' features and the floor) predicts the next scoring's cost.
+
+        Args:
+            step: the epochs completed, recorded as the record's ``"epoch"``; a record of the
+                same or a later epoch is replaced.
+        Returns:
+            The record: ``{"epoch": step, **Reference.score(...)}``, or ``{"epoch": step,
+            "finite": False}`` when the generator drew NaN or infinite images.
+        """
         from utils.evaluation.latent import generate
 
         started = clock()
@@ -273,7 +335,15 @@ def _read_records(path, up_to_epoch):
 
 
 def read_quality(folder):
-    """``quality.json`` of a run folder, or None when the run was not scored while training."""
+    """``quality.json`` of a run folder, or None when the run was not scored while training.
+
+    Args:
+        folder: the run folder, a path or a ``RunFolder``.
+    Returns:
+        The dict ``QualityMonitor.summary`` wrote, or None when there is no ``quality.json``.
+    Raises:
+        ValueError: ``quality.json`` is not valid JSON or holds no ``"records"`` list.
+    """
     path = RunFolder(folder).quality
     if not path.exists():
         return None
@@ -291,7 +361,15 @@ def read_quality(folder):
 
 
 def save_quality_plot(summary, path):
-    """One panel per measure against the step, the held-out floor as a dashed line."""
+    """One panel per measure against the step, the held-out floor as a dashed line.
+
+    Args:
+        summary: a dict as ``QualityMonitor.summary`` returns (``records``, ``floor``,
+            ``n_samples``, ``features``); records with ``"finite": False`` are left out.
+        path: the image file to write (its suffix picks the format).
+    Returns:
+        ``path``.
+    """
     from matplotlib.figure import Figure
 
     records = [r for r in summary["records"] if r.get("finite", True)]
@@ -320,6 +398,12 @@ def training_signal(model):
     The model's objective says which: for a Wasserstein critic, its estimate of the
     distance, −(d_loss_real + d_loss_fake), which should fall as the samples improve;
     for a GAN-style discriminator, its loss.
+
+    Args:
+        model: a model of this project, with ``d_losses`` (one row per step) and ``objective``.
+    Returns:
+        ``(signal, description)``: a float64 array, one value per step (empty before any
+        step), and a line saying which loss it is.
     """
     table = np.asarray(model.d_losses, dtype="float64")
     if table.ndim != 2 or not len(table):
@@ -333,6 +417,17 @@ def loss_quality_correlation(records, signal, measure="fid", window=None):
     Each score at epoch e is paired with the loss averaged over the ``window``
     steps before e (by default the spacing between scores), which smooths the
     step-to-step noise of adversarial losses.
+
+    Args:
+        records: scores as in ``QualityMonitor.records``; records marked non-finite, or whose
+            epoch is not in 1..len(signal), are left out.
+        signal: the loss, one value per step (step e at index e - 1), as ``training_signal``
+            returns it.
+        measure: the record key to correlate the loss with (one of ``MEASURES``).
+        window: steps averaged before each score; None: the median spacing of the scores.
+    Returns:
+        ``measures.correlation``'s dict, plus ``measure``, ``window`` and the series it was
+        computed from: ``loss_values``, ``quality`` and ``epochs``.
     """
     records = [r for r in records if r.get("finite", True) and 0 < r["epoch"] <= len(signal)]
     if window is None:
@@ -354,6 +449,23 @@ def monitor_for_run(spec, input_dim, folder, every=50, n_samples=None, features=
 
     The extractor is built here, so a missing download fails before training
     starts; the real images are loaded and embedded when training starts.
+
+    Args:
+        spec: the run's ``DataSpec``.
+        input_dim: the model's image shape (H, W, C); the real images are loaded at it.
+        folder: the run folder to write to, as for ``QualityMonitor``.
+        every: score every this many epochs.
+        n_samples: generated images per scoring; None: as many as held-out images.
+        features: an extractor, a ``features_for`` name, or None for ``spec.default_features``.
+        budget: the share of the training time that scoring may take, in (0, 1].
+        tensorboard: also write the scores to TensorBoard.
+        n_train: at most this many training images as the reference.
+        n_held_out: at most this many held-out real images.
+    Returns:
+        A ``QualityMonitor`` whose reference (a ``PendingReference``) is built at its first scoring.
+    Raises:
+        ValueError: ``features`` names no extractor, or a ``QualityMonitor`` argument is out of range.
+        FeatureWeightsUnavailable: the InceptionV3 weights are needed and cannot be had.
     """
     from utils.evaluation.features import features_for
 

@@ -37,7 +37,16 @@ class EvaluationError(ValueError):
 
 
 def load_run(folder):
-    """The run's model, rebuilt with its checkpoint, by the class recorded in the folder."""
+    """The run's model, rebuilt with its checkpoint, by the class recorded in the folder.
+
+    Args:
+        folder: the run folder, a path or a ``RunFolder``.
+    Returns:
+        The model, its checkpoint loaded by ``load_model``.
+    Raises:
+        EvaluationError: the folder does not say which of the project's models wrote it.
+        SavedRunError: a file of the run is damaged or belongs to another model.
+    """
     from utils.chapters import model_classes
     from utils.runs.saved import load_model, recorded_class
 
@@ -52,7 +61,12 @@ def load_run(folder):
 
 class Steps:
     """Numbered progress lines ("[3/7] Memorisation ..."): the long steps (embedding with
-    InceptionV3) also show a progress bar of their own."""
+    InceptionV3) also show a progress bar of their own.
+
+    Args:
+        total: the number of steps announced (the attribute may be raised later).
+        say: called with each line.
+    """
 
     def __init__(self, total, say=print):
         self.total, self.done, self.say = total, 0, say
@@ -71,12 +85,22 @@ def evaluate_run(folder, features=None, data=None, n_samples=None, n_reference=1
     """Evaluate the run in ``folder`` and write ``eval/``; returns the report (also in metrics.json).
 
     Args:
+        folder: the run folder, a path or a ``RunFolder``.
         features: an extractor, or a ``features_for`` name ('silhouette',
             'inception', a ``.keras`` file); by default the data's own.
         data: a ``DataSpec`` when the folder does not record its data.
         n_samples: generated images scored; by default as many as held-out images.
         n_reference, n_held_out: at most this many training and held-out images.
         classifier: a silhouette classifier weights file instead of the shipped one.
+        seed: seed of the real images picked, the latent points and the interpolations.
+        say: called with each progress line.
+    Returns:
+        The report, a JSON-ready dict (``measures``, ``counts``, ``memorisation``,
+        ``mode_coverage``, ``pictures``...), as written to ``eval/metrics.json``.
+    Raises:
+        EvaluationError: ``folder`` is not a run folder, records neither its data nor its
+            model (pass ``data``), or its generator draws non-finite images.
+        ValueError: a damaged ``data.json`` or ``quality.json``.
     """
     from utils.data.spec import DataSpec
     from utils.evaluation.features import features_for
@@ -171,7 +195,17 @@ def _save(path, grid):
 
 def memorisation(samples, real, out, pairs=10):
     """Distances to the nearest training image (the book's pixel distance), samples against held-out
-    images, and a picture of the closest pairs (samples above, their training images below)."""
+    images, and a picture of the closest pairs (samples above, their training images below).
+
+    Args:
+        samples: generated images (N, H, W, C) in [-1, 1].
+        real: the ``RealImages`` (``train`` and ``held_out``), shaped like the samples.
+        out: the folder (a ``Path``) to write ``closest_pairs.png`` in.
+        pairs: how many of the closest sample–training pairs to show.
+    Returns:
+        ``(summary, picture)``: ``measures.memorisation_summary``'s dict plus ``distance``
+        (what is measured) and ``closest_distances``, and the picture's file name.
+    """
     sample_index, sample_distance = nearest_training_images(samples, real.train)
     _, held_out_distance = nearest_training_images(real.held_out, real.train)
     summary = measures.memorisation_summary(sample_distance, held_out_distance)
@@ -235,7 +269,17 @@ def _silhouette_sections(report, model, samples, real, out, classifier, seed):
 
 
 def training_correlation(folder, model):
-    """Loss against FID over the run, from quality.json and the checkpoint's history; or None."""
+    """Loss against FID over the run, from quality.json and the checkpoint's history; or None.
+
+    Args:
+        folder: the run folder, a path or a ``RunFolder``.
+        model: the run's model, loaded (its ``d_losses`` and ``objective``).
+    Returns:
+        ``loss_quality_correlation``'s dict for FID plus ``loss`` (what the loss is), or None
+        when the run was not scored while training or has no loss history.
+    Raises:
+        ValueError: ``quality.json`` is damaged.
+    """
     quality = read_quality(folder)
     if not quality or not model.d_losses:
         return None
@@ -246,6 +290,14 @@ def training_correlation(folder, model):
 
 
 def save_correlation_plot(correlation, path):
+    """FID and the loss over training (left), and FID against the loss (right).
+
+    Args:
+        correlation: the dict ``training_correlation`` returns.
+        path: the image file to write.
+    Returns:
+        The file's name, as the report lists pictures.
+    """
     from matplotlib.figure import Figure
 
     figure = Figure(figsize=(10, 3.6), dpi=100)
@@ -267,6 +319,14 @@ def save_correlation_plot(correlation, path):
 
 
 def save_histogram_plot(coverage, path):
+    """Bars of each class's share: training data, held-out images and samples (as classified).
+
+    Args:
+        coverage: the report's ``mode_coverage`` dict, with ``class_names`` and ``held_out``.
+        path: the image file to write.
+    Returns:
+        The file's name, as the report lists pictures.
+    """
     from matplotlib.figure import Figure
 
     names = coverage["class_names"]
@@ -287,7 +347,14 @@ def save_histogram_plot(coverage, path):
 # -- the table and the page ----------------------------------------------------------------
 
 def table_rows(report):
-    """(measure, samples, held-out floor, which way is better) for the printed table and the page."""
+    """(measure, samples, held-out floor, which way is better) for the printed table and the page.
+
+    Args:
+        report: the dict ``evaluate_run`` returns.
+    Returns:
+        A list of ``(name, samples' value, held-out value, better)`` tuples: the measures,
+        memorisation and, where classes were counted, mode coverage.
+    """
     samples, floor = report["measures"]["samples"], report["measures"]["held_out"]
     rows = [(name, samples[name], floor[name], "lower" if name in LOWER_IS_BETTER else "higher")
             for name in MEASURES]
@@ -306,6 +373,13 @@ def table_rows(report):
 
 
 def format_table(report):
+    """The report as ``gdl-eval`` prints it: what was scored, the table, control, loss vs FID.
+
+    Args:
+        report: the dict ``evaluate_run`` returns.
+    Returns:
+        The text, lines joined by newlines.
+    """
     counts = report["counts"]
     lines = [f"{report['model_class']} at epoch {report['epoch']} on {report['data']}; features: "
              f"{report['features']}",
@@ -325,7 +399,14 @@ def format_table(report):
 
 
 def control_lines(report):
-    """The controllable GANs' figures, for the printed table and the page."""
+    """The controllable GANs' figures, for the printed table and the page.
+
+    Args:
+        report: the dict ``evaluate_run`` returns.
+    Returns:
+        A list of lines: for ``class_control`` one or two, for ``code_match`` one; empty for
+        a model without either.
+    """
     lines = []
     if "class_control" in report:
         control = report["class_control"]
@@ -353,7 +434,14 @@ def _number(value):
 
 
 def write_summary(report, path):
-    """One HTML page: the table, then the pictures with a line on how to read each."""
+    """One HTML page: the table, then the pictures with a line on how to read each.
+
+    Args:
+        report: the dict ``evaluate_run`` returns; its pictures are paths relative to the page.
+        path: the HTML file to write.
+    Returns:
+        ``path``.
+    """
     counts, pictures = report["counts"], report["pictures"]
     rows = "\n".join(
         f"<tr><td>{html.escape(name)}</td><td>{_number(value)}</td><td>{_number(floor)}</td>"

@@ -23,7 +23,13 @@ from utils.runs.folder import replace_atomically
 
 
 class TrainingInterrupted(KeyboardInterrupt):
-    """SIGINT or SIGTERM stopped training after a whole step, and the run was saved."""
+    """SIGINT or SIGTERM stopped training after a whole step, and the run was saved.
+
+    Args:
+        signum: the number of the signal received.
+        epoch: the model's epoch when training stopped.
+        folder: the run folder the run was saved in.
+    """
 
     def __init__(self, signum, epoch, folder):
         self.signum, self.epoch, self.folder = signum, epoch, folder
@@ -36,6 +42,10 @@ class TrainingDiverged(FloatingPointError):
     """A loss, weight or optimizer state became NaN or infinite; nothing non-finite was saved.
 
     ``kept_epoch`` is the epoch of the last good checkpoint in the run folder, None if none.
+
+    Args:
+        message: what went non-finite, at which epoch, and what the run folder keeps.
+        kept_epoch: as above.
     """
 
     def __init__(self, message, kept_epoch=None):
@@ -50,6 +60,12 @@ def is_chief(strategy=None):
     The cluster is known only through the strategy, never read from ``TF_CONFIG`` directly:
     a ``TF_CONFIG`` left in the environment of a run that did not ask for distribution
     must not stop it from saving.
+
+    Args:
+        strategy: a ``tf.distribute`` strategy, a ``keras.Model`` (its ``distribute_strategy``),
+            or None (a single process: the chief).
+    Returns:
+        True for the chief (or the first worker of a cluster without one), False otherwise.
     """
     if isinstance(strategy, keras.Model):
         strategy = strategy.distribute_strategy
@@ -81,7 +97,13 @@ def _sound(model):
 class SampleGrid(keras.callbacks.Callback):
     """The model's sample grid (``sample_batch``: 5×5 from its fixed noise for the chapter's
     models) every ``every`` epochs (``images/sample_<epoch>.png``)
-    and at the end, also as an image in TensorBoard when ``tensorboard`` is set."""
+    and at the end, also as an image in TensorBoard when ``tensorboard`` is set.
+
+    Args:
+        folder: the ``RunFolder``.
+        every: save a grid after each Keras epoch whose index is a multiple of this.
+        tensorboard: also log the grid to TensorBoard, under ``logs/samples``.
+    """
 
     def __init__(self, folder, every, tensorboard=True):
         super().__init__()
@@ -99,6 +121,13 @@ class SampleGrid(keras.callbacks.Callback):
             self._writer = None
 
     def save(self, epoch):
+        """Save the grid as ``images/sample_<epoch>.png``, unless the model or the grid is not finite.
+
+        Args:
+            epoch: the number in the file's name, and the TensorBoard step.
+        Returns:
+            The grid's ``Path``, or None when nothing was saved (not the chief, or non-finite).
+        """
         if not is_chief(self.model):
             return None
         if not _sound(self.model):
@@ -124,6 +153,10 @@ class Checkpoint(keras.callbacks.Callback):
     training state, one file), then ``history.json`` and ``losses.png`` from the same state.
 
     Non-finite weights or losses are never saved: the last good checkpoint stays.
+
+    Args:
+        folder: the ``RunFolder``.
+        every: save after each Keras epoch whose index is a multiple of this.
     """
 
     def __init__(self, folder, every):
@@ -170,7 +203,13 @@ def _write_history(model, path):
 
 
 def loss_panels(model):
-    """Named series for the loss plot: a 'loss' panel, and an 'accuracy' one for the GAN."""
+    """Named series for the loss plot: a 'loss' panel, and an 'accuracy' one for the GAN.
+
+    Args:
+        model: a model with ``d_loss_names``, ``d_losses``, ``g_loss_names`` and ``g_losses``.
+    Returns:
+        ``{panel: {series name: float64 array, one value per epoch}}``, as ``save_loss_plot`` takes.
+    """
     panels = {"loss": {}}
     for names, history in ((model.d_loss_names, model.d_losses), (model.g_loss_names, model.g_losses)):
         values = loss_table(history, names)
@@ -187,6 +226,9 @@ class StopOnDivergence(keras.callbacks.Callback):
     The losses come from the step's logs, the rest from the model's own guard
     (``non_finite_updates``: each update checked on the device, one number read
     per step) and, once it fires, from the variables themselves (``non_finite_state``).
+
+    Args:
+        folder: the ``RunFolder`` whose last good checkpoint the message names; None: no folder.
     """
 
     def __init__(self, folder=None):
@@ -294,7 +336,12 @@ class StopOnSignal(keras.callbacks.Callback):
 
 
 class RunProgress(keras.callbacks.Callback):
-    """One progress bar for the whole run, however many Keras epochs it has."""
+    """One progress bar for the whole run, however many Keras epochs it has.
+
+    Args:
+        epochs: the number of epochs the bar counts to.
+        names: the keys of the epoch logs shown beside the bar.
+    """
 
     def __init__(self, epochs, names):
         super().__init__()
@@ -315,7 +362,17 @@ class RunProgress(keras.callbacks.Callback):
 
 def run_callbacks(model, folder, every, epochs=None, tensorboard=True):
     """The callbacks that keep a run folder: divergence check, grids, checkpoint, TensorBoard,
-    one progress bar (when ``epochs`` is given) and safe stopping, in the order they must run."""
+    one progress bar (when ``epochs`` is given) and safe stopping, in the order they must run.
+
+    Args:
+        model: the model that will train (its strategy says whether this process writes).
+        folder: the ``RunFolder``.
+        every: grids and checkpoints every this many epochs.
+        epochs: the epochs of this ``fit``, for the progress bar; None: no bar.
+        tensorboard: also write TensorBoard logs (losses and grids) under ``logs/``.
+    Returns:
+        A list of callbacks, ``StopOnDivergence`` first and ``StopOnSignal`` last.
+    """
     callbacks = [StopOnDivergence(folder), SampleGrid(folder, every, tensorboard), Checkpoint(folder, every)]
     if tensorboard and is_chief(model):
         callbacks.append(keras.callbacks.TensorBoard(log_dir=str(folder.logs), write_graph=False,

@@ -17,7 +17,15 @@ STATE_GROUP = "gdl_training_state"
 
 def write_checkpoint(model, path):
     """Save ``model`` (weights, optimizer slots, epoch, losses, fixed noise, the batch size it
-    trains at) to ``path`` atomically."""
+    trains at) to ``path`` atomically.
+
+    Args:
+        model: a model of this project (``epoch``, ``fixed_noise``, ``d_losses``,
+            ``d_loss_names``, ``g_losses``, ``g_loss_names``).
+        path: the checkpoint file; its name ends in ``.weights.h5``.
+    Returns:
+        ``path``, as a ``Path``.
+    """
 
     def write(tmp):
         model.save_weights(tmp)
@@ -36,7 +44,13 @@ def write_checkpoint(model, path):
 
 def non_finite_weights(model):
     """The paths of the model's weights (and, where the model says what a checkpoint holds, its
-    optimizer state) holding NaN or infinite values: never saved, never loaded."""
+    optimizer state) holding NaN or infinite values: never saved, never loaded.
+
+    Args:
+        model: a Keras model; its ``non_finite_state()`` answers when it has one.
+    Returns:
+        A list of variable paths (strings); empty when every value is finite.
+    """
     state = getattr(model, "non_finite_state", None)
     if state is not None:
         return state()
@@ -44,12 +58,32 @@ def non_finite_weights(model):
 
 
 def loss_table(losses, names):
-    """A loss history (one list, or one number, per epoch) as an (epochs, len(names)) array."""
+    """A loss history (one list, or one number, per epoch) as an (epochs, len(names)) array.
+
+    Args:
+        losses: one entry per epoch: a number, or a list of ``len(names)`` numbers.
+        names: the names of the losses, one per column.
+    Returns:
+        float64 array (len(losses), len(names)).
+    Raises:
+        ValueError: the entries do not hold ``len(names)`` numbers each.
+    """
     return np.asarray(losses, dtype="float64").reshape(len(losses), len(names))
 
 
 def read_training_state(path):
-    """The training state saved in a checkpoint, or None for a plain weights file."""
+    """The training state saved in a checkpoint, or None for a plain weights file.
+
+    Args:
+        path: the ``.weights.h5`` file.
+    Returns:
+        A dict: ``epoch`` (int), ``model_class`` (str), ``batch_size`` (int, or None when not
+        recorded), ``fixed_noise`` (float32 array), ``d_losses`` and ``g_losses`` (lists of
+        rows, one per epoch); or None.
+    Raises:
+        OSError: the file cannot be read as HDF5.
+        KeyError: the state group is incomplete.
+    """
     with h5py.File(path, "r") as f:
         if STATE_GROUP not in f:
             return None

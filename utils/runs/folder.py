@@ -41,7 +41,11 @@ BOOK_WEIGHTS_NAME = "weights.h5"  # what the book's notebooks type
 
 
 class RunFolder:
-    """The paths of one run; ``os.fspath(folder)`` is the folder itself."""
+    """The paths of one run; ``os.fspath(folder)`` is the folder itself.
+
+    Args:
+        path: the run folder, a str or ``os.PathLike`` (it need not exist yet).
+    """
 
     def __init__(self, path):
         self.path = Path(os.fspath(path))
@@ -53,6 +57,15 @@ class RunFolder:
 
         Raises ValueError for a run id that is not one plain folder name: ``../x``, ``a/b``
         or an absolute path would put the run outside the run root.
+
+        Args:
+            section: the chapter's folder under the run root, e.g. ``gan``.
+            run_id: the run's id, e.g. ``0001`` (str() is taken).
+            data_name: the data part of the name, e.g. ``camel`` (``DataSpec.run_name``).
+        Returns:
+            A ``RunFolder``.
+        Raises:
+            ValueError: ``run_id`` is empty, starts with '.', or holds '/', '\\' or NUL.
         """
         run_id = str(run_id)
         if not run_id or run_id.startswith(".") or any(c in run_id for c in "/\\\0"):
@@ -134,10 +147,23 @@ class RunFolder:
         return self.path / "eval"
 
     def sample(self, epoch):
+        """The sample grid saved at ``epoch``.
+
+        Args:
+            epoch: the epoch in the file's name.
+        Returns:
+            The ``Path`` ``images/sample_<epoch>.png``.
+        """
         return self.images / f"sample_{epoch}.png"
 
     def archive(self, network_name):
-        """Where ``save_model`` puts a whole network (``generator.keras``, ``critic.keras``...)."""
+        """Where ``save_model`` puts a whole network (``generator.keras``, ``critic.keras``...).
+
+        Args:
+            network_name: the network's name, e.g. ``generator``.
+        Returns:
+            The ``Path`` ``<folder>/<network_name>.keras``.
+        """
         return self.path / f"{network_name}.keras"
 
     def make(self):
@@ -151,7 +177,13 @@ class RunFolder:
 
     @contextlib.contextmanager
     def writing(self, what):
-        """Turn a failed write (a full or read-only disk) into one clear error saying what was kept."""
+        """Turn a failed write (a full or read-only disk) into one clear error saying what was kept.
+
+        Args:
+            what: what the block writes, for the message (e.g. ``"the checkpoint"``).
+        Raises:
+            RunFolderError: an ``OSError`` was raised in the block.
+        """
         try:
             yield
         except RunFolderError:
@@ -208,7 +240,16 @@ class RunFolder:
 
 
 def keras3_weights_file(filepath):
-    """The file the book means by ``weights/weights.h5``: Keras 3 saves ``weights/weights.weights.h5``."""
+    """The file the book means by ``weights/weights.h5``: Keras 3 saves ``weights/weights.weights.h5``.
+
+    Args:
+        filepath: the weights file asked for, a str or ``os.PathLike``.
+    Returns:
+        A str: ``filepath`` itself when it ends in ``.weights.h5``, exists, or does not end
+        in ``.h5``; else its ``.weights.h5`` twin.
+    Raises:
+        FileNotFoundError: a ``.h5`` path that exists neither as given nor as ``.weights.h5``.
+    """
     filepath = os.fspath(filepath)
     if filepath.endswith(".weights.h5") or os.path.exists(filepath):
         return filepath
@@ -230,6 +271,15 @@ def replace_folder_atomically(path, write):
     aside, the new one renamed into place, and the old one deleted: an
     interruption while writing leaves the previous folder as it was, and one
     between the two renames is undone by ``restore_replaced_folder``.
+
+    Args:
+        path: the folder to write.
+        write: a callable given the staging folder (a ``Path``) to fill.
+    Returns:
+        ``path``, as a ``Path``.
+    Raises:
+        Exception: whatever ``write`` raises, once the staging folder is removed (``path``
+            is left as it was).
     """
     import shutil
 
@@ -253,7 +303,11 @@ def replace_folder_atomically(path, write):
 
 def restore_replaced_folder(path):
     """Undo what an interrupted ``replace_folder_atomically`` left: its staging folder goes, and
-    the previous folder comes back if it was renamed aside but not yet replaced."""
+    the previous folder comes back if it was renamed aside but not yet replaced.
+
+    Args:
+        path: the folder ``replace_folder_atomically`` was writing.
+    """
     import shutil
 
     path = Path(path)
@@ -272,6 +326,15 @@ def replace_atomically(path, write):
     An interrupted save (a signal, ``kill -9``, a full disk) leaves the previous
     file whole and no temporary file behind.  ``write(tmp_path)`` writes the file;
     the name keeps the real one's ending (Keras wants ``.weights.h5``).
+
+    Args:
+        path: the file to write; its folder must exist.
+        write: a callable given the temporary path (a str) to write the whole file to.
+    Returns:
+        ``path``, as a ``Path``.
+    Raises:
+        Exception: whatever ``write`` raises, or the disk's ``OSError``, once the temporary
+            file is removed (``path`` is left as it was).
     """
     path = Path(path)
     tmp = path.with_name(f".tmp-{path.name}")

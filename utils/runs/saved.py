@@ -29,7 +29,17 @@ class _NoGlobalsUnpickler(pickle.Unpickler):
 
 
 def read_params(folder):
-    """The constructor arguments: ``params.json`` (a dict), else the book's ``params.pkl`` (a list)."""
+    """The constructor arguments: ``params.json`` (a dict), else the book's ``params.pkl`` (a list).
+
+    Args:
+        folder: the run folder, a path or a ``RunFolder``.
+    Returns:
+        A dict of arguments by name, or the book's list of them in order.
+    Raises:
+        SavedRunError: ``params.json`` is not a JSON object, or ``params.pkl`` is damaged.
+        pickle.UnpicklingError: ``params.pkl`` refers to anything but plain values.
+        FileNotFoundError: the folder holds neither file.
+    """
     folder = RunFolder(folder)
     if folder.params_json.exists():
         params = _read_json(folder.params_json, "restore it from a backup, or delete it to fall back on params.pkl")
@@ -60,7 +70,15 @@ def _read_json(path, fix):
 
 
 def recorded_class(folder):
-    """The name of the model class that wrote the run, or None where nothing records it."""
+    """The name of the model class that wrote the run, or None where nothing records it.
+
+    Args:
+        folder: the run folder, a path or a ``RunFolder``.
+    Returns:
+        The class name from ``run.json``, else from the checkpoint; or None.
+    Raises:
+        SavedRunError: ``run.json`` or the checkpoint is damaged.
+    """
     folder = RunFolder(folder)
     if folder.run_record.exists():
         fix = 'it should hold {"model_class": "GAN"} (or WGAN, WGANGP)'
@@ -76,7 +94,14 @@ def recorded_class(folder):
 
 def check_checkpoint_class(folder, recorded):
     """Refuse a checkpoint written by another class than the run records (one copied from
-    another run): it would load as this run at the other run's epoch."""
+    another run): it would load as this run at the other run's epoch.
+
+    Args:
+        folder: the run folder, a path or a ``RunFolder``.
+        recorded: the class name the run records (``recorded_class``); None checks nothing.
+    Raises:
+        SavedRunError: the checkpoint names another class, or is damaged.
+    """
     folder = RunFolder(folder)
     if recorded is None or not folder.checkpoint.exists():
         return
@@ -90,7 +115,15 @@ def check_checkpoint_class(folder, recorded):
 
 
 def recorded_options(folder):
-    """The model options (``BookModel.model_options``) the run was saved with; {} for older runs."""
+    """The model options (``BookModel.model_options``) the run was saved with; {} for older runs.
+
+    Args:
+        folder: the run folder, a path or a ``RunFolder``.
+    Returns:
+        A dict of options by name; empty without ``run.json`` or options in it.
+    Raises:
+        SavedRunError: ``run.json`` or its ``"options"`` is damaged.
+    """
     folder = RunFolder(folder)
     if not folder.run_record.exists():
         return {}
@@ -102,7 +135,15 @@ def recorded_options(folder):
 
 
 def checked_training_state(path):
-    """The training state of a checkpoint, with a clear error for a damaged file."""
+    """The training state of a checkpoint, with a clear error for a damaged file.
+
+    Args:
+        path: the checkpoint file.
+    Returns:
+        ``read_training_state``'s dict, or None for a plain weights file.
+    Raises:
+        SavedRunError: the file cannot be read, or its training state is incomplete.
+    """
     try:
         return read_training_state(path)
     except (OSError, KeyError, ValueError) as error:
@@ -112,6 +153,14 @@ def checked_training_state(path):
 
 
 def check_finite_weights(model, path):
+    """Refuse weights holding NaN or infinity: the run diverged before the file was written.
+
+    Args:
+        model: the model, its weights loaded.
+        path: the file they were loaded from, for the message.
+    Raises:
+        SavedRunError: a weight (or saved optimizer state) is not finite.
+    """
     bad = non_finite_weights(model)
     if bad:
         raise SavedRunError(
@@ -127,6 +176,18 @@ def load_model(model_class, folder, **options):
     the run exactly where it stopped.  ``options`` are the keyword-only extras
     (``mixed_precision``, ``strategy``...); the model options saved with the run
     (the GAN hacks) are passed too, unless ``options`` names them.
+
+    Args:
+        model_class: the model's class (``GAN``, ``WGAN``...), which wrote the run.
+        folder: the run folder, a path or a ``RunFolder``.
+        **options: keyword-only constructor options; they win over the recorded ones.
+    Returns:
+        The model, with the checkpoint's weights, optimizer and training state.
+    Raises:
+        SavedRunError: a file is damaged, the run or its params belong to another class, the
+            checkpoint does not fit the model, or it holds non-finite weights.
+        FileNotFoundError: the folder holds no params or no checkpoint.
+        pickle.UnpicklingError: ``params.pkl`` refers to anything but plain values.
     """
     folder = RunFolder(folder)
     writer = recorded_class(folder)

@@ -24,14 +24,17 @@ def train_run(model, dataset, run_folder, epochs, every, callbacks=(), tensorboa
         model: a model of this project (``d_losses``, ``epoch``, ``fixed_noise``...).
         dataset: the endless ``tf.data.Dataset`` of its batches.
         run_folder: where the run lives: a path, or a ``RunFolder`` (held already, or taken here).
+        epochs: how many more epochs (steps) to train, counted from ``model.epoch``.
         every: grids and checkpoints every this many epochs.
         callbacks: more Keras callbacks, after the run folder's own.
+        tensorboard: also write TensorBoard logs (losses and sample grids) under ``logs/``.
     Returns:
         ``fit``'s ``History``.
     Raises:
         TrainingDiverged: a step left something non-finite; nothing non-finite was saved.
         TrainingInterrupted: SIGINT or SIGTERM stopped the run after a whole step, saved.
         RunFolderTaken: the folder holds another model's run.
+        RunFolderBusy: another process holds the folder.
     """
     folder = run_folder if isinstance(run_folder, RunFolder) else RunFolder(run_folder)
     # In a cluster only the chief writes the run folder, so only it holds the folder; a
@@ -56,7 +59,15 @@ def train_run(model, dataset, run_folder, epochs, every, callbacks=(), tensorboa
 
 
 def refuse_another_run(model, folder):
-    """A folder's saved run is continued by the model it saved, never replaced by another."""
+    """A folder's saved run is continued by the model it saved, never replaced by another.
+
+    Args:
+        model: the model about to train (its class, ``epoch`` and ``fixed_noise`` are compared).
+        folder: the ``RunFolder``.
+    Raises:
+        RunFolderTaken: the folder's checkpoint is not this model's run at its epoch.
+        SavedRunError: the folder's checkpoint is damaged.
+    """
     if not folder.holds_run():
         return
     state = checked_training_state(folder.checkpoint)
