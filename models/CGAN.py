@@ -80,6 +80,7 @@ class CGAN(BookModel):
         mixed_precision=False,
         jit_compile=False,
         strategy=None,
+        **recipe,
     ):
         checks.positive_int("num_classes", num_classes, minimum=2)
         self._setup(locals())
@@ -104,12 +105,12 @@ class CGAN(BookModel):
 
     # -- the conditional networks ------------------------------------------------------------
 
-    def _build_networks(self, params, dtype, output_activation, synchronized):
+    def _build_networks(self, params, dtype, output_activation, synchronized, spectral_norm=False):
         adversary = build_conditional_discriminator(
             params["num_classes"], params["input_dim"],
             *(params[f"{self.ADVERSARY_NAME}_{name}"] for name in self.ADVERSARY_ARGUMENTS),
             output_activation=output_activation, name=self.ADVERSARY_NAME, dtype=dtype,
-            synchronized=synchronized)
+            synchronized=synchronized, spectral_norm=spectral_norm)
         generator = build_conditional_generator(
             params["num_classes"], params["z_dim"],
             *(params[f"generator_{name}"] for name in self.GENERATOR_ARGUMENTS),
@@ -121,10 +122,6 @@ class CGAN(BookModel):
 
     def _probe_inputs(self):
         return [keras.ops.zeros((1, self._latent_dim)), keras.ops.zeros((1,), dtype="int32")]
-
-    def call(self, inputs, training=False):
-        """Images from ``[z, labels]``."""
-        return self.generator(inputs, training=training)
 
     # -- the step fit() runs -------------------------------------------------------------
 
@@ -145,6 +142,7 @@ class CGAN(BookModel):
             batch, batch_classes = real[i::n], classes[i::n]
             d = self._conditional_critic_update(batch, batch_classes, self._noise(tf.shape(batch)[0]))
         g = self._conditional_generator_update(self._noise(tf.shape(batch)[0]), batch_classes)
+        self.after_generator_update()
         return self._record(d, g)
 
     def _conditional_critic_update(self, real, classes, noise):
@@ -188,7 +186,7 @@ class CGAN(BookModel):
         if noise is None:
             noise = np.random.normal(size=(len(labels), self.z_dim))
         noise = np.asarray(noise, dtype="float32")
-        parts = [keras.ops.convert_to_numpy(self.generator(
+        parts = [keras.ops.convert_to_numpy(self.sampling_generator(
             [noise[k:k + batch_size], labels[k:k + batch_size]], training=False))
             for k in range(0, len(labels), batch_size)]
         return np.concatenate(parts) if parts else np.zeros((0, *self.input_dim), "float32")
@@ -211,6 +209,6 @@ class CGAN(BookModel):
         def draw(latents, training=False):
             n = int(latents.shape[0])
             labels = (np.arange(n) // GRID_COLUMNS) % self.num_classes
-            return self.generator([latents, labels.astype("int32")], training=training)
+            return self.sampling_generator([latents, labels.astype("int32")], training=training)
 
         return draw

@@ -99,6 +99,7 @@ class InfoGAN(BookModel):
         mixed_precision=False,
         jit_compile=False,
         strategy=None,
+        **recipe,
     ):
         # Checked before anything is built; locals() then carries the checked values.
         categorical_dim = checks.positive_int("categorical_dim", categorical_dim, minimum=2)
@@ -149,11 +150,11 @@ class InfoGAN(BookModel):
     def make_objective(self, arguments):
         return Minimax()
 
-    def _build_networks(self, params, dtype, output_activation, synchronized):
+    def _build_networks(self, params, dtype, output_activation, synchronized, spectral_norm=False):
         # The book's generator, fed the noise and the codes.
         latent_size = params["z_dim"] + self.categorical_dim + self.continuous_dim
         return super()._build_networks({**params, "z_dim": latent_size}, dtype, output_activation,
-                                       synchronized)
+                                       synchronized, spectral_norm)
 
     def _build_q_network(self):
         """Dense(q_dense_size) → LeakyReLU(0.2) → [categorical logits, continuous means] on the Flatten output."""
@@ -295,7 +296,7 @@ class InfoGAN(BookModel):
         def update():
             with tf.GradientTape() as tape:
                 images = self.generator(noise, training=True)
-                seen = self.hacks.noisy(images)  # as CombinedModel.seen: the instance noise, if any
+                seen = self.adversary_view(images)  # as CombinedModel.seen: noise, augmentation
                 predictions, logits, means = self._d_and_q(seen, training=True)
                 adversarial = tf.reduce_mean(self.objective.generator_loss(labels, predictions))
                 info = self.info_loss(noise, logits, means)[0]
@@ -373,7 +374,7 @@ class InfoGAN(BookModel):
                 f"fixed_noise is shaped {latent.shape}, but InfoGAN's grid needs {expected} "
                 f"(categorical_dim rows × {GRID_COLUMNS} columns of latent_dim values); set "
                 f"fixed_noise = None to draw a new one.")
-        images = keras.ops.convert_to_numpy(self.generator(latent, training=False))
+        images = keras.ops.convert_to_numpy(self.sampling_generator(latent, training=False))
         return images, (self.categorical_dim, GRID_COLUMNS)
 
     def sample_grid(self):
@@ -385,7 +386,8 @@ class InfoGAN(BookModel):
     def sampler(self):
         """For evaluation: N(0, I) points of ``z_dim`` → images, the codes filled in by ``with_codes``."""
         def draw(latents, training=False):
-            return self.generator(self.with_codes(keras.ops.convert_to_numpy(latents)), training=training)
+            return self.sampling_generator(self.with_codes(keras.ops.convert_to_numpy(latents)),
+                                           training=training)
 
         return draw
 

@@ -48,6 +48,7 @@ class WGAN(BookModel):
         mixed_precision=False,
         jit_compile=False,
         strategy=None,
+        **recipe,
     ):
         self._setup(locals())
 

@@ -52,6 +52,7 @@ class WGANGP(WGAN):
         mixed_precision=False,
         jit_compile=False,
         strategy=None,
+        **recipe,
     ):
         self._setup(locals())
 

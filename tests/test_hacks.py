@@ -113,7 +113,10 @@ def test_hacks_are_kept_with_the_run_and_in_the_keras_config(tmp_path):
     gan.save(tmp_path)  # as the notebooks do before training
     gan.train(images(32), batch_size=8, epochs=2, run_folder=tmp_path, print_every_n_batches=1)
     record = json.loads((tmp_path / "run.json").read_text())
-    assert record["options"] == dict(label_smoothing=0.1, label_flip=0.05, instance_noise=0.2, loss="gan")
+    from models.recipe.options import Recipe
+
+    assert record["options"] == dict(label_smoothing=0.1, label_flip=0.05, instance_noise=0.2,
+                                     **Recipe().as_dict(), loss="gan")
     assert load_model(GAN, tmp_path).hacks == gan.hacks
     assert GAN.from_config(gan.get_config()).hacks == gan.hacks
     # A run saved before the options were recorded loads with them off.

@@ -123,8 +123,11 @@ def test_gdl_cgan_takes_the_hinge_and_its_own_options_from_the_registry(run_dir,
     parser = cli.build_parser("cgan")
     args = parser.parse_args(["--data", "silhouettes", "--loss", "hinge", "--no-matching-aware"])
     info = every_chapter()["cgan"]
+    from models.recipe.options import Recipe
+
     assert cli.model_options(args, info) == {"label_smoothing": 0.0, "label_flip": 0.0, "instance_noise": 0.0,
-                                             "loss": "hinge", "grad_weight": 10.0, "matching_aware": False}
+                                             **Recipe().as_dict(), "loss": "hinge", "grad_weight": 10.0,
+                                             "matching_aware": False}
     args = parser.parse_args(["--data", "silhouettes", "--n-critic", "2"])
     assert cli.model_options(args, info)["matching_aware"] is True  # the silhouettes preset's
     assert cli.train_options(args, info.preset_for("silhouettes"), info) == {"n_critic": 2}

@@ -5,7 +5,9 @@ run from the terminal and a run from Jupyter train the same model.  ``model``
 holds the constructor arguments in the book's order: ``GAN(**preset.model)``.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+
+RECIPES = ("book", "modern")
 
 
 @dataclass(frozen=True)
@@ -19,10 +21,28 @@ class ChapterPreset:
     train_options: dict = field(default_factory=dict)
     # Keyword-only options of the model class (beyond the book's arguments) the command defaults to.
     model_options: dict = field(default_factory=dict)
+    # The modern recipe (``models.recipe``): book arguments it changes (learning rates), the
+    # model options it sets (its parts, the loss) and its ``epochs``, chosen by the ablation of
+    # docs/beyond-the-book.md.
+    modern: dict = field(default_factory=dict)
 
     @property
     def input_dim(self):
         return tuple(self.model["input_dim"])
+
+    def with_recipe(self, recipe):
+        """This preset for ``recipe``: ``'book'`` (itself) or ``'modern'`` (its ``modern`` choices
+        in ``model``, ``model_options`` and ``epochs``)."""
+        if recipe not in RECIPES:
+            raise ValueError(f"recipe={recipe!r}: expected one of {', '.join(map(repr, RECIPES))}.")
+        if recipe == "book":
+            return self
+        modern = dict(self.modern)
+        epochs = modern.pop("epochs", self.epochs)
+        model = {**self.model, **{key: value for key, value in modern.items() if key in self.model}}
+        options = {**self.model_options,
+                   **{key: value for key, value in modern.items() if key not in self.model}}
+        return replace(self, model=model, model_options=options, epochs=epochs)
 
 
 GAN_CAMEL = ChapterPreset(
@@ -169,10 +189,18 @@ BY_CHAPTER = {"04_01": GAN_CAMEL, "04_02": WGAN_CIFAR_HORSES, "04_03": WGANGP_CE
               "cgan": CGAN_SILHOUETTES, "infogan": INFOGAN_SILHOUETTES}
 
 
-def get(chapter):
+def get(chapter, recipe="book"):
     """The preset for '04_01', '04_02', '04_03', or beyond the book 'cgan' and 'infogan' (what the
-    notebooks call)."""
+    notebooks call), for the book's recipe or the modern one.
+
+    Args:
+        chapter: the notebook's key.
+        recipe: ``'book'`` or ``'modern'`` (``ChapterPreset.with_recipe``).
+    Returns:
+        A ``ChapterPreset``: ``Model(**preset.model, **preset.model_options)`` builds its model.
+    """
     try:
-        return BY_CHAPTER[chapter]
+        preset = BY_CHAPTER[chapter]
     except KeyError:
         raise KeyError(f"No preset {chapter!r}; choose one of {', '.join(BY_CHAPTER)}.") from None
+    return preset.with_recipe(recipe)

@@ -9,6 +9,9 @@ so callbacks, ``History`` and TensorBoard see them like any model's loss.
 What the loss is — the adversary's and the generator's, the adversary's output,
 its targets, the extra terms (clipping, a gradient penalty) and the names of
 what each update reports — is the model's ``objective`` (``models.objectives``).
+The modern recipe's parts (``models.recipe``: augmentation of what the adversary
+sees, an R1 penalty, an average of the generator to sample with) are the model's
+``recipe``; spectral normalisation is built into the adversary's network.
 A subclass says only what else differs (a conditional model's labels, InfoGAN's
 codes), by overriding ``_critic_update(real, noise)`` or ``_generator_update(noise)``.
 
@@ -22,7 +25,10 @@ import keras
 
 from models.core.arguments import positive_int
 from models.core.combined import CombinedModel, keep_statistics
+from models.recipe.augment import Augmentation
+from models.recipe.average import GeneratorAverage
 from models.recipe.hacks import Hacks
+from models.recipe.options import Recipe
 
 
 class AdversarialModel(keras.Model):
@@ -40,13 +46,21 @@ class AdversarialModel(keras.Model):
     EXTRA_G_LOSS_NAMES = ()
     CONTROL = None  # what chooses what a sample shows: None, "labels" (CGAN) or "codes" (InfoGAN)
 
-    def __init__(self, adversary, generator, objective, n_critic=1, **kwargs):
+    def __init__(self, adversary, generator, objective, n_critic=1, recipe=None, **kwargs):
         super().__init__(**kwargs)
         object.__setattr__(self, "objective", objective)  # a plain part, not Keras state
+        recipe = recipe or Recipe()
+        object.__setattr__(self, "recipe", recipe)
         self.adversary = adversary
         self.generator = generator
         # The book's gan.model: z → D(G(z)) with the adversary frozen.
         self.model = self.combined_model(generator, adversary)
+        self.model.view = self.adversary_view
+        self.augmentation = (Augmentation(recipe.policies, recipe.augment_probability, recipe.augment_target,
+                                          name="augmentation")
+                             if recipe.policies else None)
+        self.generator_average = (GeneratorAverage(generator, recipe.ema, name="generator_average")
+                                  if recipe.ema else None)
         self.hacks = Hacks()
         self._n_critic = int(n_critic)
         self.losses_tracker = LossMeans([*self.d_loss_names, *self.g_loss_names])
@@ -73,8 +87,34 @@ class AdversarialModel(keras.Model):
     @hacks.setter
     def hacks(self, value):
         object.__setattr__(self, "_hacks", value)  # a plain value, not Keras state
-        self.model.hacks = value
         self._retrace()
+
+    @property
+    def sampling_generator(self):
+        """The network samples are drawn with: the generator's average where the recipe keeps
+        one (``ema``), else the generator itself."""
+        if self.generator_average is not None:
+            return self.generator_average.network
+        return self.generator
+
+    def adversary_view(self, images):
+        """What the adversary is shown of ``images`` in training, real or generated, in either
+        player's update: any instance noise (the hacks), then any augmentation (the recipe)."""
+        images = self.hacks.noisy(images)
+        if self.augmentation is not None:
+            images = self.augmentation(images)
+        return images
+
+    def observe_real_scores(self, scores):
+        """The adversary's scores of real images, for an adaptive augmentation's strength."""
+        if self.augmentation is not None:
+            threshold = 0.5 * (self.objective.real_label + self.objective.fake_label)
+            self.augmentation.observe_real(scores, threshold)
+
+    def after_generator_update(self):
+        """What follows each generator update: the recipe's average moves towards it."""
+        if self.generator_average is not None:
+            self.generator_average.update(self.generator)
 
     @property
     def d_loss_names(self):
@@ -91,8 +131,9 @@ class AdversarialModel(keras.Model):
         return ["d_loss", "g_loss", *(["d_acc"] if "d_acc" in self.d_loss_names else [])]
 
     def call(self, z, training=False):
-        """Images from latent points: ``gan.predict(noise)`` is ``gan.generator.predict(noise)``."""
-        return self.generator(z, training=training)
+        """Images from latent points: ``gan.predict(noise)`` is ``generator.predict(noise)`` (the
+        averaged generator's, where the recipe keeps one)."""
+        return self.sampling_generator(z, training=training)
 
     # -- configuration -------------------------------------------------------------
 
@@ -185,6 +226,7 @@ class AdversarialModel(keras.Model):
             batch = real[i::n]
             d = self._critic_update(batch, self._noise(tf.shape(batch)[0]))
         g = self._generator_update(self._noise(tf.shape(batch)[0]))
+        self.after_generator_update()
         return self._record(d, g)
 
     def _critic_update(self, real, noise):
@@ -250,7 +292,7 @@ class AdversarialModel(keras.Model):
         n = tf.shape(images)[0]
         labels = tf.fill((n, 1), label)
         targets = self.hacks.targets(label, n) if self.hacks.active else labels
-        seen = self.hacks.noisy(images)
+        seen = self.adversary_view(images)
         if isinstance(inputs, (list, tuple)):
             seen = [seen, *inputs[1:]]
         return labels, targets, seen
@@ -266,11 +308,32 @@ class AdversarialModel(keras.Model):
             labels), the batch's true labels (for accuracies) and the adversary's scores.
         """
         labels, targets, seen = self._critic_batch(inputs, label)
+        penalised = bool(self.recipe.r1_weight) and label == self.objective.real_label
         with tf.GradientTape() as tape:
-            scores = self.adversary(seen, training=True)
+            if penalised:
+                scores, penalty = self._scores_and_r1(seen)
+            else:
+                scores = self.adversary(seen, training=True)
             loss = tf.reduce_mean(self.objective.adversary_loss(targets, scores))
-        self.descend(self.d_optimizer, self.adversary, tape, loss)
+            optimised = loss + 0.5 * self.recipe.r1_weight * penalty if penalised else loss
+        self.descend(self.d_optimizer, self.adversary, tape, optimised)
+        if label == self.objective.real_label:
+            self.observe_real_scores(scores)
         return loss, labels, scores
+
+    def _scores_and_r1(self, seen):
+        """The adversary's scores of real ``seen`` inputs and R1 = mean ‖∇ₓ logit‖² over them (the
+        gradient of the images only; a conditional model's labels stay fixed)."""
+        images = seen[0] if isinstance(seen, (list, tuple)) else seen
+        with tf.GradientTape() as inner:
+            inner.watch(images)
+            scores = self.adversary([images, *seen[1:]] if isinstance(seen, (list, tuple)) else images,
+                                    training=True)
+            logits = self.objective.logits(scores)
+        gradients = inner.gradient(logits, images)
+        penalty = tf.reduce_mean(tf.reduce_sum(tf.square(tf.cast(gradients, "float32")),
+                                               axis=list(range(1, len(images.shape)))))
+        return scores, penalty
 
     def fit_generator(self, noise):
         """One update of the generator through the combined model, towards the "real" label.
@@ -302,8 +365,13 @@ class AdversarialModel(keras.Model):
     def generator_step(self, batch_size):
         """One generator update on ``batch_size`` latent points → its losses."""
         latent = tf.zeros((int(batch_size), 0))  # carries only the batch size to each replica
-        return self._on_replicas("generator", lambda latent: self._generator_update(
-            self._noise(tf.shape(latent)[0])), latent)
+
+        def update(latent):
+            losses = self._generator_update(self._noise(tf.shape(latent)[0]))
+            self.after_generator_update()
+            return losses
+
+        return self._on_replicas("generator", update, latent)
 
     def _on_replicas(self, key, replica_fn, global_batch):
         """Run ``replica_fn`` on each replica's share of ``global_batch``; average what it returns."""

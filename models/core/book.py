@@ -30,6 +30,7 @@ import keras
 
 from models.core import arguments as checks
 from models.recipe import hacks as gan_hacks
+from models.recipe.options import Recipe
 from models.core.adversarial import AdversarialModel
 from models.ops.precision import resolve_precision
 from models.ops.fast_conv import with_plain_layers
@@ -84,13 +85,16 @@ class BookModel(AdversarialModel):
         objective.check_arguments(type(self).__name__, params, self.ADVERSARY_NAME)
         hacks = gan_hacks.Hacks(**{name: arguments.get(name, 0.0) for name in gan_hacks.NAMES}).check()
         objective.check_hacks(type(self).__name__, hacks)
+        recipe = Recipe.from_options(type(self).__name__, arguments.get("recipe") or {})
+        self._check_recipe(recipe, objective, params["input_dim"])
         strategy = arguments["strategy"] or tf.distribute.get_strategy()
         policy = resolve_precision(arguments["mixed_precision"])
         with strategy.scope():
             adversary, generator = self._build_networks(
                 params, policy, objective.output_activation,
-                synchronized=strategy.num_replicas_in_sync > 1)
-            AdversarialModel.__init__(self, adversary, generator, objective, name=self.SECTION, dtype=policy)
+                synchronized=strategy.num_replicas_in_sync > 1, spectral_norm=recipe.spectral_norm)
+            AdversarialModel.__init__(self, adversary, generator, objective, recipe=recipe,
+                                      name=self.SECTION, dtype=policy)
             # Plain attributes, as the book's: Keras would wrap lists in tracked containers.
             object.__setattr__(self, "_params", params)
             for name, value in params.items():
@@ -112,7 +116,18 @@ class BookModel(AdversarialModel):
         """The model's ``models.objectives.Objective``, from its constructor's ``locals()``."""
         raise NotImplementedError
 
-    def _build_networks(self, params, dtype, output_activation, synchronized):
+    @staticmethod
+    def _check_recipe(recipe, objective, input_dim):
+        if recipe.r1_weight and objective.penalises_gradient:
+            raise ValueError(
+                f"r1_weight={recipe.r1_weight!r}: loss={objective.name!r} already penalises the "
+                "critic's gradient; use one penalty (r1_weight=0, or another loss).")
+        if "color" in recipe.policies and input_dim[-1] != 3:
+            raise ValueError(
+                f"augment={recipe.augment!r}: 'color' needs colour images, and these have "
+                f"{input_dim[-1]} channel(s); use 'translation,cutout'.")
+
+    def _build_networks(self, params, dtype, output_activation, synchronized, spectral_norm=False):
         adversary = build_discriminator(
             params["input_dim"],
             *(params[f"{self.ADVERSARY_NAME}_{name}"] for name in self.ADVERSARY_ARGUMENTS),
@@ -120,6 +135,7 @@ class BookModel(AdversarialModel):
             name=self.ADVERSARY_NAME,
             dtype=dtype,
             synchronized=synchronized,
+            spectral_norm=spectral_norm,
         )
         generator = build_generator(
             params["z_dim"],
@@ -141,8 +157,9 @@ class BookModel(AdversarialModel):
 
     def model_options(self):
         """The keyword-only options beyond the book's arguments that shape training (the GAN
-        hacks), kept with the run so that ``load_model`` and ``--resume`` rebuild the same model."""
-        return self.hacks.as_dict()
+        hacks and the recipe's parts), kept with the run so that ``load_model`` and ``--resume``
+        rebuild the same model."""
+        return {**self.hacks.as_dict(), **self.recipe.as_dict()}
 
     def get_config(self):
         policy = self.dtype_policy.name
@@ -216,13 +233,13 @@ class BookModel(AdversarialModel):
     @property
     def sampler(self):
         """What evaluation draws images with from N(0, I) latent points of size ``z_dim``: the
-        generator here; models whose generator takes more (labels, codes) say how to fill it."""
-        return self.generator
+        sampling generator here (the average, where the recipe keeps one); models whose generator takes more (labels, codes) say how to fill it."""
+        return self.sampling_generator
 
     def sample_batch(self):
         """The images of the run's sample grid and its (rows, columns): 5×5 from the fixed noise
         batch here; a model whose generator takes more says how its grid is laid out."""
-        images = keras.ops.convert_to_numpy(self.generator(self.fixed_noise, training=False))
+        images = keras.ops.convert_to_numpy(self.sampling_generator(self.fixed_noise, training=False))
         return images, (5, 5)
 
     def sample_images(self, run_folder):
@@ -254,10 +271,11 @@ class BookModel(AdversarialModel):
         self.plot_model(folder)
 
     def save_model(self, run_folder):
-        """Whole-model ``.keras`` archives of both networks (the book saved ``.h5`` models)."""
+        """Whole-model ``.keras`` archives of both networks (the book saved ``.h5`` models); the
+        generator's is the one samples are drawn with (its average, where the recipe keeps one)."""
         folder = RunFolder(run_folder)
         folder.path.mkdir(parents=True, exist_ok=True)
-        for network in (self.adversary, self.generator):
+        for network in (self.adversary, self.sampling_generator):
             # Keras' own layers in the archive, so that it loads without this project.
             with_plain_layers(network).save(folder.archive(network.name))
 

@@ -19,17 +19,17 @@ class CombinedModel(keras.Model):
         super().__init__(**kwargs)
         self.generator = generator
         self.discriminator = discriminator
-        self.hacks = None
+        self.view = None  # what the discriminator is shown of an image in training (set by the model)
 
     def call(self, z, training=None):
         return self.discriminator(self.seen(self.generator(z, training=training), training),
                                   training=training)
 
     def seen(self, images, training):
-        """What the discriminator is shown: in training, the images plus any instance noise
-        (``models.recipe.hacks``)."""
-        if training and self.hacks is not None:
-            return self.hacks.noisy(images)
+        """What the discriminator is shown: in training, the model's ``adversary_view`` of the
+        images (any instance noise and augmentation), as in the discriminator's own updates."""
+        if training and self.view is not None:
+            return self.view(images)
         return images
 
     def train_step(self, data):
@@ -57,11 +57,24 @@ def keep_statistics(network, update):
 
     A frozen network still runs in training mode inside the other network's
     step (batch statistics, dropout), as it did in the book's Keras 2; but its
-    batch-norm moving statistics must not move either, or it is not frozen.
+    batch-norm moving statistics must not move either, or it is not frozen.  Nor
+    may the kernels that ``keras.layers.SpectralNormalization`` rescales in place
+    on every training call (the recipe's ``spectral_norm``).
     """
-    frozen = network.non_trainable_weights
+    frozen = [*network.non_trainable_weights, *rescaled_kernels(network)]
     saved = [tf.identity(weight.value) for weight in frozen]
     result = update()
     for weight, value in zip(frozen, saved):
         weight.assign(value)
     return result
+
+
+def rescaled_kernels(network):
+    """The kernels of ``network``'s ``SpectralNormalization`` layers, nested models included."""
+    found = []
+    for layer in getattr(network, "layers", ()):
+        if isinstance(layer, keras.layers.SpectralNormalization):
+            found.append(layer.kernel)
+        else:
+            found.extend(rescaled_kernels(layer))
+    return found

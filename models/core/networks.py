@@ -64,6 +64,7 @@ def build_discriminator(
     dtype=None,
     synchronized=False,
     fast_convolutions=None,
+    spectral_norm=False,
 ):
     """Conv stack → Flatten → Dense(1).
 
@@ -72,9 +73,16 @@ def build_discriminator(
     always computes in float32, so losses stay exact under mixed precision.
     ``fast_convolutions`` (default: the module's ``FAST_CONVOLUTIONS``, True) uses
     ``models.ops.fast_conv.Conv2D``: same layers and results, with the input gradient in
-    the form measured fastest here (``models.ops.conv_forms``).
+    the form measured fastest here (``models.ops.conv_forms``).  ``spectral_norm`` wraps every
+    conv and the output layer in ``keras.layers.SpectralNormalization`` (``models.recipe``).
     """
     _check_lengths(name, conv_filters, conv_kernel_size, conv_strides)
+
+    def normalised(layer, layer_dtype=dtype):
+        if not spectral_norm:
+            return layer
+        return layers.SpectralNormalization(layer, name=f"{layer.name}_sn", dtype=layer_dtype)
+
     inputs = keras.Input(shape=tuple(input_dim), name=f"{name}_input")
     x = inputs
     for i, (filters, kernel_size, strides) in enumerate(
@@ -88,20 +96,21 @@ def build_discriminator(
             dtype=dtype,
         )
         conv = conv_class(layers.Conv2D, fast_conv.Conv2D, fast_convolutions, **conv_args)
-        x = conv(filters, kernel_size, **conv_args)(x)
+        x = normalised(conv(filters, kernel_size, **conv_args))(x)
         if batch_norm_momentum and i > 0:
             x = layers.BatchNormalization(momentum=batch_norm_momentum, synchronized=synchronized, dtype=dtype)(x)
         x = activation_layer(activation, dtype=dtype)(x)
         if dropout_rate:
             x = layers.Dropout(rate=dropout_rate, dtype=dtype)(x)
     x = layers.Flatten(dtype=dtype)(x)
-    outputs = layers.Dense(
+    # float32 around the output layer too: the wrapper casts its output to its input's dtype.
+    outputs = normalised(layers.Dense(
         1,
         activation=output_activation,
         kernel_initializer=weight_init(),
         name=f"{name}_output",
         dtype="float32",
-    )(x)
+    ), layer_dtype="float32")(x)
     return keras.Model(inputs, outputs, name=name)
 
 

@@ -50,6 +50,11 @@ class Objective:
         ``scores``; ``labels`` hold ``real_label`` (the combined model's targets, a Keras loss)."""
         return self.adversary_loss(labels, scores)
 
+    def logits(self, scores):
+        """The adversary's scores as logits, the quantity whose input gradient the R1 penalty
+        measures: the scores themselves here (no output activation)."""
+        return scores
+
     def adversary_metrics(self):
         """Keras metrics of the adversary's and combined model's ``train_on_batch``."""
         return None

@@ -98,21 +98,23 @@ class WassersteinGradientPenalty(Wasserstein):
         conditional = isinstance(real, (list, tuple))
         conditions = real[1] if conditional else None
         real, fake = (real[0], fake[0]) if conditional else (real, fake)
-        critic, hacks = model.adversary, model.hacks
-        real, fake = hacks.noisy(real), hacks.noisy(fake)
+        critic, view = model.adversary, model.adversary_view
+        real, fake = view(real), view(fake)
         interpolated = self.interpolate([real, fake])
 
         def score(images, labels=conditions):
             return critic(images if labels is None else [images, labels], training=True)
 
         with tf.GradientTape() as tape:
-            loss_real = wasserstein(1.0, score(real))
+            real_scores = score(real)
+            loss_real = wasserstein(1.0, real_scores)
             fake_scores = score(fake)
             if mismatched is not None:
                 images, labels = mismatched
-                fake_scores = tf.concat([fake_scores, score(hacks.noisy(images), labels)], 0)
+                fake_scores = tf.concat([fake_scores, score(view(images), labels)], 0)
             loss_fake = wasserstein(-1.0, fake_scores)
             penalty = gradient_penalty(critic, interpolated, conditions=conditions)
             loss = loss_real + loss_fake + self.grad_weight * penalty
         model.descend(model.d_optimizer, critic, tape, loss)
+        model.observe_real_scores(real_scores)
         return tf.stack([loss, loss_real, loss_fake, penalty])

@@ -26,6 +26,12 @@ class Minimax(Objective):
     def adversary_loss(self, labels, scores):
         return keras.losses.binary_crossentropy(labels, scores)
 
+    def logits(self, scores):
+        """log(p / (1 − p)) of the sigmoid's probabilities, clipped as Keras' cross-entropy clips them."""
+        epsilon = keras.config.epsilon()
+        p = tf.clip_by_value(tf.cast(scores, "float32"), epsilon, 1.0 - epsilon)
+        return tf.math.log(p) - tf.math.log1p(-p)
+
     def adversary_metrics(self):
         return ["accuracy"]
 

@@ -120,8 +120,10 @@ def build_parser(chapter):
         return {"default": None,
                 "help": f"{text} {per_data(lambda data_preset: getattr(data_preset, attribute))}"}
 
-    parser.add_argument("--epochs", type=int, **default_and_help(
-        "epochs", "training steps (the book's 'epochs': one batch each)"))
+    epochs = default_and_help("epochs", "training steps (the book's 'epochs': one batch each)")
+    if epochs["default"] is not None:  # None marks "not given", so that --recipe can choose
+        epochs = {"default": None, "help": f"{epochs['help']} (default: {epochs['default']}, or the --recipe's)"}
+    parser.add_argument("--epochs", type=int, **epochs)
     batch = default_and_help("batch_size", "images per step; --resume keeps the run's own unless given")
     if batch["default"] is not None:  # None marks "not given", so that --resume can keep the run's
         batch = {"default": None, "help": f"{batch['help']} (default: {batch['default']})"}
@@ -158,8 +160,9 @@ def build_parser(chapter):
     if len(info.losses) > 1:
         from utils.chapters import LOSSES
 
-        parser.add_argument("--loss", choices=info.losses, default=info.losses[0], help="; ".join(
-            f"{loss}: {LOSSES[loss][0]}" for loss in info.losses))
+        parser.add_argument("--loss", choices=info.losses, default=None, help="; ".join(
+            f"{loss}: {LOSSES[loss][0]}" for loss in info.losses) + f" (default: {info.losses[0]}, "
+            "or the --recipe's)")
     for option in info.options:
         settings = dict(option.settings)
         if option.preset_default:
@@ -168,6 +171,7 @@ def build_parser(chapter):
         parser.add_argument(option.flag, **settings)
     binary = info.label_hacks
     add_hack_options(parser, binary_targets=binary)
+    add_recipe_options(parser, preset)
     parser.add_argument("--mixed-precision", action="store_true",
                         help="float16 with loss scaling on GPUs, bfloat16 on CPUs with bfloat16 "
                         "instructions (avx512_bf16, amx_bf16, Arm bf16); elsewhere it stays float32 and "
@@ -191,6 +195,46 @@ def add_hack_options(parser, binary_targets):
                            help="each discriminator target is swapped real/fake with probability P")
     hacks.add_argument("--instance-noise", type=float, default=0.0,
                        help="std of Gaussian noise added to every image the discriminator/critic sees")
+
+
+def add_recipe_options(parser, preset):
+    """--recipe and the modern recipe's parts (``models.recipe``); a part given explicitly wins
+    over the recipe's choice."""
+    from utils.presets import RECIPES
+
+    modern = preset.with_recipe("modern")
+    chosen = ", ".join(f"{key} {value}" for key, value in preset.modern.items()) or "none"
+    group = parser.add_argument_group(
+        "Modern recipe (off by default: the book's recipe; see docs/beyond-the-book.md)")
+    group.add_argument("--recipe", choices=RECIPES, default="book", help=(
+        f"book: the chapter's own; modern: the parts the ablation chose for it ({chosen})"))
+    group.add_argument("--ema", type=float, default=None, metavar="DECAY", help=(
+        "draw samples with an average of the generator's weights of this decay, e.g. 0.999 (0: off)"))
+    group.add_argument("--augment", default=None, metavar="POLICIES", help=(
+        "differentiable augmentation of every image the discriminator/critic sees: "
+        "comma-separated translation, cutout, color ('' : off)"))
+    group.add_argument("--augment-probability", type=float, default=None, metavar="P", help=(
+        "chance each augmentation hits an image (default 1; the start with --augment-target)"))
+    group.add_argument("--augment-target", type=float, default=None, metavar="R", help=(
+        "adapt the probability (ADA) so that this share of real images is scored real, e.g. 0.6"))
+    group.add_argument("--spectral-norm", action=argparse.BooleanOptionalAction, default=None, help=(
+        "spectral normalisation of the discriminator's/critic's layers"))
+    group.add_argument("--r1", dest="r1_weight", type=float, default=None, metavar="GAMMA", help=(
+        "R1 penalty gamma/2 * |grad D(real)|^2 on real images (0: off)"))
+    adversary = "critic" if "critic_learning_rate" in modern.model else "discriminator"
+    group.add_argument("--d-learning-rate", type=float, default=None, help=(
+        f"the {adversary}'s learning rate (default: the preset's, {preset.model[f'{adversary}_learning_rate']})"))
+    group.add_argument("--g-learning-rate", type=float, default=None, help=(
+        f"the generator's learning rate (default: the preset's, {preset.model['generator_learning_rate']})"))
+
+
+def recipe_options(args, preset):
+    """The recipe's parts for the model: each given flag, else the chosen preset's (--recipe)."""
+    from models.recipe.options import NAMES, Recipe
+
+    defaults = Recipe().as_dict()
+    return {name: (getattr(args, name) if getattr(args, name, None) is not None
+                   else preset.model_options.get(name, defaults[name])) for name in NAMES}
 
 
 def hack_options(args):
@@ -228,8 +272,17 @@ def quality_monitor(args, spec, preset, folder):
         return None
 
 
+def chosen_preset(info, args):
+    """The preset of --data for --recipe (the book's, or its modern recipe)."""
+    return info.preset_for(args.data).with_recipe(getattr(args, "recipe", "book"))
+
+
 def model_arguments(args, preset, num_classes=None):
     model = dict(preset.model)
+    adversary_rate = "critic_learning_rate" if "critic_learning_rate" in model else "discriminator_learning_rate"
+    for flag, name in (("d_learning_rate", adversary_rate), ("g_learning_rate", "generator_learning_rate")):
+        if getattr(args, flag, None) is not None:
+            model[name] = getattr(args, flag)
     if "batch_size" in model:
         model["batch_size"] = args.batch_size
     if "grad_weight" in model:
@@ -242,10 +295,10 @@ def model_arguments(args, preset, num_classes=None):
 def model_options(args, info):
     """The keyword-only options of the command's model: the GAN hacks, --loss where the model
     takes several, and the command's own options (``Chapter.options``, e.g. CGAN's, InfoGAN's)."""
-    options = hack_options(args)
+    preset = chosen_preset(info, args)
+    options = {**hack_options(args), **recipe_options(args, preset)}
     if len(info.losses) > 1:
-        options["loss"] = args.loss
-    preset = info.preset_for(args.data)
+        options["loss"] = args.loss or preset.model_options.get("loss", info.losses[0])
     for option in info.options:
         if option.to != "model":
             continue
@@ -298,7 +351,7 @@ def train_options(args, preset, info):
 def run(chapter, argv=None):
     info = chapter_info(chapter)
     args = build_parser(chapter).parse_args(argv)
-    preset = info.preset_for(args.data)
+    preset = chosen_preset(info, args)
     args.batch_size_given = args.batch_size is not None
     for name, preset_value in (("epochs", preset.epochs), ("batch_size", preset.batch_size),
                                ("print_every", preset.print_every_n_batches)):
@@ -322,7 +375,7 @@ def run(chapter, argv=None):
 
 
 def _train(info, args, resume):
-    preset = info.preset_for(args.data)
+    preset = chosen_preset(info, args)
     try:
         strategy = make_strategy(args.distribute)
     except ValueError as error:

@@ -190,6 +190,7 @@ class QualityMonitor(keras.callbacks.Callback):
         self.skipped = 0
         self.scoring_seconds = 0.0
         self._started = None
+        self._earlier_seconds = 0.0  # training time of the records a resumed run continues
         self._last_cost = 0.0
         self._writer = None
         self._latents = None
@@ -206,6 +207,7 @@ class QualityMonitor(keras.callbacks.Callback):
         self.scoring_seconds = 0.0
         if self.folder is not None and self.folder.quality.exists() and not self.records:
             self.records = _read_records(self.folder.quality, self.model.epoch)
+        self._earlier_seconds = max((r.get("training_seconds", 0.0) for r in self.records), default=0.0)
         self._latents = None
         if isinstance(self._reference, PendingReference) and not self._last_cost:
             started = clock()
@@ -275,6 +277,8 @@ class QualityMonitor(keras.callbacks.Callback):
             record = {"epoch": int(step), "finite": False}
         else:
             record = {"epoch": int(step), **reference.score(reference.features(images))}
+        # Training time so far, scoring excluded, continued across resumed runs.
+        record["training_seconds"] = round(self._earlier_seconds + self.training_seconds(), 3)
         self.records = [r for r in self.records if r["epoch"] < step] + [record]
         if self.folder is not None and is_chief(self.model):
             self._write(record)

@@ -1,0 +1,71 @@
+"""The modern recipe's parts as options of every model, all off by default (the book's recipe).
+
+* ``ema``: the decay of an average of the generator's weights that draws the samples
+  (``models.recipe.average``); 0 is off, 0.999 a usual value;
+* ``augment``: differentiable augmentation of every image the adversary sees
+  (``models.recipe.augment``): ``'translation'``, ``'cutout'``, ``'color'``, comma-separated;
+  ``augment_probability`` is the chance each policy hits an image, and a non-zero
+  ``augment_target`` adapts it (ADA) towards that rate of real images scored as real;
+* ``spectral_norm``: every layer of the adversary with a kernel divided by its largest
+  singular value (Miyato et al. 2018), through ``keras.layers.SpectralNormalization``;
+* ``r1_weight``: γ of the R1 penalty, γ/2 · E‖∇ₓ D(x)‖² on real images (Mescheder et al. 2018),
+  on the adversary's logit (its score, where it has no sigmoid).
+
+The hinge loss is an objective (``loss='hinge'``) and separate learning rates are the
+book's own two arguments; ``utils.chapters.Chapter.modern_options`` gives a chapter's
+whole modern recipe.
+"""
+
+from dataclasses import asdict, dataclass, fields
+
+from models.recipe.augment import parse_policies
+
+
+@dataclass(frozen=True)
+class Recipe:
+    ema: float = 0.0
+    augment: str = ""
+    augment_probability: float = 1.0
+    augment_target: float = 0.0
+    spectral_norm: bool = False
+    r1_weight: float = 0.0
+
+    @classmethod
+    def from_options(cls, model_name, options):
+        """The recipe of a constructor's extra keywords; an unknown one is named with the choices."""
+        names = [field.name for field in fields(cls)]
+        unknown = sorted(set(options) - set(names))
+        if unknown:
+            raise TypeError(
+                f"{model_name}() got unexpected keyword argument(s) {', '.join(map(repr, unknown))}: "
+                f"its options beyond the book's are the GAN hacks and the recipe's "
+                f"{', '.join(names)} (see models/recipe/options.py).")
+        return cls(**options).check()
+
+    def check(self):
+        """Refuse values that cannot work, naming the option and its range."""
+        def number(name, low, high, low_open=False, high_open=True):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
+                    (low < value if low_open else low <= value) and (value < high if high_open else value <= high)):
+                bounds = f"{'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
+                raise ValueError(f"{name} must be a number in {bounds}, got {value!r}.")
+
+        number("ema", 0.0, 1.0)
+        number("augment_probability", 0.0, 1.0, high_open=False)
+        number("augment_target", 0.0, 1.0)
+        number("r1_weight", 0.0, float("inf"))
+        parse_policies(self.augment)
+        if not isinstance(self.spectral_norm, bool):
+            raise ValueError(f"spectral_norm must be True or False, got {self.spectral_norm!r}.")
+        return self
+
+    def as_dict(self):
+        return asdict(self)
+
+    @property
+    def policies(self):
+        return parse_policies(self.augment)
+
+
+NAMES = tuple(field.name for field in fields(Recipe))

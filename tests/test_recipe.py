@@ -1,0 +1,337 @@
+"""The modern recipe's parts (models/recipe): each does what it says, and nothing changes when off."""
+
+import json
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from models.CGAN import CGAN
+from models.GAN import GAN
+from models.objectives.minimax import Minimax
+from models.recipe import augment
+from models.recipe.average import GeneratorAverage
+from models.recipe.options import Recipe
+from models.WGANGP import WGANGP
+from tiny import gan_params, images, snapshot
+from utils import presets
+from utils.commands import cli
+from utils.loaders import load_model
+
+
+def wgangp_params(**overrides):
+    from test_wgangp import wgangp_params as params
+
+    return params(**overrides)
+
+
+# -- off is the book's recipe -------------------------------------------------------------------
+
+
+def test_with_every_part_off_training_is_the_books(tmp_path):
+    def trained(**options):
+        keras.utils.set_random_seed(3)
+        gan = GAN(**gan_params(), **options)
+        gan.fit(images(32), batch_size=8, epochs=2, verbose=0)
+        return gan
+
+    book = trained()
+    off = trained(**Recipe().as_dict())
+    assert off.augmentation is None and off.generator_average is None
+    assert not any(isinstance(layer, keras.layers.SpectralNormalization) for layer in off.adversary.layers)
+    assert len(off.weights) == len(book.weights)
+    for a, b in zip(snapshot(book), snapshot(off)):
+        np.testing.assert_array_equal(a, b)
+    assert book.sampling_generator is book.generator
+
+
+# -- augmentation ---------------------------------------------------------------------------------
+
+
+def test_translation_moves_the_image_and_fills_with_zeros():
+    x = np.zeros((64, 16, 16, 1), "float32")
+    x[:, 8, 8, 0] = 1.0
+    moved = augment.translate(tf.constant(x), 1.0).numpy()
+    assert np.allclose(moved.sum(axis=(1, 2, 3)), 1.0)  # the pixel stays inside (reach 2 of 16)
+    rows, cols = np.nonzero(moved[..., 0])[1:]
+    assert np.abs(rows - 8).max() <= 2 and np.abs(cols - 8).max() <= 2
+    assert (np.abs(rows - 8) + np.abs(cols - 8)).max() > 0  # some did move
+    np.testing.assert_array_equal(augment.translate(tf.constant(x), 0.0).numpy(), x)
+
+
+def test_cutout_zeroes_at_most_a_square_of_half_the_size():
+    x = np.ones((64, 16, 16, 1), "float32")
+    cut = augment.cutout(tf.constant(x), 1.0).numpy()
+    holes = (cut == 0).sum(axis=(1, 2, 3))
+    assert holes.max() == 64 and holes.min() > 0  # 8 × 8, fewer where it falls off the edge
+    np.testing.assert_array_equal(augment.cutout(tf.constant(x), 0.0).numpy(), x)
+
+
+def test_color_changes_colour_images_and_is_refused_for_grey_ones():
+    x = tf.constant(images(16, channels=3))
+    assert not np.allclose(augment.color(x, 1.0).numpy(), x.numpy())
+    np.testing.assert_allclose(augment.color(x, 0.0).numpy(), x.numpy(), atol=1e-6)
+    with pytest.raises(ValueError, match="'color' needs colour images.*1 channel"):
+        GAN(**gan_params(), augment="translation,color")
+
+
+@pytest.mark.parametrize("policy", augment.POLICIES)
+def test_every_policy_is_differentiable(policy):
+    x = tf.constant(images(8, channels=3))
+    weights = tf.constant(np.random.default_rng(0).normal(size=x.shape).astype("float32"))
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        y = tf.reduce_sum(augment.OPERATIONS[policy](x, 1.0) * weights)
+    gradient = tape.gradient(y, x).numpy()
+    assert np.isfinite(gradient).all() and np.abs(gradient).sum() > 0
+
+
+@pytest.mark.parametrize("make, views_per_step", [
+    (lambda: GAN(**gan_params(), augment="cutout"), 3),          # real, fake, the generator's
+    (lambda: WGANGP(**wgangp_params(), augment="cutout"), 3),    # real and fake together, the generator's
+    (lambda: CGAN(**gan_params(), num_classes=3, augment="cutout"), 3),
+])
+def test_augmentation_reaches_every_image_the_adversary_sees_in_both_updates(make, views_per_step, monkeypatch):
+    seen = []
+    cutout = augment.cutout
+    monkeypatch.setitem(augment.OPERATIONS, "cutout", lambda x, p: seen.append(x.shape) or cutout(x, p))
+    model = make()
+    model.n_critic = 1
+    model.run_eagerly = True
+    x = images(16)
+    if isinstance(model, CGAN):
+        model.fit(x, np.arange(16) % 3, batch_size=8, epochs=1, steps_per_epoch=1, verbose=0)
+    else:
+        model.fit(x, batch_size=8, epochs=1, steps_per_epoch=1, verbose=0)
+    assert len(seen) == views_per_step
+
+
+def test_the_adaptive_probability_follows_the_real_images_scores():
+    layer = augment.Augmentation("translation", probability=0.5, target=0.6, adjust_images=100)
+    layer.observe_real(tf.fill((10, 1), 0.9), threshold=0.5)  # all scored real: overfitting
+    assert float(layer.probability) == pytest.approx(0.6)
+    for _ in range(3):
+        layer.observe_real(tf.fill((10, 1), 0.1), threshold=0.5)
+    assert float(layer.probability) == pytest.approx(0.3)
+    for _ in range(20):
+        layer.observe_real(tf.fill((10, 1), -1.0), threshold=0.0)
+    assert float(layer.probability) == 0.0  # clipped
+    fixed = augment.Augmentation("translation", probability=0.5)
+    fixed.observe_real(tf.fill((10, 1), 0.9), threshold=0.5)
+    assert float(fixed.probability) == 0.5
+
+
+def test_the_adaptive_probability_is_saved_and_resumed(tmp_path):
+    gan = GAN(**gan_params(), augment="translation,cutout", augment_probability=0.0, augment_target=0.01)
+    gan.save(tmp_path)
+    gan.train(images(32), 8, 4, tmp_path, print_every_n_batches=2)
+    assert float(gan.augmentation.probability) > 0
+    loaded = load_model(GAN, tmp_path)
+    assert float(loaded.augmentation.probability) == float(gan.augmentation.probability)
+
+
+# -- the generator's average ------------------------------------------------------------------
+
+
+def test_the_average_is_the_warmed_up_exponential_average_and_copies_statistics():
+    generator = GAN(**gan_params()).generator
+    average = GeneratorAverage(generator, decay=0.9)
+    start = [w.copy() for w in generator.get_weights()]
+    expected = [w.copy() for w in generator.get_weights()]
+    rng = np.random.default_rng(0)
+    trainable = {id(v) for v in generator.trainable_weights}
+    for t in range(3):
+        new = [w + rng.normal(size=w.shape).astype("float32") for w in start]
+        generator.set_weights(new)
+        average.update(generator)
+        decay = min(0.9, (1 + t) / (10 + t))
+        expected = [decay * e + (1 - decay) * n if id(v) in trainable else n
+                    for e, n, v in zip(expected, new, generator.weights)]
+    for got, want in zip(average.network.get_weights(), expected):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    assert float(average.updates) == 3
+
+
+def test_the_average_draws_the_samples_and_is_saved_and_resumed_with_the_generator(tmp_path):
+    keras.utils.set_random_seed(0)
+    gan = GAN(**gan_params(), ema=0.9)
+    gan.save(tmp_path)
+    gan.train(images(32), 8, 4, tmp_path, print_every_n_batches=2)
+    z = np.random.default_rng(1).normal(size=(5, 6)).astype("float32")
+    averaged = gan.generator_average.network(z).numpy()
+    assert not np.allclose(averaged, gan.generator(z).numpy())
+    np.testing.assert_allclose(gan.predict(z, verbose=0), averaged, atol=1e-6)
+    np.testing.assert_allclose(gan.sampler(z), averaged, atol=1e-6)
+    np.testing.assert_allclose(gan.sample_batch()[0], gan.generator_average.network(gan.fixed_noise).numpy(),
+                               atol=1e-6)
+    gan.save_model(tmp_path)
+    saved = keras.models.load_model(tmp_path / "generator.keras")
+    np.testing.assert_allclose(saved(z).numpy(), averaged, atol=1e-5)
+    loaded = load_model(GAN, tmp_path)
+    for a, b in zip(snapshot(loaded), snapshot(gan)):  # both generators, the count, the optimizers' state
+        np.testing.assert_array_equal(a, b)
+    assert float(loaded.generator_average.updates) == 4
+
+
+def test_the_book_generator_update_moves_the_average_too():
+    gan = GAN(**gan_params(), ema=0.5)
+    before = snapshot(gan.generator_average.network)
+    gan.train_generator(8)
+    assert float(gan.generator_average.updates) == 1
+    assert any(not np.array_equal(a, b) for a, b in zip(before, snapshot(gan.generator_average.network)))
+
+
+# -- spectral normalisation ------------------------------------------------------------------------
+
+
+def largest_singular_values(network):
+    values = []
+    for layer in network.layers:
+        if isinstance(layer, keras.layers.SpectralNormalization):
+            kernel = keras.ops.convert_to_numpy(layer.kernel)
+            values.append(np.linalg.svd(kernel.reshape(-1, kernel.shape[-1]), compute_uv=False)[0])
+    return values
+
+
+def test_spectral_norm_bounds_every_layer_of_the_adversary():
+    keras.utils.set_random_seed(0)
+    gan = GAN(**gan_params(discriminator_learning_rate=0.01), spectral_norm=True)
+    x = images(32)
+    assert len(largest_singular_values(gan.adversary)) == 3  # two convs and the output
+    gan.fit(x, batch_size=8, epochs=10, verbose=0)
+    gan.adversary(x, training=True)  # normalised on every training call
+    np.testing.assert_allclose(largest_singular_values(gan.adversary), 1.0, atol=0.05)
+    plain = GAN(**gan_params(discriminator_learning_rate=0.01))
+    plain.fit(x, batch_size=8, epochs=10, verbose=0)
+    kernels = [w.numpy() for w in plain.adversary.trainable_weights if len(w.shape) > 1]
+    plain_values = [np.linalg.svd(k.reshape(-1, k.shape[-1]), compute_uv=False)[0] for k in kernels]
+    assert not np.allclose(plain_values, 1.0, atol=0.05)  # without it, nothing holds them at 1
+
+
+def test_a_spectrally_normalised_discriminator_stays_frozen_in_the_generators_update():
+    gan = GAN(**gan_params(), spectral_norm=True)
+    gan.adversary(images(8), training=True)
+    adversary, generator = snapshot(gan.adversary), snapshot(gan.generator)
+    gan.train_generator(8)
+    assert all(np.array_equal(a, b) for a, b in zip(adversary, snapshot(gan.adversary)))
+    assert any(not np.array_equal(a, b) for a, b in zip(generator, snapshot(gan.generator)))
+
+
+# -- R1 ----------------------------------------------------------------------------------------------
+
+
+def test_r1_is_the_mean_squared_input_gradient_of_the_logit():
+    gan = GAN(**gan_params(), loss="hinge", r1_weight=1.0)
+    x = tf.constant(images(8))
+    scores, penalty = gan._scores_and_r1(x)
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        expected_scores = gan.adversary(x, training=True)
+    gradient = tape.gradient(expected_scores, x).numpy()
+    assert float(penalty) == pytest.approx(float(np.mean(np.sum(gradient ** 2, axis=(1, 2, 3)))), rel=1e-4)
+    logits = np.array([[-5.0], [0.0], [3.0]], "float32")
+    np.testing.assert_allclose(Minimax().logits(tf.sigmoid(logits)).numpy(), logits, atol=1e-4)
+
+
+def test_r1_moves_only_the_real_update_and_is_not_in_the_reported_loss():
+    penalised = GAN(**gan_params(), r1_weight=10.0)
+    plain = GAN(**gan_params())
+    penalised.set_weights(plain.get_weights())
+    x = tf.constant(images(8))
+    real_a, real_b = plain.fit_critic(x, 1.0), penalised.fit_critic(x, 1.0)
+    assert float(real_a[0]) == pytest.approx(float(real_b[0]))
+    assert any(not np.allclose(a, b) for a, b in zip(snapshot(plain.adversary), snapshot(penalised.adversary)))
+    penalised, plain = GAN(**gan_params(), r1_weight=10.0), GAN(**gan_params())
+    penalised.set_weights(plain.get_weights())
+    plain.fit_critic(x, 0.0)
+    penalised.fit_critic(x, 0.0)
+    for a, b in zip(snapshot(plain.adversary), snapshot(penalised.adversary)):
+        np.testing.assert_allclose(a, b, atol=1e-6)
+    with pytest.raises(ValueError, match="already penalises the critic's gradient"):
+        WGANGP(**wgangp_params(), r1_weight=1.0)
+
+
+# -- the options ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("options, message", [
+    (dict(emma=0.9), "unexpected keyword argument.*'emma'.*ema, augment"),
+    (dict(ema=1.0), r"ema must be a number in \[0.0, 1.0\)"),
+    (dict(augment="flip"), "augment='flip': expected a comma-separated choice of translation, cutout, color"),
+    (dict(augment_probability=1.5), "augment_probability"),
+    (dict(r1_weight=-1), "r1_weight"),
+    (dict(spectral_norm="yes"), "spectral_norm must be True or False"),
+])
+def test_bad_recipe_options_are_named(options, message):
+    with pytest.raises((TypeError, ValueError), match=message):
+        GAN(**gan_params(), **options)
+
+
+def test_the_recipe_is_kept_with_the_run_and_in_the_keras_config(tmp_path):
+    options = dict(ema=0.99, augment="translation", augment_probability=0.5, augment_target=0.6,
+                   spectral_norm=True, r1_weight=2.0)
+    gan = GAN(**gan_params(), **options)
+    gan.save(tmp_path)
+    gan.train(images(16), 8, 1, tmp_path)
+    record = json.loads((tmp_path / "run.json").read_text())
+    assert {key: record["options"][key] for key in options} == options
+    assert load_model(GAN, tmp_path).recipe == gan.recipe == GAN.from_config(gan.get_config()).recipe
+
+
+def test_a_chapters_modern_preset_is_one_call():
+    book, modern = presets.get("04_01"), presets.get("04_01", recipe="modern")
+    assert book is presets.GAN_CAMEL and book.with_recipe("book") is book
+    for key, value in book.modern.items():
+        where = modern.model if key in book.model else modern.model_options
+        assert (modern.epochs if key == "epochs" else where[key]) == value
+    with pytest.raises(ValueError, match="recipe='new'"):
+        presets.get("04_01", recipe="new")
+
+
+def test_the_command_takes_the_recipe_and_explicit_parts_win(run_dir, monkeypatch):
+    from dataclasses import replace
+
+    from tiny import camel_preset
+    from utils import chapters
+
+    preset = replace(camel_preset(8), modern=dict(ema=0.9, augment="cutout", loss="hinge",
+                                                  discriminator_learning_rate=0.005, epochs=2))
+    monkeypatch.setitem(chapters.CHAPTERS, "04_01", replace(chapters.CHAPTERS["04_01"], preset=preset))
+    model = cli.run("04_01", ["--data", "silhouettes", "--recipe", "modern", "--r1", "0.5", "--ema", "0.8",
+                          "--no-quality", "--no-tensorboard"])
+    assert model.epoch == 2 and model.objective.name == "hinge"
+    assert model.recipe == Recipe(ema=0.8, augment="cutout", r1_weight=0.5)
+    folder = run_dir / "gan" / "0001_silhouettes-horse"
+    assert json.loads((folder / "params.json").read_text())["discriminator_learning_rate"] == 0.005
+    resumed = cli.run("04_01", ["--data", "silhouettes", "--epochs", "1", "--resume", "--no-quality",
+                            "--no-tensorboard"])
+    assert resumed.recipe == model.recipe and resumed.epoch == 3
+    book = cli.run("04_01", ["--data", "silhouettes", "--run-id", "book", "--epochs", "1", "--no-quality",
+                         "--no-tensorboard", "--g-learning-rate", "0.003"])
+    assert book.recipe == Recipe() and book.objective.name == "gan"
+    assert float(book.g_optimizer.learning_rate) == pytest.approx(0.003)
+
+
+# -- the ablation -----------------------------------------------------------------------------------
+
+
+def test_the_ablation_trains_each_variant_and_tabulates_it(run_dir, tmp_path):
+    import os
+    import sys
+
+    from utils.commands import ablation
+
+    assert ablation.flags_of("ema+r1") == ["--ema", "0.999", "--r1", "1"]
+    with pytest.raises(ValueError, match="variant 'sgd'"):
+        ablation.flags_of("sgd")
+    out = tmp_path / "ablation"
+    tiny = os.path.join(os.path.dirname(__file__), "tiny_command.py")
+    ablation.main(["--variants", "book,ema", "--seeds", "0", "--epochs", "2", "--quality-every", "1",
+                   "--steps", "1,2", "--settle", "1", "--out", str(out),
+                   "--launcher", f"{sys.executable} {tiny} 04_01 --batch-size 8 --quality-samples 40"])
+    text = (out / "ablation.md").read_text()
+    assert "| book | 1 |" in text and "| ema | 1 |" in text and (out / "ablation.png").exists()
+    runs = ablation.collect(out)
+    assert set(runs) == {"book", "ema"} and runs["ema"][0]["records"][-1]["epoch"] == 2
+    assert runs["ema"][0]["records"][-1]["training_seconds"] > 0
