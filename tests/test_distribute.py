@@ -52,6 +52,12 @@ def test_a_model_built_in_strategy_scope_trains_on_every_replica(comparison):
     assert comparison["built_in_scope"] == {"uses_the_strategy": True, "mirrored_weights": True, "epoch": 1}
 
 
+def test_the_modern_recipe_trains_under_mirrored_strategy(comparison):
+    report = comparison["recipe"]
+    assert report["finite"] and report["replicas_agree"]
+    assert report["average_updates"] == 2 and report["probability_moved"]
+
+
 def test_wgangp_trains_under_mirrored_strategy(comparison):
     report = comparison["WGANGP"]
     assert report["finite"] and report["replicas_agree"]
@@ -159,6 +165,19 @@ def _worker():
         "finite": bool(np.isfinite(wgangp.d_losses).all() and np.isfinite(wgangp.g_losses).all()),
         "replicas_agree": agree,
         "epoch": wgangp.epoch,
+    }
+    recipe = GAN(**gan_params(), ema=0.9, augment="translation,cutout", augment_probability=0.5,
+                 augment_target=0.6, spectral_norm=True, r1_weight=1.0, strategy=strategy)
+    with tempfile.TemporaryDirectory() as folder:
+        recipe.train(rng.uniform(-1, 1, (64, 8, 8, 1)).astype("float32"), GLOBAL_BATCH, 2, folder,
+                     print_every_n_batches=1)
+    report["recipe"] = {
+        "finite": bool(np.isfinite(recipe.d_losses).all() and np.isfinite(recipe.g_losses).all()),
+        "replicas_agree": all(
+            np.array_equal(w.value.values[0].numpy(), w.value.values[-1].numpy())
+            for w in recipe.weights if hasattr(w.value, "values")),
+        "average_updates": float(recipe.generator_average.updates.numpy()),
+        "probability_moved": float(recipe.augmentation.probability.numpy()) != 0.5,
     }
     print(json.dumps(report))
 

@@ -27,8 +27,8 @@ SHORT_SCHEDULE = """
 import dataclasses as _dataclasses
 from utils import presets as _presets
 
-def _short(chapter, _get=_presets.get):
-    preset = _get(chapter)
+def _short(chapter, recipe="book", _get=_presets.get):
+    preset = _get(chapter, recipe)
     model = dict(preset.model)
     if 'batch_size' in model:  # WGAN-GP's constructor takes the batch size too
         model['batch_size'] = 8

@@ -36,3 +36,17 @@ def test_a_run_without_scores_is_named(tmp_path, capsys):
         main([str(folder.path), str(tmp_path / "figure.png")])
     with pytest.raises(FileNotFoundError, match="holds no sample grid"):
         run_figure(tmp_path / "empty", tmp_path / "figure.png")
+
+
+def test_two_runs_side_by_side_against_training_time(tmp_path, capsys):
+    book, modern = fake_run(tmp_path / "book"), fake_run(tmp_path / "modern")
+    for folder, seconds in ((book, 60.0), (modern, 90.0)):
+        quality = json.loads(folder.quality.read_text())
+        for k, record in enumerate(quality["records"]):
+            record["training_seconds"] = seconds * (k + 1)
+        folder.quality.write_text(json.dumps(quality))
+    out = tmp_path / "both.png"
+    main([str(book.path), str(modern.path), str(out), "--labels", "book,modern"])
+    assert np.asarray(Image.open(out)).shape[:2] == (360, 1350)
+    with pytest.raises(SystemExit, match="3 labels for 2 runs"):
+        main([str(book.path), str(modern.path), str(out), "--labels", "a,b,c"])

@@ -1,8 +1,9 @@
-"""``python -m utils.commands.run_figure RUN_FOLDER OUT.png``: one picture of a run, for the README.
+"""``python -m utils.commands.run_figure RUN [RUN ...] OUT.png``: a picture of runs, for the README.
 
-Its last sample grid beside its sample quality while training (the Fréchet
-distance at each score, the held-out real images' floor dashed), read from the
-run folder as the training command left it.
+Each run's last sample grid, then their sample quality while training (the
+Fréchet distance at each score, the held-out real images' floor dashed) — against
+steps for one run, against training time for several (``--labels book,modern``),
+read from the run folders as the training command left them.
 """
 
 import argparse
@@ -25,29 +26,50 @@ def last_grid(folder):
     return grids[-1]
 
 
-def run_figure(run_folder, out):
-    """Write the picture of ``run_folder`` to ``out``; returns ``out``."""
+def run_figure(run_folder, out, more=(), labels=None):
+    """Write the picture of ``run_folder`` (and of the ``more`` run folders beside it) to ``out``.
+
+    Args:
+        run_folder: the run whose grid comes first.
+        out: the picture to write (PNG).
+        more: further run folders: their last grids beside the first, their curves on one plot.
+        labels: a name for each run (default: the folders' names).
+    Returns:
+        ``out``.
+    """
     import matplotlib.image
     from matplotlib.figure import Figure
 
-    folder = RunFolder(run_folder)
-    grid = last_grid(folder)
-    if not folder.quality.exists():
-        raise FileNotFoundError(f"{folder.quality} is missing: train with quality scoring on.")
-    quality = json.loads(folder.quality.read_text())
-    records = [r for r in quality["records"] if r.get("finite", True)]
-    figure = Figure(figsize=(9, 3.6), dpi=100)
-    left, right = figure.add_subplot(1, 2, 1), figure.add_subplot(1, 2, 2)
-    left.imshow(matplotlib.image.imread(grid), cmap="gray")
-    left.set_title(f"samples at step {_step(grid)}", fontsize="medium")
-    left.axis("off")
-    right.plot([r["epoch"] for r in records], [r["fid"] for r in records], marker="o", markersize=3)
-    right.axhline(quality["floor"]["fid"], linestyle="--", color="gray", label="held-out real images")
-    right.set_xlabel("step")
-    right.set_ylabel("Fréchet distance (lower is better)")
-    right.set_yscale("log")
-    right.legend(fontsize="small")
-    right.grid(alpha=0.3)
+    folders = [RunFolder(folder) for folder in (run_folder, *more)]
+    labels = list(labels) if labels else [folder.path.name for folder in folders]
+    if len(labels) != len(folders):
+        raise ValueError(f"{len(labels)} labels for {len(folders)} runs: give one per run.")
+    grids = [last_grid(folder) for folder in folders]
+    for folder in folders:
+        if not folder.quality.exists():
+            raise FileNotFoundError(f"{folder.quality} is missing: train with quality scoring on.")
+    qualities = [json.loads(folder.quality.read_text()) for folder in folders]
+    records = [[r for r in quality["records"] if r.get("finite", True)] for quality in qualities]
+    # Against training time where every score records it (the runs' costs per step differ).
+    timed = len(folders) > 1 and all("training_seconds" in r for run in records for r in run)
+    figure = Figure(figsize=(4.5 * (len(folders) + 1), 3.6), dpi=100)
+    for k, (grid, label) in enumerate(zip(grids, labels)):
+        axis = figure.add_subplot(1, len(folders) + 1, k + 1)
+        axis.imshow(matplotlib.image.imread(grid), cmap="gray")
+        title = f"samples at step {_step(grid)}"
+        axis.set_title(f"{label}: {title}" if len(folders) > 1 else title, fontsize="medium")
+        axis.axis("off")
+    curves = figure.add_subplot(1, len(folders) + 1, len(folders) + 1)
+    for run, label in zip(records, labels):
+        x = [r["training_seconds"] / 60 if timed else r["epoch"] for r in run]
+        curves.plot(x, [r["fid"] for r in run], marker="o", markersize=3,
+                    label=label if len(folders) > 1 else None)
+    curves.axhline(qualities[0]["floor"]["fid"], linestyle="--", color="gray", label="held-out real images")
+    curves.set_xlabel("training minutes" if timed else "step")
+    curves.set_ylabel("Fréchet distance (lower is better)")
+    curves.set_yscale("log")
+    curves.legend(fontsize="small")
+    curves.grid(alpha=0.3)
     figure.tight_layout()
     figure.savefig(out)
     return out
@@ -55,11 +77,15 @@ def run_figure(run_folder, out):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m utils.commands.run_figure", description=__doc__.split("\n\n")[0])
-    parser.add_argument("run_folder", help="a run folder, e.g. run/gan/0001_silhouettes-horse")
-    parser.add_argument("out", help="the picture to write, e.g. docs/images/gan_silhouettes.png")
+    parser.add_argument("runs", nargs="+", help="one or more run folders, e.g. run/gan/0001_silhouettes-horse, "
+                        "then the picture to write, e.g. docs/images/gan_silhouettes.png")
+    parser.add_argument("--labels", default=None, help="comma-separated names of the runs, e.g. book,modern")
     args = parser.parse_args(argv)
+    if len(args.runs) < 2:
+        parser.error("give a run folder and the picture to write")
+    *runs, out = args.runs
     try:
-        print(run_figure(args.run_folder, args.out))
+        print(run_figure(runs[0], out, more=runs[1:], labels=args.labels.split(",") if args.labels else None))
     except (FileNotFoundError, KeyError, ValueError) as error:
         sys.exit(f"run_figure: {error}")
 
