@@ -99,6 +99,14 @@ def test_load_model_refuses_a_pickle_that_imports(tmp_path):
         load_model(GAN, tmp_path)
 
 
+def test_a_truncated_params_pkl_is_named(tmp_path):
+    from utils.runs.saved import SavedRunError, read_params
+
+    (tmp_path / "params.pkl").write_bytes(pickle.dumps([1, 2, 3])[:-3])
+    with pytest.raises(SavedRunError, match="params.pkl is damaged"):
+        read_params(tmp_path)
+
+
 def test_load_model_reads_the_books_params_pkl(tmp_path):
     gan = GAN(**gan_params())
     gan.save(tmp_path)

@@ -17,6 +17,7 @@ stopping the training run.
 """
 
 import math
+import numbers
 import os
 import warnings
 
@@ -129,8 +130,8 @@ class ImageStream:
     """
 
     def __init__(self, filepaths, image_size, batch_size, shuffle=True, seed=None):
-        if isinstance(image_size, int):
-            image_size = (image_size, image_size)
+        if isinstance(image_size, numbers.Integral):  # numpy's integers too
+            image_size = (int(image_size), int(image_size))
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}.")
         self.filepaths = [str(p) for p in filepaths]

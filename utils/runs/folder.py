@@ -37,7 +37,6 @@ class RunFolderTaken(FileExistsError):
 
 class RunFolderError(OSError):
     """Writing the run folder failed (a full or read-only disk); the message says what was kept."""
-BOOK_WEIGHTS_NAME = "weights.h5"  # what the book's notebooks type
 
 
 class RunFolder:

@@ -18,11 +18,15 @@ class SavedRunError(ValueError):
     """A run folder cannot be loaded as it is; the message names the file and the fix."""
 
 
+class RefusedGlobal(pickle.UnpicklingError):
+    """params.pkl refers to a class or function, which is never loaded."""
+
+
 class _NoGlobalsUnpickler(pickle.Unpickler):
     """params.pkl holds only lists, tuples, numbers and strings: refuse anything that imports."""
 
     def find_class(self, module, name):
-        raise pickle.UnpicklingError(
+        raise RefusedGlobal(
             f"params.pkl refers to {module}.{name}; only plain values are allowed "
             f"(it may not come from this project, so it is not loaded)."
         )
@@ -50,8 +54,8 @@ def read_params(folder):
         with open(folder.params_pkl, "rb") as f:
             try:
                 return _NoGlobalsUnpickler(f).load()
-            except pickle.UnpicklingError:
-                raise
+            except RefusedGlobal:
+                raise  # names what it referred to
             except Exception as error:
                 raise SavedRunError(f"{folder.params_pkl} is damaged ({error}).") from None
     raise FileNotFoundError(
@@ -81,7 +85,10 @@ def recorded_class(folder):
     """
     folder = RunFolder(folder)
     if folder.run_record.exists():
-        fix = 'it should hold {"model_class": "GAN"} (or WGAN, WGANGP)'
+        from utils.chapters import model_classes
+
+        fix = (f'it should hold {{"model_class": "GAN"}} (or another of '
+               f'{", ".join(sorted(model_classes()))})')
         record = _read_json(folder.run_record, fix)
         if not isinstance(record, dict) or "model_class" not in record:
             raise SavedRunError(f"{folder.run_record} is damaged: {fix}.")
