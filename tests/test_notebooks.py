@@ -205,3 +205,21 @@ def test_04_04_controllable_gans(workdir):
     book = json.loads((workdir / "run" / "gan" / "0102_silhouettes-horse" / "run.json").read_text())
     assert book["options"]["label_smoothing"] == 0.1
     assert "measure" in text and "hacks" in text and "held-out" in text  # the comparison table
+
+
+def test_04_05_modern_recipe(workdir):
+    from utils import presets
+
+    notebook = execute("04_05_modern_recipe.ipynb", workdir)
+    text = outputs_text(notebook)
+    runs = {name: workdir / "run" / "gan" / f"{run_id}_silhouettes-horse"
+            for run_id, name in (("0201", "book"), ("0202", "modern"))}
+    options = {name: json.loads((folder / "run.json").read_text())["options"] for name, folder in runs.items()}
+    modern = presets.get("04_01", recipe="modern").model_options
+    assert all(options["modern"][key] == value for key, value in modern.items())  # the recipe reached the model
+    assert all(options["book"][key] == value for key, value in presets.GAN_CAMEL.model_options.items())
+    assert options["book"]["ema"] == 0 and not options["book"]["augment"]
+    for folder in runs.values():
+        assert json.loads((folder / "quality.json").read_text())["records"]
+    assert (workdir / "run" / "gan" / "book_vs_modern.png").exists()
+    assert "recipe" in text and "modern" in text and "held-out real horses" in text

@@ -335,3 +335,10 @@ def test_the_ablation_trains_each_variant_and_tabulates_it(run_dir, tmp_path):
     runs = ablation.collect(out)
     assert set(runs) == {"book", "ema"} and runs["ema"][0]["records"][-1]["epoch"] == 2
     assert runs["ema"][0]["records"][-1]["training_seconds"] > 0
+
+
+def test_a_chapter_without_a_measured_modern_recipe_says_so(run_dir):
+    with pytest.raises(SystemExit, match="gdl-wgan --recipe modern: The wgan preset .* has no modern recipe yet"):
+        cli.run("04_02", ["--data", "silhouettes", "--recipe", "modern"])
+    with pytest.raises(ValueError, match="no modern recipe yet.*--ema"):
+        presets.get("04_03", recipe="modern")

@@ -37,6 +37,12 @@ class ChapterPreset:
             raise ValueError(f"recipe={recipe!r}: expected one of {', '.join(map(repr, RECIPES))}.")
         if recipe == "book":
             return self
+        if not self.modern:
+            raise ValueError(
+                f"The {self.section} preset ({self.data_name}) has no modern recipe yet: none was chosen "
+                "by a measured ablation for it (docs/modern-recipe.md). Choose its parts yourself "
+                "(ema=..., augment=..., spectral_norm=..., r1_weight=...; on the commands --ema, "
+                "--augment, --spectral-norm, --r1).")
         modern = dict(self.modern)
         epochs = modern.pop("epochs", self.epochs)
         model = {**self.model, **{key: value for key, value in modern.items() if key in self.model}}

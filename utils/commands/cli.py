@@ -202,8 +202,7 @@ def add_recipe_options(parser, preset):
     over the recipe's choice."""
     from utils.presets import RECIPES
 
-    modern = preset.with_recipe("modern")
-    chosen = ", ".join(f"{key} {value}" for key, value in preset.modern.items()) or "none"
+    chosen = ", ".join(f"{key} {value}" for key, value in preset.modern.items()) or "none measured yet"
     group = parser.add_argument_group(
         "Modern recipe (off by default: the book's recipe; see docs/beyond-the-book.md)")
     group.add_argument("--recipe", choices=RECIPES, default="book", help=(
@@ -221,7 +220,7 @@ def add_recipe_options(parser, preset):
         "spectral normalisation of the discriminator's/critic's layers"))
     group.add_argument("--r1", dest="r1_weight", type=float, default=None, metavar="GAMMA", help=(
         "R1 penalty gamma/2 * |grad D(real)|^2 on real images (0: off)"))
-    adversary = "critic" if "critic_learning_rate" in modern.model else "discriminator"
+    adversary = "critic" if "critic_learning_rate" in preset.model else "discriminator"
     group.add_argument("--d-learning-rate", type=float, default=None, help=(
         f"the {adversary}'s learning rate (default: the preset's, {preset.model[f'{adversary}_learning_rate']})"))
     group.add_argument("--g-learning-rate", type=float, default=None, help=(
@@ -274,7 +273,10 @@ def quality_monitor(args, spec, preset, folder):
 
 def chosen_preset(info, args):
     """The preset of --data for --recipe (the book's, or its modern recipe)."""
-    return info.preset_for(args.data).with_recipe(getattr(args, "recipe", "book"))
+    try:
+        return info.preset_for(args.data).with_recipe(getattr(args, "recipe", "book"))
+    except ValueError as error:
+        sys.exit(f"{info.command} --recipe {args.recipe}: {error}")
 
 
 def model_arguments(args, preset, num_classes=None):

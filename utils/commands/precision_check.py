@@ -69,7 +69,7 @@ def save_side_by_side(models, path):
     """The two final grids from the same fixed noise, labelled, float32 left, mixed precision right."""
     from PIL import Image, ImageDraw
 
-    grids = [tile_images(model.generator(model.fixed_noise, training=False).numpy())
+    grids = [tile_images(model.sampling_generator(model.fixed_noise, training=False).numpy())
              for model in models.values()]
     gap = np.full((grids[0].shape[0], 8, grids[0].shape[2]), 255, np.uint8)
     picture = np.concatenate([grids[0], gap, grids[1]], axis=1)
@@ -112,7 +112,7 @@ def check(chapter="04_01", classes="horse", epochs=400, batch_size=None, seed=0,
               "n_train_reference": reference.n_train}
     report["held-out real images"] = {key: reference.floor()[key] for key in SCORES}
     for name, model in models.items():
-        samples = generate(model.generator, sample_latents(model.z_dim, reference.n_held_out, seed))
+        samples = generate(model.sampler, sample_latents(model.z_dim, reference.n_held_out, seed))
         scores = reference.score(reference.features(samples))
         last = max(1, epochs // 10)
         report[name] = {
