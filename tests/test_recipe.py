@@ -342,3 +342,16 @@ def test_a_chapter_without_a_measured_modern_recipe_says_so(run_dir):
         cli.run("04_02", ["--data", "silhouettes", "--recipe", "modern"])
     with pytest.raises(ValueError, match="no modern recipe yet.*--ema"):
         presets.get("04_03", recipe="modern")
+
+
+def test_the_ablation_times_each_variants_step_in_turns(monkeypatch, tmp_path):
+    from tiny import use_tiny_camel
+    from utils.chapters import get
+    from utils.commands import ablation
+
+    use_tiny_camel(monkeypatch, batch_size=8)
+    ablation.main(["--time", "--variants", "book,spectral-norm+r1", "--out", str(tmp_path)])
+    text = (tmp_path / "step_times.md").read_text()
+    assert "| book |" in text and "| spectral-norm+r1 |" in text and "1.00 |" in text
+    times = ablation.step_times(get("04_01"), "silhouettes", ["book", "ema"], steps=2, repeats=1)
+    assert set(times) == {"book", "ema"} and all(s > 0 for s in times.values())

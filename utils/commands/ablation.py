@@ -11,6 +11,9 @@ command's own quality monitor (the silhouette classifier's Fréchet distance, pr
 recall against held-out images).  A finished run is kept, an unfinished one resumed, so the
 ablation can be stopped and started again.  ``--report`` only (re)writes ``ablation.md``
 (the table) and ``ablation.png`` (Fréchet distance against steps and against training time).
+``--time`` instead times one training step of each variant in this process, the variants in
+turns (``utils.commands.benchmark.time_in_turns``), and writes ``step_times.md``: training
+times within one ablation run alongside other work, so only this is a clean cost per step.
 With ``--parallel 2`` each run has one core: compare the training times of one ablation
 with each other, not with a run that had two.
 """
@@ -90,6 +93,32 @@ def train(chapter, data, variant, seed, args):
     if result.returncode:
         print(f"{' '.join(command)} failed ({result.returncode}); see {log}", file=sys.stderr)
     return folder
+
+
+def step_times(chapter, data, variants, batch_size=None, steps=10, repeats=3):
+    """Seconds per training step of each variant (its model as its command builds it), in turns.
+
+    Returns:
+        ``{variant: seconds}``.
+    """
+    import keras
+
+    from utils.commands import benchmark, cli
+
+    preset = chapter.preset_for(data)
+    batch_size = batch_size or preset.batch_size
+    x_train = np.random.default_rng(0).uniform(-1, 1, (max(8 * batch_size, 512), *preset.input_dim)).astype("float32")
+    runners = []
+    for variant in variants:
+        args = cli.build_parser(chapter.key).parse_args(["--data", data, *flags_of(variant)])
+        chosen = cli.chosen_preset(chapter, args)
+        keras.utils.set_random_seed(0)
+        model = chapter.model_class(**cli.model_arguments(args, chosen), **cli.model_options(args, chapter))
+        options = cli.train_options(args, chosen, chapter)
+        runners.append(benchmark.our_steps(model, x_train, batch_size, options.get("n_critic", 1),
+                                           options.get("clip_threshold")))
+    seconds = benchmark.time_in_turns(runners, warmup=3, steps=steps, repeats=repeats)
+    return dict(zip(variants, seconds))
 
 
 def collect(out):
@@ -178,6 +207,8 @@ def main(argv=None):
     parser.add_argument("--steps", default="200,300,500", help="the table's steps")
     parser.add_argument("--settle", type=int, default=200, help="the worst score from this step on")
     parser.add_argument("--report", action="store_true", help="only write the table and the plot")
+    parser.add_argument("--time", action="store_true",
+                        help="only time one training step of each variant, in turns (no training runs)")
     parser.add_argument("--launcher", default=None,
                         help="the command to run instead of the chapter's (e.g. the tests' tiny one)")
     args = parser.parse_args(argv)
@@ -188,6 +219,21 @@ def main(argv=None):
     for variant in variants:
         flags_of(variant)
     seeds = [int(s) for s in args.seeds.split(",")]
+    if args.time:
+        import platform
+
+        times = step_times(chapter, args.data, variants)
+        book = times.get("book")
+        lines = [f"ms per training step, {chapter.command} --data {args.data}, timed in turns "
+                 f"({platform.processor() or platform.machine()}, {os.cpu_count()} cores):", "",
+                 "| variant | ms per step | × book |", "|---|---|---|"]
+        lines += [f"| {variant} | {1000 * s:.0f} | {s / book:.2f} |" if book else
+                  f"| {variant} | {1000 * s:.0f} | – |" for variant, s in times.items()]
+        text = "\n".join(lines) + "\n"
+        Path(args.out).mkdir(parents=True, exist_ok=True)
+        Path(args.out, "step_times.md").write_text(text)
+        print(text)
+        return
     if not args.report:
         jobs = [(variant, seed) for seed in seeds for variant in variants]
         with ThreadPoolExecutor(max_workers=args.parallel) as pool:
