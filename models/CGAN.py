@@ -167,7 +167,15 @@ class CGAN(BookModel):
         """Per "epoch": the discriminator's (or ``n_critic`` critic) updates, then one generator
         update, on ``(x_train, y_train)`` batches; ``fit()`` underneath.
 
-        ``n_critic`` defaults to the objective's: 1, or 5 for ``'wgan-gp'``.
+        Args:
+            x_train: the training images, (N, H, W, C) in [-1, 1].
+            y_train: their classes, integers 0 … num_classes − 1, shape (N,).
+            batch_size, epochs, run_folder, print_every_n_batches, callbacks, tensorboard: as
+                ``GAN.train``.
+            n_critic: adversary updates per generator update; None: the objective's (1, or 5
+                for ``'wgan-gp'``).
+        Returns:
+            ``fit``'s ``History``.
         """
         if n_critic is None:
             n_critic = self.objective.default_n_critic
@@ -178,7 +186,15 @@ class CGAN(BookModel):
     # -- drawing chosen classes --------------------------------------------------------------
 
     def generate(self, labels, noise=None, batch_size=256):
-        """Images of the given classes (numpy, in [-1, 1]); fresh N(0, I) noise unless given."""
+        """Images of the given classes, drawn by the sampling generator (the average, if kept).
+
+        Args:
+            labels: classes 0 … num_classes − 1, one per image.
+            noise: (len(labels), z_dim) latent points; None draws fresh N(0, I) ones.
+            batch_size: images per call of the generator.
+        Returns:
+            A numpy array (len(labels), H, W, C) in [-1, 1].
+        """
         labels = np.asarray(labels, dtype="int32").reshape(-1)
         if labels.size and (labels.min() < 0 or labels.max() >= self.num_classes):
             raise ValueError(f"labels must be classes 0-{self.num_classes - 1}; got "

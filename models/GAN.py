@@ -69,20 +69,47 @@ class GAN(BookModel):
     # -- the book's methods -----------------------------------------------------------------
 
     def train_discriminator(self, x_train, batch_size, using_generator=False):
-        """→ [d_loss, d_loss_real, d_loss_fake, d_acc, d_acc_real, d_acc_fake] (``d_loss_names``;
-        with ``loss='hinge'`` the first three)"""
+        """One discriminator update on a random real batch and as many fakes (the book's).
+
+        Args:
+            x_train: the training images, (N, H, W, C) in [-1, 1], or a stream of batches.
+            batch_size: real images (and fakes) in the update.
+            using_generator: ``x_train`` is a stream (the book's flag for its face generator).
+        Returns:
+            [d_loss, d_loss_real, d_loss_fake, d_acc, d_acc_real, d_acc_fake] (``d_loss_names``;
+            with ``loss='hinge'`` the first three).
+        """
         real = self._book_batch(x_train, batch_size, using_generator)
         return [float(v) for v in self.critic_step(real)]
 
     def train_generator(self, batch_size):
-        """→ [g_loss, g_acc] (``g_loss_names``; with ``loss='hinge'``, [g_loss])"""
+        """One generator update through the frozen discriminator on ``batch_size`` latent points.
+
+        Returns:
+            [g_loss, g_acc] (``g_loss_names``; with ``loss='hinge'``, [g_loss]).
+        """
         return [float(v) for v in self.generator_step(batch_size)]
 
     def train(self, x_train, batch_size, epochs, run_folder, print_every_n_batches=50,
               using_generator=False, *, callbacks=(), tensorboard=True):
-        """One "epoch" is one batch: a discriminator step then a generator step.
+        """The book's loop: per "epoch" (one batch), a discriminator step then a generator step.
 
-        ``fit()`` underneath: ``callbacks`` are passed on; returns its ``History``.
+        ``fit()`` underneath, into the run folder (``utils.runs.training.train_run``): grids,
+        checkpoint and loss curves every ``print_every_n_batches`` epochs, the run resumable.
+
+        Args:
+            x_train: the training images, (N, H, W, C) in [-1, 1], or a stream of batches.
+            batch_size: real images per discriminator update (and latent points per generator one).
+            epochs: how many more epochs (batches) to train; the count goes on from ``epoch``.
+            run_folder: the run folder (a path, or a held ``RunFolder``).
+            print_every_n_batches: grids and checkpoints every this many epochs.
+            using_generator: ``x_train`` is a stream of batches.
+            callbacks: more Keras callbacks (a quality monitor...).
+            tensorboard: write TensorBoard logs to the run folder's ``logs/``.
+        Returns:
+            ``fit``'s ``History``.
+        Raises:
+            TrainingDiverged, TrainingInterrupted, RunFolderTaken: see ``train_run``.
         """
         self.n_critic = 1
         return self._train(x_train, batch_size, epochs, run_folder, print_every_n_batches,

@@ -316,7 +316,8 @@ class InfoGAN(BookModel):
         return [float(v) for v in self.critic_step(real)]
 
     def train_generator(self, batch_size):
-        """→ [g_loss, g_acc, g_info]"""
+        """One generator update (through the frozen discriminator and Q) on ``batch_size`` latent
+        points with random codes → [g_loss, g_acc, g_info]."""
         return [float(v) for v in self.generator_step(batch_size)]
 
     def train(self, x_train, batch_size, epochs, run_folder, print_every_n_batches=50,

@@ -74,19 +74,35 @@ class WGAN(BookModel):
     # -- the book's methods -----------------------------------------------------------------
 
     def train_critic(self, x_train, batch_size, clip_threshold, using_generator=False):
-        """→ [d_loss, d_loss_real, d_loss_fake]; the critic's weights end inside [−c, c]."""
+        """One critic update on a random real batch and as many fakes, then the clipping.
+
+        Args:
+            x_train, batch_size, using_generator: as ``GAN.train_discriminator``.
+            clip_threshold: c: the critic's weights end inside [−c, c].
+        Returns:
+            [d_loss, d_loss_real, d_loss_fake].
+        """
         self.clip_threshold = clip_threshold
         real = self._book_batch(x_train, batch_size, using_generator)
         return [float(v) for v in self.critic_step(real)]
 
     def train_generator(self, batch_size):
-        """→ g_loss"""
+        """One generator update through the frozen critic on ``batch_size`` latent points → g_loss."""
         return float(self.generator_step(batch_size)[0])
 
     def train(self, x_train, batch_size, epochs, run_folder, print_every_n_batches=10,
               n_critic=5, clip_threshold=0.01, using_generator=False, *, callbacks=(),
               tensorboard=True):
-        """Per "epoch": ``n_critic`` critic updates, then one generator update (``fit()`` underneath)."""
+        """Per "epoch": ``n_critic`` critic updates, then one generator update (``fit()`` underneath).
+
+        Args:
+            x_train, batch_size, epochs, run_folder, print_every_n_batches, using_generator,
+                callbacks, tensorboard: as ``GAN.train``.
+            n_critic: critic updates per generator update, each on its own real batch.
+            clip_threshold: c of the weight clipping after every critic update.
+        Returns:
+            ``fit``'s ``History``.
+        """
         self.n_critic, self.clip_threshold = n_critic, clip_threshold
         return self._train(x_train, batch_size, epochs, run_folder, print_every_n_batches,
                            using_generator, callbacks, tensorboard)

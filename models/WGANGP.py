@@ -67,13 +67,27 @@ class WGANGP(WGAN):
     # -- the book's methods -----------------------------------------------------------------
 
     def train_critic(self, x_train, batch_size, using_generator=False):
-        """→ [d_loss, d_loss_real, d_loss_fake, d_loss_gp] (d_loss includes grad_weight·gp)."""
+        """One critic update on a real batch, as many fakes and the gradient penalty.
+
+        Args:
+            x_train, batch_size, using_generator: as ``GAN.train_discriminator``.
+        Returns:
+            [d_loss, d_loss_real, d_loss_fake, d_loss_gp] (d_loss includes grad_weight·gp).
+        """
         real = self._book_batch(x_train, batch_size, using_generator)
         return [float(v) for v in self.critic_step(real)]
 
     def train(self, x_train, batch_size, epochs, run_folder, print_every_n_batches=10,
               n_critic=5, using_generator=False, *, callbacks=(), tensorboard=True):
-        """Per "epoch": ``n_critic`` critic updates, then one generator update (``fit()`` underneath)."""
+        """Per "epoch": ``n_critic`` critic updates, then one generator update (``fit()`` underneath).
+
+        Args:
+            x_train, batch_size, epochs, run_folder, print_every_n_batches, using_generator,
+                callbacks, tensorboard: as ``GAN.train``.
+            n_critic: critic updates (loss and gradient penalty) per generator update.
+        Returns:
+            ``fit``'s ``History``.
+        """
         self.n_critic = n_critic
         return self._train(x_train, batch_size, epochs, run_folder, print_every_n_batches,
                            using_generator, callbacks, tensorboard)
