@@ -122,7 +122,8 @@ def build_parser(chapter):
 
     epochs = default_and_help("epochs", "training steps (the book's 'epochs': one batch each)")
     if epochs["default"] is not None:  # None marks "not given", so that --recipe can choose
-        epochs = {"default": None, "help": f"{epochs['help']} (default: {epochs['default']}, or the --recipe's)"}
+        epochs = {"default": None, "help": f"{epochs['help']}, or the modern recipe's own "
+                                           f"(default: {epochs['default']})"}
     parser.add_argument("--epochs", type=int, **epochs)
     batch = default_and_help("batch_size", "images per step; --resume keeps the run's own unless given")
     if batch["default"] is not None:  # None marks "not given", so that --resume can keep the run's
