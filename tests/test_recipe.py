@@ -122,6 +122,13 @@ def test_the_adaptive_probability_follows_the_real_images_scores():
     assert float(fixed.probability) == 0.5
 
 
+def test_the_gradient_penalty_update_adapts_the_probability_too():
+    wgangp = WGANGP(**wgangp_params(), augment="translation", augment_probability=0.5, augment_target=0.6)
+    wgangp.n_critic = 1
+    wgangp.fit(images(16), batch_size=8, epochs=1, steps_per_epoch=1, verbose=0)
+    assert float(wgangp.augmentation.probability) != 0.5
+
+
 def test_the_adaptive_probability_is_saved_and_resumed(tmp_path):
     gan = GAN(**gan_params(), augment="translation,cutout", augment_probability=0.0, augment_target=0.01)
     gan.save(tmp_path)
@@ -335,6 +342,10 @@ def test_the_ablation_trains_each_variant_and_tabulates_it(run_dir, tmp_path):
     runs = ablation.collect(out)
     assert set(runs) == {"book", "ema"} and runs["ema"][0]["records"][-1]["epoch"] == 2
     assert runs["ema"][0]["records"][-1]["training_seconds"] > 0
+    ablation.main(["--variants", "book", "--seeds", "0", "--epochs", "3", "--quality-every", "1",
+                   "--steps", "1,3", "--settle", "1", "--out", str(out),
+                   "--launcher", f"{sys.executable} {tiny} 04_01 --batch-size 8 --quality-samples 40"])
+    assert ablation.collect(out)["book"][0]["records"][-1]["epoch"] == 3  # resumed from its checkpoint
 
 
 def test_a_chapter_without_a_measured_modern_recipe_says_so(run_dir):

@@ -308,7 +308,8 @@ class AdversarialModel(keras.Model):
             labels), the batch's true labels (for accuracies) and the adversary's scores.
         """
         labels, targets, seen = self._critic_batch(inputs, label)
-        penalised = bool(self.recipe.r1_weight) and label == self.objective.real_label
+        real = label == self.objective.real_label
+        penalised = bool(self.recipe.r1_weight) and real
         with tf.GradientTape() as tape:
             if penalised:
                 scores, penalty = self._scores_and_r1(seen)
@@ -317,18 +318,18 @@ class AdversarialModel(keras.Model):
             loss = tf.reduce_mean(self.objective.adversary_loss(targets, scores))
             optimised = loss + 0.5 * self.recipe.r1_weight * penalty if penalised else loss
         self.descend(self.d_optimizer, self.adversary, tape, optimised)
-        if label == self.objective.real_label:
+        if real:
             self.observe_real_scores(scores)
         return loss, labels, scores
 
     def _scores_and_r1(self, seen):
         """The adversary's scores of real ``seen`` inputs and R1 = mean ‖∇ₓ logit‖² over them (the
         gradient of the images only; a conditional model's labels stay fixed)."""
-        images = seen[0] if isinstance(seen, (list, tuple)) else seen
+        conditional = isinstance(seen, (list, tuple))
+        images = seen[0] if conditional else seen
         with tf.GradientTape() as inner:
             inner.watch(images)
-            scores = self.adversary([images, *seen[1:]] if isinstance(seen, (list, tuple)) else images,
-                                    training=True)
+            scores = self.adversary([images, *seen[1:]] if conditional else images, training=True)
             logits = self.objective.logits(scores)
         gradients = inner.gradient(logits, images)
         penalty = tf.reduce_mean(tf.reduce_sum(tf.square(tf.cast(gradients, "float32")),

@@ -109,10 +109,6 @@ class Augmentation(keras.layers.Layer):
             name="probability", dtype="float32", aggregation="only_first_replica")
         self.built = True  # nothing depends on the images' shape
 
-    @property
-    def active(self):
-        return bool(self.policies)
-
     def call(self, images):
         p = tf.cast(self.probability, images.dtype)
         for name in self.policies:

@@ -40,9 +40,6 @@ class GeneratorAverage(keras.layers.Layer):
                                        dtype="float32", aggregation="only_first_replica")
         self.built = True  # its network is built already
 
-    def call(self, inputs, training=False):
-        return self.network(inputs, training=training)
-
     def update(self, generator):
         """Move the average towards ``generator``'s weights (one generator update later); the
         batch-norm statistics are copied, as they are not learned by gradient."""

@@ -12,7 +12,7 @@
   on the adversary's logit (its score, where it has no sigmoid).
 
 The hinge loss is an objective (``loss='hinge'``) and separate learning rates are the
-book's own two arguments; ``utils.chapters.Chapter.modern_options`` gives a chapter's
+book's own two arguments; ``utils.presets.get(chapter, recipe='modern')`` gives a chapter's
 whole modern recipe.
 """
 

@@ -67,6 +67,8 @@ def finished(folder, epochs):
 def train(chapter, data, variant, seed, args):
     """One run of the chapter's command (resumed if it was cut short); returns its folder."""
     from utils.commands.cli import data_spec, build_parser
+    from utils.runs.checkpoint import read_training_state
+    from utils.runs.folder import RunFolder
 
     parser_args = build_parser(chapter.key).parse_args(["--data", data])
     data_name = data_spec(parser_args, conditional=chapter.conditional).run_name
@@ -77,9 +79,9 @@ def train(chapter, data, variant, seed, args):
                "--run-id", f"{variant}-s{seed}", "--print-every", str(args.quality_every),
                "--quality-every", str(args.quality_every), "--quality-budget", "1",
                "--no-tensorboard", *flags_of(variant)]
-    if (folder / "weights").exists():
-        done = json.loads((folder / "quality.json").read_text())["records"][-1]["epoch"] \
-            if (folder / "quality.json").exists() else 0
+    checkpoint = RunFolder(folder).checkpoint
+    if checkpoint.exists():  # cut short: go on from the epoch its checkpoint holds
+        done = (read_training_state(checkpoint) or {}).get("epoch", 0)
         command = [*command, "--resume"]
         command[command.index("--epochs") + 1] = str(max(args.epochs - done, 1))
     env = {**os.environ, "GDL_RUN_DIR": str(args.out)}
