@@ -29,7 +29,9 @@ the classes are drawn as often as the data holds them.  ``fit`` takes
 """
 
 import numpy as np
-import tensorflow as tf
+from keras import ops
+
+from models.core import backends
 import keras
 
 from models.core import arguments as checks
@@ -125,23 +127,27 @@ class CGAN(BookModel):
 
     # -- the step fit() runs -------------------------------------------------------------
 
-    def train_step(self, data):
+    def _step(self, data):
         real, classes, _ = keras.utils.unpack_x_y_sample_weight(data)
         if classes is None:
             raise ValueError("CGAN trains on (images, labels): call fit(images, labels) or pass a "
                              "dataset of (images, labels) pairs.")
-        real = tf.cast(real, "float32")
-        classes = tf.cast(tf.reshape(classes, (-1,)), tf.int32)
-        # Out of range, a label would become an all-zero one-hot vector: refuse it (in a
-        # plain fit the labels reach the model only here).  XLA drops assertions.
-        tf.debugging.assert_non_negative(classes, message="CGAN labels must be classes 0 … num_classes − 1")
-        tf.debugging.assert_less(classes, self.num_classes,
-                                 message=f"CGAN labels must be classes 0 … {self.num_classes - 1}")
+        real = ops.cast(real, "float32")
+        classes = ops.cast(ops.reshape(classes, (-1,)), "int32")
+        if backends.name() == "tensorflow":
+            import tensorflow as tf
+
+            # Out of range, a label would become an all-zero one-hot vector: refuse it (in a
+            # plain fit the labels reach the model only here).  XLA drops assertions; a
+            # jitted JAX step cannot raise, so there ``fit`` checks array labels beforehand.
+            tf.debugging.assert_non_negative(classes, message="CGAN labels must be classes 0 … num_classes − 1")
+            tf.debugging.assert_less(classes, self.num_classes,
+                                     message=f"CGAN labels must be classes 0 … {self.num_classes - 1}")
         n = self.n_critic
         for i in range(n):
             batch, batch_classes = real[i::n], classes[i::n]
-            d = self._conditional_critic_update(batch, batch_classes, self._noise(tf.shape(batch)[0]))
-        g = self._conditional_generator_update(self._noise(tf.shape(batch)[0]), batch_classes)
+            d = self._conditional_critic_update(batch, batch_classes, self._noise(ops.shape(batch)[0]))
+        g = self._conditional_generator_update(self._noise(ops.shape(batch)[0]), batch_classes)
         self.after_generator_update()
         return self._record(d, g)
 
@@ -154,7 +160,7 @@ class CGAN(BookModel):
 
     def wrong_labels(self, classes):
         """For each label, another class drawn uniformly from the other ``num_classes − 1``."""
-        shift = tf.random.uniform(tf.shape(classes), 1, self.num_classes, dtype=tf.int32)
+        shift = self.random.integers(ops.shape(classes), 1, self.num_classes)
         return (classes + shift) % self.num_classes
 
     def _conditional_generator_update(self, noise, classes):

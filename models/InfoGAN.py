@@ -35,7 +35,7 @@ import hashlib
 import numbers
 
 import numpy as np
-import tensorflow as tf
+from keras import ops
 import keras
 from keras import layers
 
@@ -196,10 +196,10 @@ class InfoGAN(BookModel):
 
     def _noise(self, batch_size):
         """Every latent point of training: z ~ N(0, I), one-hot c ~ U{0..k-1}, codes ~ U(-1, 1)."""
-        z = tf.random.normal((batch_size, self.z_dim))
-        categories = tf.random.uniform((batch_size,), maxval=self.categorical_dim, dtype=tf.int32)
-        continuous = tf.random.uniform((batch_size, self.continuous_dim), minval=-1.0, maxval=1.0)
-        return tf.concat([z, tf.one_hot(categories, self.categorical_dim), continuous], axis=1)
+        z = self.random.normal((batch_size, self.z_dim))
+        categories = self.random.integers((batch_size,), 0, self.categorical_dim)
+        continuous = self.random.uniform((batch_size, self.continuous_dim), -1.0, 1.0)
+        return ops.concatenate([z, ops.one_hot(categories, self.categorical_dim), continuous], axis=1)
 
     def sample_latent(self, n, categories=None, continuous=None, seed=None):
         """``n`` latent points as a float32 array ``(n, latent_dim)``, for grids and evaluation.
@@ -251,15 +251,15 @@ class InfoGAN(BookModel):
         info = info_weight · CE + continuous_weight · MSE; minimising it
         maximises the variational lower bound of I(codes; G(z, codes)).
         """
-        latent = tf.cast(latent, "float32")
+        latent = ops.cast(latent, "float32")
         z_end, c_end = self.z_dim, self.z_dim + self.categorical_dim
-        categories = tf.argmax(latent[:, z_end:c_end], axis=1)
-        ce = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(
-            labels=categories, logits=tf.cast(logits, "float32")))
+        categories = ops.argmax(latent[:, z_end:c_end], axis=1)
+        ce = ops.mean(ops.sparse_categorical_crossentropy(categories, ops.cast(logits, "float32"),
+                                                          from_logits=True))
         if self.continuous_dim:
-            mse = tf.reduce_mean(tf.square(latent[:, c_end:] - tf.cast(means, "float32")))
+            mse = ops.mean(ops.square(latent[:, c_end:] - ops.cast(means, "float32")))
         else:
-            mse = tf.zeros([], "float32")
+            mse = ops.zeros([], "float32")
         return self.info_weight * ce + self.continuous_weight * mse, ce, mse
 
     # -- the two updates -----------------------------------------------------------------
@@ -269,7 +269,7 @@ class InfoGAN(BookModel):
         real_update = self.fit_critic(real, 1.0)
         loss_fake, info, labels_fake, predictions_fake = self._fit_critic_and_q(fake, noise)
         losses = self.objective.critic_report(real_update, (loss_fake, labels_fake, predictions_fake))
-        return tf.concat([losses, tf.reshape(info, (1,))], axis=0)
+        return ops.concatenate([losses, ops.reshape(info, (1,))], axis=0)
 
     def _fit_critic_and_q(self, fake, latent):
         """The fake-batch update: BCE(fake → 0) + info, on the discriminator's and Q's variables.
@@ -278,12 +278,14 @@ class InfoGAN(BookModel):
         of the labels, on the images plus any instance noise (Q reads them too).
         """
         labels, targets, seen = self._critic_batch(fake, 0.0)
-        with tf.GradientTape(persistent=True) as tape:
+
+        def compute():
             predictions, logits, means = self._d_and_q(seen, training=True)
-            adversarial = tf.reduce_mean(self.objective.adversary_loss(targets, predictions))
+            adversarial = ops.mean(self.objective.adversary_loss(targets, predictions))
             info = self.info_loss(latent, logits, means)[0]
-            loss = adversarial + info
-        self.descend_together(tape, loss, [
+            return adversarial + info, (adversarial, info, predictions)
+
+        _, (adversarial, info, predictions) = self.descend_together(compute, [
             (self.d_optimizer, self.discriminator.trainable_variables),
             (self.q_optimizer, self.q_head_variables),
         ])
@@ -291,22 +293,22 @@ class InfoGAN(BookModel):
 
     def _generator_update(self, noise):
         """BCE(D(G(latent)) → 1) + info(latent, Q(G(latent))), on the generator only."""
-        labels = tf.ones((tf.shape(noise)[0], 1))
+        labels = ops.ones((ops.shape(noise)[0], 1))
+
+        def compute():
+            images = self.generator(noise, training=True)
+            seen = self.adversary_view(images)  # as CombinedModel.seen: noise, augmentation
+            predictions, logits, means = self._d_and_q(seen, training=True)
+            adversarial = ops.mean(self.objective.generator_loss(labels, predictions))
+            info = self.info_loss(noise, logits, means)[0]
+            return adversarial + info, (adversarial, info, predictions)
 
         def update():
-            with tf.GradientTape() as tape:
-                images = self.generator(noise, training=True)
-                seen = self.adversary_view(images)  # as CombinedModel.seen: noise, augmentation
-                predictions, logits, means = self._d_and_q(seen, training=True)
-                adversarial = tf.reduce_mean(self.objective.generator_loss(labels, predictions))
-                info = self.info_loss(noise, logits, means)[0]
-                loss = adversarial + info
-            self.descend(self.g_optimizer, self.generator, tape, loss)
-            return adversarial, info, predictions
+            return self.descend(self.g_optimizer, self.generator, compute)[1]
 
         # The discriminator and Q stay frozen, batch-norm statistics included.
         adversarial, info, predictions = keep_statistics(self._d_and_q, update)
-        return tf.stack([adversarial, binary_accuracy(labels, predictions), info])
+        return ops.stack([adversarial, binary_accuracy(labels, predictions), info])
 
     # -- the book's methods -----------------------------------------------------------------
 

@@ -95,7 +95,7 @@ def test_every_policy_is_differentiable(policy):
 def test_augmentation_reaches_every_image_the_adversary_sees_in_both_updates(make, views_per_step, monkeypatch):
     seen = []
     cutout = augment.cutout
-    monkeypatch.setitem(augment.OPERATIONS, "cutout", lambda x, p: seen.append(x.shape) or cutout(x, p))
+    monkeypatch.setitem(augment.OPERATIONS, "cutout", lambda x, p, **kw: seen.append(x.shape) or cutout(x, p, **kw))
     model = make()
     model.n_critic = 1
     model.run_eagerly = True

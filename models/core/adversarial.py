@@ -15,20 +15,24 @@ sees, an R1 penalty, an average of the generator to sample with) are the model's
 A subclass says only what else differs (a conditional model's labels, InfoGAN's
 codes), by overriding ``_critic_update(real, noise)`` or ``_generator_update(noise)``.
 
-The step is TensorFlow's (``tf.GradientTape``, ``tf.distribute``): a custom
-``train_step`` is backend-specific, and TensorFlow is what distribution needs.
+The step is written once with ``keras.ops`` and runs on TensorFlow, JAX and PyTorch:
+what differs between them (how a gradient is taken, and JAX's pure functions) is
+``models.core.backends``.  On TensorFlow it runs under ``tf.distribute`` strategies;
+on JAX, Keras' JAX trainer jits it as a pure function of the model's state.
 """
 
 import numpy as np
-import tensorflow as tf
 import keras
+from keras import ops
 
+from models.core import backends
 from models.core.arguments import positive_int
 from models.core.combined import CombinedModel, keep_statistics
 from models.recipe.augment import Augmentation
 from models.recipe.average import GeneratorAverage
 from models.recipe.hacks import Hacks
 from models.recipe.options import Recipe
+from models.core.randomness import Randomness
 
 
 class AdversarialModel(keras.Model):
@@ -53,9 +57,19 @@ class AdversarialModel(keras.Model):
         object.__setattr__(self, "recipe", recipe)
         self.adversary = adversary
         self.generator = generator
+        self.random = Randomness.for_backend()
+        if self.random.seed_generator is not None:
+            self.seed_generator = self.random.seed_generator  # tracked: its state is the step's too
+        # Off TensorFlow, the objective's layers (the gradient penalty's interpolation) are
+        # tracked for their random state.
+        if self.random.seed_generator is not None:
+            self.objective_layers = list(objective.layers)
         # The book's gan.model: z → D(G(z)) with the adversary frozen.
         self.model = self.combined_model(generator, adversary)
         self.model.view = self.adversary_view
+        if backends.name() == "jax":
+            # Keras' JAX fit threads ``optimizer.variables`` through the jitted step: here, both.
+            object.__setattr__(self, "optimizer", OptimizerStates(self))
         self.augmentation = (Augmentation(recipe.policies, recipe.augment_probability, recipe.augment_target,
                                           name="augmentation")
                              if recipe.policies else None)
@@ -100,7 +114,7 @@ class AdversarialModel(keras.Model):
     def adversary_view(self, images):
         """What the adversary is shown of ``images`` in training, real or generated, in either
         player's update: any instance noise (the hacks), then any augmentation (the recipe)."""
-        images = self.hacks.noisy(images)
+        images = self.hacks.noisy(images, self.random)
         if self.augmentation is not None:
             images = self.augmentation(images)
         return images
@@ -145,7 +159,14 @@ class AdversarialModel(keras.Model):
         optimizers, so the book's ``discriminator.train_on_batch`` and
         ``model.train_on_batch`` continue the same optimizer state as ``fit``.
         """
+        # ``jit_compile`` means XLA on TensorFlow (``xla`` keeps what was asked, for the config);
+        # on JAX every step is jitted unless ``run_eagerly``: op by op it is many times slower.
+        object.__setattr__(self, "xla", bool(kwargs.get("jit_compile", False)))
+        if backends.name() == "jax" and not kwargs.get("run_eagerly"):
+            kwargs["jit_compile"] = True
         super().compile(optimizer=None, **kwargs)
+        if backends.name() == "jax":
+            object.__setattr__(self, "optimizer", OptimizerStates(self))
         self.d_optimizer = self._wrap_optimizer(keras.optimizers.get(d_optimizer))
         self.g_optimizer = self._wrap_optimizer(keras.optimizers.get(g_optimizer))
         objective = self.objective
@@ -155,7 +176,7 @@ class AdversarialModel(keras.Model):
                             jit_compile=self.jit_compile)
         # Built now, so saved weights carry their slots and a resumed run continues
         # with the same optimizer state.
-        with self.distribute_strategy.scope():
+        with backends.replica_scope(self.strategy):
             self.d_optimizer.build(self.adversary.trainable_variables)
             self.g_optimizer.build(self.generator.trainable_variables)
 
@@ -181,6 +202,16 @@ class AdversarialModel(keras.Model):
         if value != self._n_critic:
             self._n_critic = int(value)
             self._retrace()
+
+    @property
+    def strategy(self):
+        """The ``tf.distribute`` strategy the model was built under (None off TensorFlow)."""
+        return self.distribute_strategy if backends.name() == "tensorflow" else None
+
+    @property
+    def replicas(self):
+        """How many replicas each step runs on at once (1 off TensorFlow)."""
+        return self.strategy.num_replicas_in_sync if self.strategy is not None else 1
 
     def _retrace(self):
         self.train_function = None
@@ -208,7 +239,9 @@ class AdversarialModel(keras.Model):
         each decides alike, and a collective read here would hang a cluster whose other
         workers do not read at the same moment (only the chief saves).
         """
-        local = self.distribute_strategy.experimental_local_results(self.finite_guard.count.value)
+        if self.strategy is None:
+            return int(float(ops.convert_to_numpy(self.finite_guard.count.value)))
+        local = self.strategy.experimental_local_results(self.finite_guard.count.value)
         return int(sum(float(value) for value in local))
 
     def non_finite_state(self):
@@ -218,16 +251,36 @@ class AdversarialModel(keras.Model):
 
     # -- the step fit() runs -------------------------------------------------------------
 
-    def train_step(self, data):
+    def train_step(self, *args):
+        """One step on ``data``; on JAX Keras passes ``(state, data)`` and takes ``(logs, state)``."""
+        if len(args) == 2:
+            return self._stateless_step(*args)
+        return self._step(args[0])
+
+    def _step(self, data):
+        """One step, stateful (what a subclass with other data overrides)."""
         real, _, _ = keras.utils.unpack_x_y_sample_weight(data)
-        real = tf.cast(real, "float32")
+        real = ops.cast(real, "float32")
         n = self.n_critic
         for i in range(n):
             batch = real[i::n]
-            d = self._critic_update(batch, self._noise(tf.shape(batch)[0]))
-        g = self._generator_update(self._noise(tf.shape(batch)[0]))
+            d = self._critic_update(batch, self._noise(ops.shape(batch)[0]))
+        g = self._generator_update(self._noise(ops.shape(batch)[0]))
         self.after_generator_update()
         return self._record(d, g)
+
+    def _stateless_step(self, state, data):
+        """The step as JAX's trainer wants it: a pure function of Keras' state (trainable,
+        non-trainable, optimizer and metric variables' values) → (logs, new state)."""
+        groups = [self.trainable_variables, self.non_trainable_variables, self.optimizer.variables,
+                  self.metrics_variables]
+        variables = [v for group in groups for v in group]
+        logs, values = backends.pure(self._step, variables)([v for part in state for v in part], data)
+        new_state, start = [], 0
+        for group in groups:
+            new_state.append(values[start: start + len(group)])
+            start += len(group)
+        return logs, tuple(new_state)
 
     def _critic_update(self, real, noise):
         """The adversary's step on ``real`` and fakes drawn from ``noise`` → its losses."""
@@ -247,51 +300,60 @@ class AdversarialModel(keras.Model):
     def _record(self, d, g):
         """The step's losses into the metric (the last adversary update's, as the book keeps),
         and whether they and every weight, batch-norm statistics included, are finite."""
-        losses = tf.concat([d, g], axis=0)
+        losses = ops.concatenate([ops.cast(d, "float32"), ops.cast(g, "float32")], axis=0)
         self.finite_guard.update_state([losses, *self.weights])
         self.losses_tracker.update_state(losses)
         logs = self.losses_tracker.result()
-        if isinstance(self.distribute_strategy, tf.distribute.MultiWorkerMirroredStrategy):
-            # Keras reduces logs across workers with reduce(MEAN, axis=0), which needs an axis.
-            logs = {name: tf.reshape(value, (1,)) for name, value in logs.items()}
+        if self.strategy is not None:
+            import tensorflow as tf
+
+            if isinstance(self.strategy, tf.distribute.MultiWorkerMirroredStrategy):
+                # Keras reduces logs across workers with reduce(MEAN, axis=0), which needs an axis.
+                logs = {name: tf.reshape(value, (1,)) for name, value in logs.items()}
         return logs
 
     def _noise(self, batch_size):
-        return tf.random.normal((batch_size, self._latent_dim))
+        return self.random.normal((batch_size, self._latent_dim))
 
     # -- one optimizer update ------------------------------------------------------
 
-    def descend(self, optimizer, network, tape, loss):
-        """Apply ``loss``'s gradient to ``network`` only (the other network stays frozen)."""
-        self.descend_together(tape, loss, [(optimizer, network.trainable_variables)])
+    def descend(self, optimizer, network, compute):
+        """Apply the gradient of ``compute()``'s loss to ``network`` only (the other network stays
+        frozen).  ``compute()`` returns ``(loss, aux)``; so does this."""
+        return self.descend_together(compute, [(optimizer, network.trainable_variables)])
 
-    def descend_together(self, tape, loss, groups):
-        """Apply ``loss``'s gradient to each ``(optimizer, variables)`` group: all gradients
-        first, then the updates, so that no gradient sees variables already moved.
+    def descend_together(self, compute, groups):
+        """Apply the gradient of ``compute()``'s loss to each ``(optimizer, variables)`` group: all
+        gradients first, then the updates, so that no gradient sees variables already moved.
 
-        Each optimizer scales the loss its own way (mixed precision); with more than
-        one group the tape must be persistent.  Keras sums gradients across
-        replicas, so each replica contributes its loss divided by the number of
-        replicas: the update is the gradient of the global-batch mean.
+        ``compute()`` returns ``(loss, aux)``, the loss to descend and anything else to hand
+        back; this returns the same pair.  Each optimizer scales the loss its own way
+        (mixed precision).  Keras sums gradients across replicas, so each replica
+        contributes its loss divided by the number of replicas: the update is the
+        gradient of the global-batch mean.
         """
-        replicas = self.distribute_strategy.num_replicas_in_sync
-        with tape:
-            scaled = [optimizer.scale_loss(loss / replicas) for optimizer, _ in groups]
-        gradients = [tape.gradient(s, variables) for s, (_, variables) in zip(scaled, groups)]
+        replicas = self.replicas
+
+        def scaled():
+            loss, aux = compute()
+            return [optimizer.scale_loss(loss / replicas) for optimizer, _ in groups], (loss, aux)
+
+        (loss, aux), gradients = backends.gradients(scaled, [variables for _, variables in groups])
         for (optimizer, variables), grads in zip(groups, gradients):
             optimizer.apply(grads, variables)
         # Checked right after the update: later steps (the WGAN's clipping) may hide a NaN.
         self.finite_guard.update_state([loss, *(v for optimizer, variables in groups
                                                 for v in (*variables, *optimizer.variables))])
+        return loss, aux
 
     def _critic_batch(self, inputs, label):
         """What the adversary is trained on for a batch all labelled ``label``: the true labels
         (for accuracies), the targets the GAN hacks make of them, and the inputs it sees
         (the images with any instance noise, a conditional model's classes beside them)."""
         images = inputs[0] if isinstance(inputs, (list, tuple)) else inputs
-        n = tf.shape(images)[0]
-        labels = tf.fill((n, 1), label)
-        targets = self.hacks.targets(label, n) if self.hacks.active else labels
+        n = ops.shape(images)[0]
+        labels = ops.full((n, 1), label, dtype="float32")
+        targets = self.hacks.targets(label, n, self.random) if self.hacks.active else labels
         seen = self.adversary_view(images)
         if isinstance(inputs, (list, tuple)):
             seen = [seen, *inputs[1:]]
@@ -310,14 +372,17 @@ class AdversarialModel(keras.Model):
         labels, targets, seen = self._critic_batch(inputs, label)
         real = label == self.objective.real_label
         penalised = bool(self.recipe.r1_weight) and real
-        with tf.GradientTape() as tape:
+
+        def compute():
             if penalised:
                 scores, penalty = self._scores_and_r1(seen)
             else:
                 scores = self.adversary(seen, training=True)
-            loss = tf.reduce_mean(self.objective.adversary_loss(targets, scores))
+            loss = ops.mean(self.objective.adversary_loss(targets, scores))
             optimised = loss + 0.5 * self.recipe.r1_weight * penalty if penalised else loss
-        self.descend(self.d_optimizer, self.adversary, tape, optimised)
+            return optimised, (loss, scores)
+
+        _, (loss, scores) = self.descend(self.d_optimizer, self.adversary, compute)
         if real:
             self.observe_real_scores(scores)
         return loss, labels, scores
@@ -327,13 +392,13 @@ class AdversarialModel(keras.Model):
         gradient of the images only; a conditional model's labels stay fixed)."""
         conditional = isinstance(seen, (list, tuple))
         images = seen[0] if conditional else seen
-        with tf.GradientTape() as inner:
-            inner.watch(images)
-            scores = self.adversary([images, *seen[1:]] if conditional else images, training=True)
-            logits = self.objective.logits(scores)
-        gradients = inner.gradient(logits, images)
-        penalty = tf.reduce_mean(tf.reduce_sum(tf.square(tf.cast(gradients, "float32")),
-                                               axis=list(range(1, len(images.shape)))))
+        def logits_of(x):
+            scores = self.adversary([x, *seen[1:]] if conditional else x, training=True)
+            return self.objective.logits(scores), scores
+
+        scores, gradients = backends.input_gradient(logits_of, images)
+        penalty = ops.mean(ops.sum(ops.square(ops.cast(gradients, "float32")),
+                                   axis=list(range(1, len(images.shape)))))
         return scores, penalty
 
     def fit_generator(self, noise):
@@ -345,13 +410,14 @@ class AdversarialModel(keras.Model):
             ``(loss, labels, scores)`` as ``fit_critic``.
         """
         first = noise[0] if isinstance(noise, (list, tuple)) else noise
-        labels = tf.fill((tf.shape(first)[0], 1), self.objective.real_label)
+        labels = ops.full((ops.shape(first)[0], 1), self.objective.real_label, dtype="float32")
+
+        def compute():
+            scores = self.model(noise, training=True)
+            return ops.mean(self.objective.generator_loss(labels, scores)), scores
 
         def update():
-            with tf.GradientTape() as tape:
-                scores = self.model(noise, training=True)
-                loss = tf.reduce_mean(self.objective.generator_loss(labels, scores))
-            self.descend(self.g_optimizer, self.generator, tape, loss)
+            loss, scores = self.descend(self.g_optimizer, self.generator, compute)
             return loss, labels, scores
 
         return keep_statistics(self.adversary, update)
@@ -361,32 +427,62 @@ class AdversarialModel(keras.Model):
     def critic_step(self, real):
         """One adversary update on the batch ``real`` (split across replicas) → its losses."""
         return self._on_replicas("critic", lambda real: self._critic_update(
-            real, self._noise(tf.shape(real)[0])), real)
+            real, self._noise(ops.shape(real)[0])), real)
 
     def generator_step(self, batch_size):
         """One generator update on ``batch_size`` latent points → its losses."""
-        latent = tf.zeros((int(batch_size), 0))  # carries only the batch size to each replica
+        latent = np.zeros((int(batch_size), 0), "float32")  # carries only the batch size to each replica
 
         def update(latent):
-            losses = self._generator_update(self._noise(tf.shape(latent)[0]))
+            losses = self._generator_update(self._noise(ops.shape(latent)[0]))
             self.after_generator_update()
             return losses
 
         return self._on_replicas("generator", update, latent)
 
     def _on_replicas(self, key, replica_fn, global_batch):
-        """Run ``replica_fn`` on each replica's share of ``global_batch``; average what it returns."""
-        strategy = self.distribute_strategy
+        """Run ``replica_fn`` on each replica's share of ``global_batch``; average what it returns
+        (one replica off TensorFlow; on JAX, jitted as a pure function of the model's state)."""
         step = self._book_steps.get(key)
         if step is None:
+            step = self._book_steps[key] = self._book_step(replica_fn)
+        return np.asarray(ops.convert_to_numpy(step(global_batch)))
+
+    def _book_step(self, replica_fn):
+        backend = backends.name()
+        if backend == "tensorflow":
+            import tensorflow as tf
+
+            strategy = self.distribute_strategy
             inner = tf.function(replica_fn, jit_compile=True) if self.jit_compile else replica_fn
 
-            def step(batch):
+            def replicated(batch):
                 per_replica = strategy.run(inner, args=(batch,))
                 return strategy.reduce(tf.distribute.ReduceOp.MEAN, per_replica, axis=None)
 
-            step = self._book_steps[key] = tf.function(step)
-        return step(split_across_replicas(strategy, global_batch)).numpy()
+            replicated = tf.function(replicated)
+            return lambda batch: replicated(split_across_replicas(strategy, batch))
+        if backend == "jax":
+            import jax
+
+            variables = self.state_variables()
+            pure = backends.pure(replica_fn, variables)
+            function = pure if self.run_eagerly else jax.jit(pure)
+
+            def step(batch):
+                result, values = function([v.value for v in variables], ops.convert_to_tensor(batch))
+                for variable, value in zip(variables, values):
+                    variable.assign(value)
+                return result
+
+            return step
+        return lambda batch: replica_fn(ops.convert_to_tensor(np.asarray(batch, dtype="float32")))
+
+    def state_variables(self):
+        """Every variable a step reads or changes: the networks', the optimizers' and the metrics'."""
+        optimizer_state = [v for optimizer in self.optimizers for v in optimizer.variables]
+        return backends.unique([*self.trainable_variables, *self.non_trainable_variables,
+                                *optimizer_state, *self.metrics_variables])
 
 
 class NonFiniteUpdates(keras.metrics.Metric):
@@ -404,7 +500,7 @@ class NonFiniteUpdates(keras.metrics.Metric):
 
     def update_state(self, tensors):
         finite = all_finite(tensors)
-        self.count.assign_add(tf.cast(tf.logical_not(finite), self.dtype))
+        self.count.assign_add(ops.cast(ops.logical_not(finite), self.dtype))
 
     def result(self):
         return self.count
@@ -413,11 +509,10 @@ class NonFiniteUpdates(keras.metrics.Metric):
 def all_finite(tensors):
     """One boolean: whether every floating-point tensor in ``tensors`` is free of NaN and ±inf.
 
-    ``is_finite`` on every element: a max, min or clip could turn a NaN into a number.
+    ``isfinite`` on every element: a max, min or clip could turn a NaN into a number.
     """
-    checks = [tf.reduce_all(tf.math.is_finite(tf.convert_to_tensor(t)))
-              for t in tensors if _floating(t)]
-    return tf.reduce_all(tf.stack(checks)) if checks else tf.constant(True)
+    checks = [ops.all(ops.isfinite(ops.convert_to_tensor(t))) for t in tensors if _floating(t)]
+    return ops.all(ops.stack(checks)) if checks else ops.convert_to_tensor(True)
 
 
 def _floating(tensor):
@@ -439,19 +534,35 @@ class LossMeans(keras.metrics.Metric):
         self.count = self.add_variable(shape=(), initializer="zeros", name="count")
 
     def update_state(self, values):
-        self.total.assign_add(tf.cast(values, self.dtype))
-        self.count.assign_add(tf.ones([], self.dtype))
+        self.total.assign_add(ops.cast(values, self.dtype))
+        self.count.assign_add(ops.ones([], self.dtype))
 
     def result(self):
-        means = self.total / tf.maximum(self.count, tf.ones([], self.dtype))
-        return dict(zip(self.names, tf.unstack(means)))
+        means = self.total / ops.maximum(self.count, ops.ones([], self.dtype))
+        return {name: means[i] for i, name in enumerate(self.names)}
 
     def get_config(self):
         return {**super().get_config(), "names": self.names}
 
 
+class OptimizerStates:
+    """What Keras' JAX trainer takes as ``model.optimizer``: it threads ``optimizer.variables``
+    through the jitted step and writes them back; a GAN's are all its optimizers'."""
+
+    built = True
+
+    def __init__(self, model):
+        self._model = model
+
+    @property
+    def variables(self):
+        return backends.unique(v for optimizer in self._model.optimizers for v in optimizer.variables)
+
+
 def split_across_replicas(strategy, value):
     """A global batch as per-replica slices (the first replica takes the first rows)."""
+    import tensorflow as tf
+
     value = tf.convert_to_tensor(np.asarray(value, dtype="float32"))
     replicas = strategy.num_replicas_in_sync
     if replicas == 1:

@@ -61,6 +61,11 @@ def labelled_batches(x_train, y_train, batch_size):
     return dataset.with_options(options).prefetch(tf.data.AUTOTUNE)
 
 
+def is_dataset(x):
+    """Whether ``x`` is a ``tf.data.Dataset`` (which ``fit`` takes on every backend)."""
+    return isinstance(x, tf.data.Dataset)
+
+
 def is_stream(x):
     return isinstance(x, tf.data.Dataset) or hasattr(x, "__next__") or hasattr(x, "dataset")
 

@@ -18,6 +18,7 @@ layers over that:
   weight files and the book's ``weights/weights.h5`` name.
 """
 
+import functools
 import inspect
 import json
 import os
@@ -25,16 +26,16 @@ import pickle
 from pathlib import Path
 
 import numpy as np
-import tensorflow as tf
 import keras
 
 from models.core import arguments as checks
+from models.core import backends
 from models.recipe import hacks as gan_hacks
 from models.recipe.options import Recipe
 from models.core.adversarial import AdversarialModel
 from models.ops.precision import resolve_precision
 from models.ops.fast_conv import with_plain_layers
-from models.core.batches import book_batch, is_stream, labelled_batches, training_dataset
+from models.core.batches import book_batch, is_dataset, is_stream, labelled_batches, training_dataset
 from models.core.networks import build_discriminator, build_generator
 from utils import plotting
 from utils.runs.checkpoint import read_training_state
@@ -69,6 +70,11 @@ class BookModel(AdversarialModel):
     objective it trains with (``make_objective``) and its book methods.
     """
 
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "train" in cls.__dict__:
+            cls.train = _also_torch_mode_switch(cls.__dict__["train"])
+
     SECTION = ""
     ADVERSARY_NAME = "critic"  # the book's name of the adversary: its network's name and its arguments' prefix
     ADVERSARY_ARGUMENTS = ("conv_filters", "conv_kernel_size", "conv_strides",
@@ -87,12 +93,12 @@ class BookModel(AdversarialModel):
         objective.check_hacks(type(self).__name__, hacks)
         recipe = Recipe.from_options(type(self).__name__, arguments.get("recipe") or {})
         self._check_recipe(recipe, objective, params["input_dim"])
-        strategy = arguments["strategy"] or tf.distribute.get_strategy()
+        strategy = backends.strategy_for(arguments["strategy"])
         policy = resolve_precision(arguments["mixed_precision"])
-        with strategy.scope():
+        with backends.replica_scope(strategy):
             adversary, generator = self._build_networks(
                 params, policy, objective.output_activation,
-                synchronized=strategy.num_replicas_in_sync > 1, spectral_norm=recipe.spectral_norm)
+                synchronized=strategy is not None and strategy.num_replicas_in_sync > 1, spectral_norm=recipe.spectral_norm)
             AdversarialModel.__init__(self, adversary, generator, objective, recipe=recipe,
                                       name=self.SECTION, dtype=policy)
             # Plain attributes, as the book's: Keras would wrap lists in tracked containers.
@@ -165,7 +171,7 @@ class BookModel(AdversarialModel):
         policy = self.dtype_policy.name
         return {**self._params, **self.model_options(),
                 "mixed_precision": policy if policy.startswith("mixed") else False,
-                "jit_compile": bool(self.jit_compile)}
+                "jit_compile": self.xla}
 
     @classmethod
     def from_config(cls, config):
@@ -184,7 +190,7 @@ class BookModel(AdversarialModel):
         Images that cannot work (another shape than ``input_dim``, pixels not in
         [-1, 1], NaN) are refused before the first step.
         """
-        if isinstance(x, tf.data.Dataset):
+        if is_dataset(x):
             spec = x.element_spec[0] if isinstance(x.element_spec, tuple) else x.element_spec
             checks.check_batch_shape(spec.shape, self.input_dim, "the dataset")
         elif x is not None and not is_stream(x):
@@ -323,6 +329,21 @@ class BookModel(AdversarialModel):
                 network, to_file=os.path.join(viz, f"{name}.png"),
                 show_shapes=True, show_layer_names=True,
             )
+
+
+def _also_torch_mode_switch(train):
+    """The book's ``train(x_train, ...)``, which on PyTorch is also ``nn.Module.train(mode)``: Keras'
+    PyTorch trainer calls ``model.train()`` and ``model.eval()`` (``train(False)``) to switch modes."""
+
+    @functools.wraps(train)
+    def method(self, *args, **kwargs):
+        if backends.name() == "torch" and (not args or isinstance(args[0], bool)) and set(kwargs) <= {"mode"}:
+            import torch
+
+            return torch.nn.Module.train(self, *args, **kwargs)
+        return train(self, *args, **kwargs)
+
+    return method
 
 
 def _missing_diagram_tools():

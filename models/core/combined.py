@@ -1,7 +1,8 @@
 """The book's combined model z → D(G(z)), whose discriminator is really frozen."""
 
-import tensorflow as tf
 import keras
+
+from models.core import backends
 
 
 class CombinedModel(keras.Model):
@@ -32,8 +33,19 @@ class CombinedModel(keras.Model):
             return self.view(images)
         return images
 
-    def train_step(self, data):
-        return keep_statistics(self.discriminator, lambda: super(CombinedModel, self).train_step(data))
+    def train_step(self, *args):
+        if len(args) == 2:  # JAX: (state, data) → (logs, state)
+            return self._stateless_train_step(*args)
+        return keep_statistics(self.discriminator, lambda: super(CombinedModel, self).train_step(args[0]))
+
+    def _stateless_train_step(self, state, data):
+        """Keras' JAX step, with every discriminator weight (batch-norm statistics, spectrally
+        normalised kernels) put back as it came in; its random seeds move on."""
+        logs, (trainable, non_trainable, optimizer, metrics) = super().train_step(state, data)
+        frozen = {id(w) for w in self.discriminator.weights}
+        non_trainable = [old if id(v) in frozen else new
+                         for v, old, new in zip(self.non_trainable_variables, state[1], non_trainable)]
+        return logs, (trainable, non_trainable, optimizer, metrics)
 
     @property
     def trainable_weights(self):
@@ -49,7 +61,9 @@ class CombinedModel(keras.Model):
 
     @property
     def non_trainable_variables(self):
-        return self.non_trainable_weights
+        # With the discriminator's random seeds (dropout), which its weights leave out.
+        return backends.unique([*self.generator.non_trainable_variables, *self.discriminator.weights,
+                                *self.discriminator.non_trainable_variables])
 
 
 def keep_statistics(network, update):
@@ -62,7 +76,7 @@ def keep_statistics(network, update):
     on every training call (the recipe's ``spectral_norm``).
     """
     frozen = [*network.non_trainable_weights, *rescaled_kernels(network)]
-    saved = [tf.identity(weight.value) for weight in frozen]
+    saved = [backends.snapshot(weight) for weight in frozen]
     result = update()
     for weight, value in zip(frozen, saved):
         weight.assign(value)

@@ -6,7 +6,7 @@ reports.  The models (``models.GAN`` and the rest) hold one and ask it; they
 never branch on which loss they train with.
 """
 
-import tensorflow as tf
+from keras import ops
 
 
 class Objective:
@@ -38,6 +38,7 @@ class Objective:
     g_loss_names = ("g_loss",)
     default_n_critic = 1  # adversary updates per generator update, where the caller says none
     penalises_gradient = False  # the adversary's loss holds its input gradient (a double backward)
+    layers = ()  # Keras layers the objective draws with (their random state is the model's to carry)
 
     # -- the losses ----------------------------------------------------------------------
 
@@ -69,7 +70,7 @@ class Objective:
         ``[images, labels]``; ``mismatched`` (real images with wrong labels) joins the fakes.
         """
         if mismatched is not None:
-            fake = [tf.concat([fake[0], mismatched[0]], 0), tf.concat([fake[1], mismatched[1]], 0)]
+            fake = [ops.concatenate([fake[0], mismatched[0]], 0), ops.concatenate([fake[1], mismatched[1]], 0)]
         real_update = model.fit_critic(real, self.real_label)
         fake_update = model.fit_critic(fake, self.fake_label)
         self.after_critic_update(model)
@@ -81,11 +82,11 @@ class Objective:
     def critic_report(self, real_update, fake_update):
         """``(loss, labels, scores)`` of the real and fake updates → the ``d_loss_names`` values."""
         loss_real, loss_fake = real_update[0], fake_update[0]
-        return tf.stack([0.5 * (loss_real + loss_fake), loss_real, loss_fake])
+        return ops.stack([0.5 * (loss_real + loss_fake), loss_real, loss_fake])
 
     def generator_report(self, loss, labels, scores):
         """The generator update's loss (and what goes with it) → the ``g_loss_names`` values."""
-        return tf.reshape(loss, (1,))
+        return ops.reshape(loss, (1,))
 
     # -- what the losses say -------------------------------------------------------------
 

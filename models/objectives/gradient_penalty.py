@@ -8,14 +8,17 @@ together, as the book's ``critic_model`` did, with the fakes drawn by the
 generator in training mode (its batch-norm statistics kept: it is frozen).
 
 The book took the gradient with ``K.gradients`` inside a Keras loss; Keras 3
-has no such thing, so the penalty is a nested ``tf.GradientTape`` (a gradient
-of a gradient for the update).
+has no such thing, so the penalty is an input gradient taken inside the update's
+own gradient (``models.core.backends.input_gradient``: a gradient of a gradient,
+on each backend).
 """
 
-import tensorflow as tf
 import keras
+from keras import ops
 
+from models.core import backends
 from models.core.arguments import positive_number
+from models.core.randomness import Randomness
 from models.ops.constant_slopes import call_with_constant_slopes
 from models.objectives.wasserstein import Wasserstein, wasserstein
 
@@ -31,14 +34,15 @@ class RandomWeightedAverage(keras.layers.Layer):
     def __init__(self, batch_size=None, **kwargs):
         super().__init__(**kwargs)
         self.batch_size = batch_size
+        self.random = Randomness.for_backend()
+        if self.random.seed_generator is not None:
+            self.seed_generator = self.random.seed_generator
+        self.built = True  # no weights
 
     def call(self, inputs):
         real, fake = inputs
         rank = len(real.shape)
-        alpha = tf.random.uniform(
-            tf.concat([tf.shape(real)[:1], tf.ones([rank - 1], tf.int32)], axis=0),
-            0.0, 1.0, dtype=real.dtype,
-        )
+        alpha = self.random.uniform((ops.shape(real)[0], *([1] * (rank - 1))), 0.0, 1.0, dtype=real.dtype)
         return alpha * real + (1.0 - alpha) * fake
 
     def compute_output_shape(self, input_shape):
@@ -54,16 +58,16 @@ def gradient_penalty(critic, interpolated, conditions=None):
     ``conditions`` (a conditional critic's labels) are passed beside the images and held fixed:
     the gradient is the image's.
     """
-    with tf.GradientTape() as tape:
-        tape.watch(interpolated)
+
+    def scores_of(x):
         if conditions is None:
-            scores = call_with_constant_slopes(critic, interpolated)
-        else:
-            scores = critic([interpolated, conditions], training=True)
-    gradients = tape.gradient(scores, interpolated)
+            return call_with_constant_slopes(critic, x), None
+        return critic([x, conditions], training=True), None
+
+    _, gradients = backends.input_gradient(scores_of, interpolated)
     axes = list(range(1, len(interpolated.shape)))
-    norms = tf.sqrt(tf.reduce_sum(tf.square(gradients), axis=axes) + 1e-12)
-    return tf.reduce_mean(tf.square(norms - 1.0))
+    norms = ops.sqrt(ops.sum(ops.square(ops.cast(gradients, "float32")), axis=axes) + 1e-12)
+    return ops.mean(ops.square(norms - 1.0))
 
 
 class WassersteinGradientPenalty(Wasserstein):
@@ -78,6 +82,7 @@ class WassersteinGradientPenalty(Wasserstein):
         super().__init__(clip_threshold=None)
         self.grad_weight = positive_number("grad_weight", grad_weight)
         self.interpolate = RandomWeightedAverage(batch_size)
+        self.layers = (self.interpolate,)
 
     def check_arguments(self, model_name, params, adversary):
         momentum = params[f"{adversary}_batch_norm_momentum"]
@@ -105,16 +110,18 @@ class WassersteinGradientPenalty(Wasserstein):
         def score(images, labels=conditions):
             return critic(images if labels is None else [images, labels], training=True)
 
-        with tf.GradientTape() as tape:
+        def compute():
             real_scores = score(real)
             loss_real = wasserstein(1.0, real_scores)
             fake_scores = score(fake)
             if mismatched is not None:
                 images, labels = mismatched
-                fake_scores = tf.concat([fake_scores, score(view(images), labels)], 0)
+                fake_scores = ops.concatenate([fake_scores, score(view(images), labels)], 0)
             loss_fake = wasserstein(-1.0, fake_scores)
             penalty = gradient_penalty(critic, interpolated, conditions=conditions)
             loss = loss_real + loss_fake + self.grad_weight * penalty
-        model.descend(model.d_optimizer, critic, tape, loss)
+            return loss, (real_scores, loss_real, loss_fake, penalty)
+
+        loss, (real_scores, loss_real, loss_fake, penalty) = model.descend(model.d_optimizer, critic, compute)
         model.observe_real_scores(real_scores)
-        return tf.stack([loss, loss_real, loss_fake, penalty])
+        return ops.stack([loss, loss_real, loss_fake, penalty])

@@ -6,7 +6,7 @@ not yet sure by a margin: ``mean(relu(1 − f(x)))`` on real images and
 cost nothing.  The generator raises the scores of its images: ``−mean(f(G(z)))``.
 """
 
-import tensorflow as tf
+from keras import ops
 
 from models.objectives.base import Objective
 
@@ -16,9 +16,9 @@ class Hinge(Objective):
 
     def adversary_loss(self, labels, scores):
         """mean(relu(1 − y·f)): labels +1 for real images, −1 for generated ones."""
-        scores = tf.cast(scores, tf.float32)
-        return tf.reduce_mean(tf.nn.relu(1.0 - tf.cast(labels, tf.float32) * scores), axis=-1)
+        scores = ops.cast(scores, "float32")
+        return ops.mean(ops.relu(1.0 - ops.cast(labels, "float32") * scores), axis=-1)
 
     def generator_loss(self, labels, scores):
         """−f(G(z)) per sample: the generator raises its images' scores."""
-        return -tf.reduce_mean(tf.cast(scores, tf.float32), axis=-1)
+        return -ops.mean(ops.cast(scores, "float32"), axis=-1)

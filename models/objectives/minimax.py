@@ -6,13 +6,13 @@ Each update also reports its accuracy, as the book's ``train_on_batch`` did.
 """
 
 import keras
-import tensorflow as tf
+from keras import ops
 
 from models.objectives.base import Objective
 
 
 def binary_accuracy(labels, predictions):
-    return tf.reduce_mean(keras.metrics.binary_accuracy(labels, predictions))
+    return ops.mean(keras.metrics.binary_accuracy(labels, predictions))
 
 
 class Minimax(Objective):
@@ -29,8 +29,8 @@ class Minimax(Objective):
     def logits(self, scores):
         """log(p / (1 − p)) of the sigmoid's probabilities, clipped as Keras' cross-entropy clips them."""
         epsilon = keras.config.epsilon()
-        p = tf.clip_by_value(tf.cast(scores, "float32"), epsilon, 1.0 - epsilon)
-        return tf.math.log(p) - tf.math.log1p(-p)
+        p = ops.clip(ops.cast(scores, "float32"), epsilon, 1.0 - epsilon)
+        return ops.log(p) - ops.log1p(-p)
 
     def adversary_metrics(self):
         return ["accuracy"]
@@ -42,8 +42,8 @@ class Minimax(Objective):
             real_update, fake_update)
         acc_real = binary_accuracy(labels_real, scores_real)
         acc_fake = binary_accuracy(labels_fake, scores_fake)
-        return tf.stack([0.5 * (loss_real + loss_fake), loss_real, loss_fake,
+        return ops.stack([0.5 * (loss_real + loss_fake), loss_real, loss_fake,
                          0.5 * (acc_real + acc_fake), acc_real, acc_fake])
 
     def generator_report(self, loss, labels, scores):
-        return tf.stack([loss, binary_accuracy(labels, scores)])
+        return ops.stack([loss, binary_accuracy(labels, scores)])

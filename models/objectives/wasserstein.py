@@ -6,19 +6,25 @@ Wasserstein distance between the two when the critic is 1-Lipschitz, which the
 book keeps (roughly) by clipping every critic weight into [−c, c] after each update.
 """
 
-import tensorflow as tf
+from keras import ops
 
+from models.core import backends
 from models.core.arguments import positive_number
 from models.objectives.base import Objective
 
 
 def wasserstein(labels, scores):
     """−mean(y·f(x)): minimising it raises the critic's score on +1 samples and lowers it on −1."""
-    return -tf.reduce_mean(labels * scores)
+    return -ops.mean(labels * ops.cast(scores, "float32"))
 
 
 def clip_weights(variables, clip_threshold):
     """Clip every variable into [−c, c], once per variable even with several replicas."""
+    if backends.name() != "tensorflow":
+        for variable in variables:
+            variable.assign(ops.clip(variable, -clip_threshold, clip_threshold))
+        return
+    import tensorflow as tf
 
     def clip(strategy):
         for variable in variables:

@@ -4,8 +4,8 @@ Used by the gradient penalty (``models.objectives.gradient_penalty``), whose
 update differentiates the critic's input gradient once more.
 """
 
-import tensorflow as tf
 import keras
+from keras import ops
 
 
 def call_with_constant_slopes(critic, x):
@@ -28,9 +28,9 @@ def call_with_constant_slopes(critic, x):
         if slope is None:
             x = layer(x, training=True)
         else:
-            x = tf.cast(x, layer.compute_dtype)
-            positive = x > tf.zeros([], x.dtype)
-            x = x * tf.stop_gradient(tf.where(positive, tf.ones([], x.dtype), tf.cast(slope, x.dtype)))
+            x = ops.cast(x, layer.compute_dtype)
+            slopes = ops.where(x > ops.zeros([], x.dtype), ops.ones([], x.dtype), ops.cast(slope, x.dtype))
+            x = x * ops.stop_gradient(slopes)
     return x
 
 

@@ -15,8 +15,10 @@ overfitting, so ``p`` rises; below, it falls.  ``p`` is a variable of the model,
 so checkpoints keep it and ``--resume`` continues with it.
 """
 
-import tensorflow as tf
 import keras
+from keras import ops
+
+from models.core.randomness import Randomness
 
 POLICIES = ("translation", "cutout", "color")
 
@@ -35,54 +37,57 @@ def parse_policies(value):
     return names
 
 
-def _chosen(images, p):
+def _chosen(images, p, random):
     """A (n, 1, 1, 1) float mask: 1 for each image that a policy applied with probability p hits."""
-    n = tf.shape(images)[0]
-    return tf.cast(tf.random.uniform((n, 1, 1, 1)) < p, images.dtype)
+    return ops.cast(random.uniform((ops.shape(images)[0], 1, 1, 1)) < p, images.dtype)
 
 
-def translate(images, p, ratio=0.125):
-    """Shift each chosen image by up to ``ratio`` of its size in each direction, filling with 0."""
-    n, height, width = tf.shape(images)[0], tf.shape(images)[1], tf.shape(images)[2]
-    reach_y = tf.cast(tf.cast(height, tf.float32) * ratio + 0.5, tf.int32)
-    reach_x = tf.cast(tf.cast(width, tf.float32) * ratio + 0.5, tf.int32)
-    hit = tf.cast(tf.random.uniform((n,)) < p, tf.int32)
-    shift_y = hit * tf.random.uniform((n,), -reach_y, reach_y + 1, tf.int32)
-    shift_x = hit * tf.random.uniform((n,), -reach_x, reach_x + 1, tf.int32)
-    rows = tf.range(height)[None, :] - shift_y[:, None]  # (n, H): the source row of each row
-    cols = tf.range(width)[None, :] - shift_x[:, None]
-    rows_inside = tf.cast((rows >= 0) & (rows < height), images.dtype)
-    cols_inside = tf.cast((cols >= 0) & (cols < width), images.dtype)
-    moved = tf.gather(images, tf.clip_by_value(rows, 0, height - 1), axis=1, batch_dims=1)
-    moved = tf.gather(moved, tf.clip_by_value(cols, 0, width - 1), axis=2, batch_dims=1)
+def translate(images, p, ratio=0.125, random=None):
+    """Shift each chosen image by up to ``ratio`` of its size in each direction, filling with 0
+    (``random``: the draws' ``models.core.randomness.Randomness``; a new one if None)."""
+    random = random or Randomness.for_backend()
+    n, height, width = ops.shape(images)[0], int(images.shape[1]), int(images.shape[2])
+    reach_y, reach_x = int(height * ratio + 0.5), int(width * ratio + 0.5)
+    hit = ops.cast(random.uniform((n,)) < p, "int32")
+    shift_y = hit * random.integers((n,), -reach_y, reach_y + 1)
+    shift_x = hit * random.integers((n,), -reach_x, reach_x + 1)
+    rows = ops.arange(height, dtype="int32")[None, :] - shift_y[:, None]  # (n, H): the source row of each row
+    cols = ops.arange(width, dtype="int32")[None, :] - shift_x[:, None]
+    rows_inside = ops.cast((rows >= 0) & (rows < height), images.dtype)
+    cols_inside = ops.cast((cols >= 0) & (cols < width), images.dtype)
+    rows = ops.broadcast_to(ops.clip(rows, 0, height - 1)[:, :, None, None], ops.shape(images))
+    moved = ops.take_along_axis(images, rows, axis=1)
+    cols = ops.broadcast_to(ops.clip(cols, 0, width - 1)[:, None, :, None], ops.shape(images))
+    moved = ops.take_along_axis(moved, cols, axis=2)
     inside = rows_inside[:, :, None, None] * cols_inside[:, None, :, None]
     return moved * inside
 
 
-def cutout(images, p, ratio=0.5):
+def cutout(images, p, ratio=0.5, random=None):
     """Set a square of ``ratio`` of the image's size, at a random place, to 0 in each chosen image."""
-    n, height, width = tf.shape(images)[0], tf.shape(images)[1], tf.shape(images)[2]
-    size_y = tf.cast(tf.cast(height, tf.float32) * ratio + 0.5, tf.int32)
-    size_x = tf.cast(tf.cast(width, tf.float32) * ratio + 0.5, tf.int32)
-    top = tf.random.uniform((n, 1), 0, height + (1 - size_y % 2), tf.int32) - size_y // 2
-    left = tf.random.uniform((n, 1), 0, width + (1 - size_x % 2), tf.int32) - size_x // 2
-    rows, cols = tf.range(height)[None, :], tf.range(width)[None, :]
-    in_rows = tf.cast((rows >= top) & (rows < top + size_y), images.dtype)
-    in_cols = tf.cast((cols >= left) & (cols < left + size_x), images.dtype)
-    hole = in_rows[:, :, None, None] * in_cols[:, None, :, None] * _chosen(images, p)
+    random = random or Randomness.for_backend()
+    n, height, width = ops.shape(images)[0], int(images.shape[1]), int(images.shape[2])
+    size_y, size_x = int(height * ratio + 0.5), int(width * ratio + 0.5)
+    top = random.integers((n, 1), 0, height + (1 - size_y % 2)) - size_y // 2
+    left = random.integers((n, 1), 0, width + (1 - size_x % 2)) - size_x // 2
+    rows, cols = ops.arange(height, dtype="int32")[None, :], ops.arange(width, dtype="int32")[None, :]
+    in_rows = ops.cast((rows >= top) & (rows < top + size_y), images.dtype)
+    in_cols = ops.cast((cols >= left) & (cols < left + size_x), images.dtype)
+    hole = in_rows[:, :, None, None] * in_cols[:, None, :, None] * _chosen(images, p, random)
     return images * (1.0 - hole)
 
 
-def color(images, p):
+def color(images, p, random=None):
     """Random brightness, saturation and contrast of each chosen colour image (as DiffAugment)."""
+    random = random or Randomness.for_backend()
     def draw(low, high):
-        return tf.random.uniform((tf.shape(images)[0], 1, 1, 1), low, high, dtype=images.dtype)
+        return random.uniform((ops.shape(images)[0], 1, 1, 1), low, high, dtype=images.dtype)
 
-    hit = _chosen(images, p)
+    hit = _chosen(images, p, random)
     x = images + hit * (draw(0.0, 1.0) - 0.5)
-    mean = tf.reduce_mean(x, axis=3, keepdims=True)
+    mean = ops.mean(x, axis=3, keepdims=True)
     x = mean + (x - mean) * (1.0 + hit * (draw(0.0, 2.0) - 1.0))
-    mean = tf.reduce_mean(x, axis=[1, 2, 3], keepdims=True)
+    mean = ops.mean(x, axis=[1, 2, 3], keepdims=True)
     return mean + (x - mean) * (1.0 + hit * (draw(0.5, 1.5) - 1.0))
 
 
@@ -107,12 +112,15 @@ class Augmentation(keras.layers.Layer):
         self.probability = self.add_weight(
             shape=(), initializer=keras.initializers.Constant(float(probability)), trainable=False,
             name="probability", dtype="float32", aggregation="only_first_replica")
+        self.random = Randomness.for_backend()
+        if self.random.seed_generator is not None:
+            self.seed_generator = self.random.seed_generator
         self.built = True  # nothing depends on the images' shape
 
     def call(self, images):
-        p = tf.cast(self.probability, images.dtype)
+        p = ops.cast(self.probability, images.dtype)
         for name in self.policies:
-            images = OPERATIONS[name](images, p)
+            images = OPERATIONS[name](images, p, random=self.random)
         return images
 
     def observe_real(self, scores, threshold):
@@ -122,8 +130,8 @@ class Augmentation(keras.layers.Layer):
         """
         if not self.target:
             return
-        scores = tf.cast(tf.reshape(scores, (-1,)), tf.float32)
-        rate = tf.reduce_mean(tf.sign(scores - threshold))
-        step = tf.cast(tf.size(scores), tf.float32) / self.adjust_images
-        self.probability.assign(tf.clip_by_value(
-            self.probability + tf.sign(rate - self.target) * step, 0.0, 1.0))
+        scores = ops.cast(ops.reshape(scores, (-1,)), "float32")
+        rate = ops.mean(ops.sign(scores - threshold))
+        step = ops.cast(ops.size(scores), "float32") / self.adjust_images
+        self.probability.assign(ops.clip(
+            self.probability + ops.sign(rate - self.target) * step, 0.0, 1.0))

@@ -19,8 +19,8 @@ The decay warms up as ``min(decay, (1 + t) / (10 + t))`` after ``t`` generator u
 run's average is not dominated by the untrained weights it started from.
 """
 
-import tensorflow as tf
 import keras
+from keras import ops
 
 
 class GeneratorAverage(keras.layers.Layer):
@@ -44,10 +44,10 @@ class GeneratorAverage(keras.layers.Layer):
         """Move the average towards ``generator``'s weights (one generator update later); the
         batch-norm statistics are copied, as they are not learned by gradient."""
         t = self.updates
-        decay = tf.minimum(self.decay, (1.0 + t) / (10.0 + t))
+        decay = ops.minimum(self.decay, (1.0 + t) / (10.0 + t))
         for average, trained in zip(self.network.trainable_weights, generator.trainable_weights):
-            value = tf.cast(trained, average.dtype)
-            average.assign(value + tf.cast(decay, average.dtype) * (average - value))
+            value = ops.cast(trained, average.dtype)
+            average.assign(value + ops.cast(decay, average.dtype) * (average - value))
         for average, trained in zip(self.network.non_trainable_weights, generator.non_trainable_weights):
             average.assign(trained)
         self.updates.assign_add(1.0)

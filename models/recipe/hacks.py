@@ -24,7 +24,9 @@ error.  Instance noise applies to every model.
 
 from dataclasses import asdict, dataclass
 
-import tensorflow as tf
+from keras import ops
+
+from models.core.randomness import Randomness
 
 NAMES = ("label_smoothing", "label_flip", "instance_noise")
 
@@ -53,19 +55,23 @@ class Hacks:
     def active(self):
         return any(self.as_dict().values())
 
-    def targets(self, label, n):
-        """The discriminator's (n, 1) targets for a batch whose true label is ``label`` (0 or 1)."""
-        targets = tf.fill((n, 1), tf.constant(label, tf.float32))
+    def targets(self, label, n, random=None):
+        """The discriminator's (n, 1) targets for a batch whose true label is ``label`` (0 or 1),
+        label flips drawn from ``random`` (the model's ``models.core.randomness.Randomness``)."""
+        random = random or Randomness.for_backend()
+        targets = ops.full((n, 1), label, dtype="float32")
         if self.label_flip:
-            flip = tf.random.uniform((n, 1)) < self.label_flip
-            targets = tf.where(flip, 1.0 - targets, targets)
+            flip = random.uniform((n, 1)) < self.label_flip
+            targets = ops.where(flip, 1.0 - targets, targets)
         if self.label_smoothing:
-            targets = tf.where(targets > 0.5, 1.0 - self.label_smoothing, targets)
+            targets = ops.where(targets > 0.5, 1.0 - self.label_smoothing, targets)
         return targets
 
-    def noisy(self, images):
-        """``images`` plus the instance noise (the images themselves when it is off)."""
+    def noisy(self, images, random=None):
+        """``images`` plus the instance noise drawn from ``random`` (the images themselves when it
+        is off)."""
         if not self.instance_noise:
             return images
-        return images + tf.cast(self.instance_noise, images.dtype) * tf.random.normal(
-            tf.shape(images), dtype=images.dtype)
+        random = random or Randomness.for_backend()
+        return images + ops.cast(self.instance_noise, images.dtype) * random.normal(
+            ops.shape(images), dtype=images.dtype)
