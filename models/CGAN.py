@@ -127,6 +127,13 @@ class CGAN(BookModel):
 
     # -- the step fit() runs -------------------------------------------------------------
 
+    def fit(self, x=None, y=None, *args, **kwargs):
+        """``keras.Model.fit`` on ``(images, labels)``; labels given as an array are checked first
+        (inside a jitted JAX step an out-of-range label cannot be refused)."""
+        if y is not None and not hasattr(y, "element_spec"):
+            checks.check_labels(y, self.num_classes, "y")
+        return super().fit(x, y, *args, **kwargs)
+
     def _step(self, data):
         real, classes, _ = keras.utils.unpack_x_y_sample_weight(data)
         if classes is None:

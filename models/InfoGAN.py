@@ -36,6 +36,8 @@ import numbers
 
 import numpy as np
 from keras import ops
+
+from models.core import backends
 import keras
 from keras import layers
 
@@ -131,7 +133,7 @@ class InfoGAN(BookModel):
         for name in CODE_OPTIONS:
             object.__setattr__(self, name, arguments[name])
         super()._setup(arguments)
-        with self.distribute_strategy.scope():
+        with backends.replica_scope(self.strategy):
             self.q_optimizer = self._wrap_optimizer(
                 make_optimizer(self.optimiser, self.discriminator_learning_rate))
             self.q_optimizer.build(self.q_head_variables)

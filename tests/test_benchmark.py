@@ -269,3 +269,36 @@ def test_what_libraries_write_to_standard_error_goes_to_the_log_not_between_the_
     os.write(2, b"after\n")
     assert log.read_text() == "I0000 a C++ notice\n"
     assert capfd.readouterr().err == "after\n"
+
+
+def test_backend_rows_time_each_backend_in_its_own_process_in_turns(monkeypatch):
+    """The backends alternate round after round, each in a process with its KERAS_BACKEND; a row
+    is the median of its rounds; a child that fails is named with its error."""
+    import subprocess
+    from types import SimpleNamespace
+
+    from utils.commands import benchmark
+
+    calls, seconds = [], {"tensorflow": iter([0.5, 0.7, 0.6]), "jax": iter([2.0, 1.0, 3.0])}
+
+    def fake_run(command, env, **kwargs):
+        calls.append(env["KERAS_BACKEND"])
+        assert "fit_seconds('04_01'" in command[-1]
+        return SimpleNamespace(returncode=0, stdout=f"noise\nSECONDS {next(seconds[env['KERAS_BACKEND']])}\n",
+                               stderr="")
+
+    monkeypatch.setattr(subprocess, "run", fake_run)
+    rows = benchmark.backend_rows(["04_01"], ["tensorflow", "jax"])
+    assert calls == ["tensorflow", "jax"] * 3
+    assert [(row["variant"], row["ms_per_step"]) for row in rows] == [
+        ("(f) fit() on tensorflow", 600.0), ("(f) fit() on jax", 2000.0)]
+    monkeypatch.setattr(subprocess, "run", lambda command, env, **kw: SimpleNamespace(
+        returncode=1, stdout="", stderr="ModuleNotFoundError: No module named 'jax'"))
+    with pytest.raises(RuntimeError, match="04_01 on jax failed:\n.*No module named 'jax'"):
+        benchmark.backend_rows(["04_01"], ["jax"])
+
+
+def test_fit_seconds_times_the_presets_fit_here():
+    from utils.commands import benchmark
+
+    assert 0 < benchmark.fit_seconds("04_01", steps=1, warmup=1) < 60

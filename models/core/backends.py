@@ -17,7 +17,6 @@ applies optimizers.  Only three things differ between TensorFlow, PyTorch and JA
 import contextlib
 
 import keras
-from keras.src.backend.common.stateless_scope import get_stateless_scope
 
 def name():
     """The backend Keras runs on now ('tensorflow', 'jax' or 'torch')."""
@@ -48,16 +47,6 @@ class FallbackScope(keras.StatelessScope):
         return list(self.assigned.values())
 
 
-def current_value(variable):
-    """The variable's value in the innermost stateless scope, else its stored value."""
-    scope = get_stateless_scope()
-    if scope is not None:
-        value = scope.get_current_value(variable)
-        if value is not None:
-            return value
-    return variable.value
-
-
 def _reassign(updates):
     for variable, value in updates:
         variable.assign(value)
@@ -72,7 +61,7 @@ def snapshot(variable):
         return tf.identity(variable.value)
     if backend == "torch":
         return variable.value.detach().clone()
-    return current_value(variable)
+    return variable.value  # immutable; inside a stateless scope, the scope's
 
 
 def gradients(compute, groups):
@@ -117,7 +106,7 @@ def gradients(compute, groups):
                 losses, aux = compute()
             return tuple(losses), (aux, scope.updates())
 
-        losses, pullback, (aux, updates) = jax.vjp(loss_of, [current_value(v) for v in flat], has_aux=True)
+        losses, pullback, (aux, updates) = jax.vjp(loss_of, [v.value for v in flat], has_aux=True)
         grads, start = [], 0
         for i, variables in enumerate(groups):
             cotangent = tuple(keras.ops.ones_like(loss) if j == i else keras.ops.zeros_like(loss)

@@ -14,7 +14,7 @@ import platform
 import subprocess
 import warnings
 
-import tensorflow as tf
+import keras
 
 NATIVE_BFLOAT16_FLAGS = ("avx512_bf16", "amx_bf16", "bf16")
 
@@ -68,6 +68,18 @@ def native_bfloat16():
 
 
 def gpu_available():
+    """Whether the backend Keras runs on sees a GPU."""
+    backend = keras.backend.backend()
+    if backend == "jax":
+        import jax
+
+        return any(device.platform == "gpu" for device in jax.devices())
+    if backend == "torch":
+        import torch
+
+        return torch.cuda.is_available()
+    import tensorflow as tf
+
     return bool(tf.config.list_logical_devices("GPU"))
 
 

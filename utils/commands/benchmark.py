@@ -16,6 +16,11 @@ discriminator updates) three ways, four with ``--xla``:
   (e) (b) on the book's layers (Keras' own Conv2D and Conv2DTranspose, Keras' own
       forms: ``GDL_CONV_FORM=keras``), to show what the measured forms save.
 
+With ``--backends tensorflow,jax,torch`` it adds, per preset, one row per Keras backend:
+``fit()`` of this project's step on that backend (its own process, as Keras takes one
+backend per process), the backends run one after another, round after round, each
+row the median of its rounds, compilation and warm-up excluded.
+
 It counts the step's FLOPs from the layer shapes (every forward, input-gradient
 and weight-gradient product of the convolutions and dense layers, the gradient
 penalty's double backward included) and measures this machine's float32 and
@@ -38,6 +43,7 @@ import json
 import logging
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -472,6 +478,61 @@ def benchmark(chapters, quick=False, xla=False):
     return rates, rows, _distinct(forms)
 
 
+BACKENDS = ("tensorflow", "jax", "torch")
+
+
+def fit_seconds(chapter, steps, warmup):
+    """Seconds per step of ``fit()`` on the chapter preset's model, in this process's backend:
+    ``warmup`` steps (compilation) first, then ``steps`` steps in one ``fit`` call."""
+    import keras
+
+    from utils.chapters import CHAPTERS
+
+    info = CHAPTERS[chapter]
+    preset = info.preset
+    n_critic = preset.train_options.get("n_critic", 1)
+    keras.utils.set_random_seed(0)
+    model = info.model_class(**preset.model)
+    model.n_critic = n_critic
+    if preset.train_options.get("clip_threshold") is not None:
+        model.clip_threshold = preset.train_options["clip_threshold"]
+    batch = preset.batch_size * n_critic
+    x_train = np.random.uniform(-1, 1, (batch * max(steps, warmup), *preset.input_dim)).astype("float32")
+    model.fit(x_train, batch_size=batch, epochs=1, steps_per_epoch=warmup, verbose=0)
+    start = time.perf_counter()
+    model.fit(x_train, batch_size=batch, epochs=1, steps_per_epoch=steps, verbose=0)
+    return (time.perf_counter() - start) / steps
+
+
+def backend_rows(chapters, backends, quick=False):
+    """One row per preset and backend: ``fit()``'s ms per step, each backend in its own process,
+    the backends in turns, round after round; the median of the rounds."""
+    from utils.chapters import CHAPTERS
+
+    steps, warmup, rounds = (3, 2, 2) if quick else (5, 3, 3)
+    rows = []
+    for chapter in chapters:
+        readings = {backend: [] for backend in backends}
+        for _ in range(rounds):
+            for backend in backends:
+                code = ("from utils.commands.benchmark import fit_seconds; "
+                        f"print('SECONDS', fit_seconds({chapter!r}, {steps}, {warmup}))")
+                result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                                        env={**os.environ, "KERAS_BACKEND": backend})
+                found = [line.split()[1] for line in result.stdout.splitlines() if line.startswith("SECONDS")]
+                if result.returncode or not found:
+                    raise RuntimeError(f"timing {chapter} on {backend} failed:\n{result.stderr[-2000:]}")
+                readings[backend].append(float(found[0]))
+        label = CHAPTERS[chapter].label
+        for backend, seconds in readings.items():
+            median = statistics.median(seconds)
+            rows.append(dict(preset=label, variant=f"(f) fit() on {backend}",
+                             ms_per_step=round(median * 1000, 1),
+                             images_per_s=round(CHAPTERS[chapter].preset.batch_size / median, 1)))
+            print(f"  {label}, fit() on {backend}: {rows[-1]['ms_per_step']} ms per step", flush=True)
+    return rows
+
+
 def _distinct(forms):
     """The first decision for each (preset, layer, signature)."""
     seen, kept = set(), []
@@ -518,7 +579,15 @@ def main(argv=None):
     parser.add_argument("--chapters", default="04_01,04_02,04_03",
                         help="comma-separated presets to time")
     parser.add_argument("--out", default=None, help="folder for benchmark.json/.csv (default run/bench)")
+    parser.add_argument("--backends", default=None,
+                        help="also time fit() on these Keras backends, each in its own process "
+                             "(comma-separated: tensorflow,jax,torch)")
     args = parser.parse_args(argv)
+    backends = args.backends.split(",") if args.backends else []
+    unknown = [b for b in backends if b not in BACKENDS]
+    if unknown:
+        parser.error(f"unknown backend(s) {unknown}; choose from {list(BACKENDS)}")
+    args.backends = backends
     chapters = args.chapters.split(",")
     known = ("04_01", "04_02", "04_03")
     unknown = [c for c in chapters if c not in known]
@@ -569,6 +638,8 @@ def _bench(chapters, args, folder):
     machine = cpu_summary() + (", with a GPU" if gpu_available() else "")
     print(f"Machine: {machine}", flush=True)
     measured, rows, forms = benchmark(chapters, quick=args.quick, xla=args.xla)
+    if args.backends:
+        rows += backend_rows(chapters, args.backends, quick=args.quick)
     rates = {name: round(rate, 1) for name, rate in matmul_ceiling(measured).items()}
     print(f"\n{'preset':<15} {'variant':<31} " + " ".join(f"{c:>12}" for c in COLUMNS[2:]))
     for row in rows:

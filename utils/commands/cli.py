@@ -134,6 +134,9 @@ def build_parser(chapter):
     parser.add_argument("--run-id", default=info.run_id,
                         help="runs go to run/<section>/<run id>_<data>/ (the notebook's id by default)")
     parser.add_argument("--seed", type=int, default=None, help="seed Python, numpy and TensorFlow")
+    parser.add_argument("--backend", choices=("tensorflow", "jax", "torch"), default=None,
+                        help="the Keras backend to train on (default: KERAS_BACKEND, else tensorflow); "
+                             "a run folder continues on any of them")
     parser.add_argument("--resume", action="store_true",
                         help="continue the run saved in the run folder (weights, optimizer, epoch)")
     parser.add_argument("--no-tensorboard", dest="tensorboard", action="store_false",
@@ -354,6 +357,7 @@ def train_options(args, preset, info):
 def run(chapter, argv=None):
     info = chapter_info(chapter)
     args = build_parser(chapter).parse_args(argv)
+    choose_backend(args.backend)
     preset = chosen_preset(info, args)
     args.batch_size_given = args.batch_size is not None
     for name, preset_value in (("epochs", preset.epochs), ("batch_size", preset.batch_size),
@@ -484,6 +488,23 @@ def _train(info, args, resume):
           f"{folder.loss_plot}{scored}; TensorBoard: tensorboard --logdir {folder.path.parent.parent}\n"
           f"Evaluate it: gdl-eval {folder}")
     return model
+
+
+def choose_backend(backend):
+    """Make ``backend`` (None: leave it) the Keras backend of this process: set before Keras is
+    imported, or refused with the command to run when Keras already runs on another."""
+    if backend is None:
+        return
+    if "keras" in sys.modules:
+        import keras
+
+        if keras.backend.backend() != backend:
+            sys.exit(f"--backend {backend}: Keras already runs on {keras.backend.backend()} in this "
+                     f"process; start a new one (KERAS_BACKEND={backend} python ...).")
+        return
+    import os
+
+    os.environ["KERAS_BACKEND"] = backend
 
 
 def main_gan(argv=None):

@@ -62,13 +62,13 @@ def is_chief(strategy=None):
     must not stop it from saving.
 
     Args:
-        strategy: a ``tf.distribute`` strategy, a ``keras.Model`` (its ``distribute_strategy``),
-            or None (a single process: the chief).
+        strategy: a ``tf.distribute`` strategy, a ``keras.Model`` (its ``strategy``: None off
+            TensorFlow), or None (a single process: the chief).
     Returns:
         True for the chief (or the first worker of a cluster without one), False otherwise.
     """
     if isinstance(strategy, keras.Model):
-        strategy = strategy.distribute_strategy
+        strategy = getattr(strategy, "strategy", None)
     resolver = getattr(strategy, "cluster_resolver", None)
     if resolver is None or not resolver.task_type or resolver.task_type == "chief":
         return True
@@ -306,7 +306,7 @@ class StopOnSignal(keras.callbacks.Callback):
 
     def on_train_batch_end(self, batch, logs=None):
         stop = self.received is not None
-        if isinstance(self.model.distribute_strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        if isinstance(getattr(self.model, "strategy", None), tf.distribute.MultiWorkerMirroredStrategy):
             # Every worker must stop after the same step, or the others wait for it forever.
             stop = self._stop_anywhere(stop)
             if stop and self.received is None:
@@ -316,7 +316,7 @@ class StopOnSignal(keras.callbacks.Callback):
 
     def _stop_anywhere(self, stop):
         """Whether any worker of the cluster received a signal (one all-reduce of a flag)."""
-        strategy = self.model.distribute_strategy
+        strategy = self.model.strategy
         if self._any_worker is None:
             def any_worker(flag):
                 flags = strategy.run(tf.identity, args=(flag,))

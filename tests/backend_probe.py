@@ -1,0 +1,159 @@
+"""Run by tests/test_backends.py in a process of its own, under the KERAS_BACKEND it sets.
+
+    python tests/backend_probe.py contracts OUT.json
+    python tests/backend_probe.py resume RUN_FOLDER EPOCHS OUT.json
+    XLA_FLAGS=--xla_force_host_platform_device_count=2 python tests/backend_probe.py data-parallel OUT.json
+
+``contracts`` trains each chapter model a little on this backend and writes what the
+book relies on (parameter counts, a frozen discriminator, clipped weights, the
+gradient penalty's value, the recipe's parts) as JSON.  ``resume`` loads a GAN run
+written on any backend, writes its grid images from the run's fixed noise, trains
+it on for ``EPOCHS`` more and writes where it got to.  ``data-parallel`` trains a GAN
+under ``keras.distribution.DataParallel`` over every device JAX sees.
+"""
+
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+
+from tiny import critic_params, gan_params, images, snapshot  # noqa: E402
+
+
+def numpy(x):
+    return keras.ops.convert_to_numpy(x)
+
+
+def unchanged(before, after):
+    return all(np.array_equal(a, b) for a, b in zip(before, after))
+
+
+def wgangp_params(**overrides):
+    params = {k: v for k, v in critic_params().items() if k not in ("optimiser", "z_dim")}
+    params.update(optimiser="adam", grad_weight=10, z_dim=6, batch_size=16, **overrides)
+    return params
+
+
+def contracts():
+    from models.CGAN import CGAN
+    from models.GAN import GAN
+    from models.InfoGAN import InfoGAN
+    from models.WGAN import WGAN
+    from models.WGANGP import WGANGP
+    from models.objectives.gradient_penalty import gradient_penalty
+
+    found = {"backend": keras.backend.backend()}
+    x = images(32)
+
+    keras.utils.set_random_seed(1)
+    gan = GAN(**gan_params(discriminator_batch_norm_momentum=0.9, discriminator_dropout_rate=0.3))
+    found["gan_parameters"] = [gan.discriminator.count_params(), gan.generator.count_params()]
+    history = gan.fit(x, batch_size=8, epochs=2, verbose=0)
+    found["gan_fit_finite"] = bool(np.isfinite(history.history["d_loss"]).all())
+    found["gan_d_losses"] = len(gan.d_losses)
+    d_before, g_before = snapshot(gan.discriminator), snapshot(gan.generator)
+    gan.train_generator(8)
+    found["generator_update_leaves_discriminator"] = unchanged(d_before, snapshot(gan.discriminator))
+    found["generator_update_moves_generator"] = not unchanged(g_before, snapshot(gan.generator))
+    d_before = snapshot(gan.discriminator)
+    gan.model.train_on_batch(np.random.normal(size=(8, 6)).astype("float32"), np.ones((8, 1), "float32"))
+    found["book_combined_model_leaves_discriminator"] = unchanged(d_before, snapshot(gan.discriminator))
+    losses = gan.train_discriminator(x, 8)
+    found["discriminator_losses"] = len(losses)
+
+    keras.utils.set_random_seed(2)
+    wgan = WGAN(**critic_params())
+    wgan.train_critic(x, 8, 0.01)
+    wgan.fit(x, batch_size=8 * 2, epochs=1, verbose=0)
+    found["wgan_max_weight"] = max(float(np.abs(numpy(w)).max()) for w in wgan.critic.trainable_weights)
+
+    keras.utils.set_random_seed(3)
+    wgangp = WGANGP(**wgangp_params())
+    wgangp.n_critic = 2
+    wgangp.fit(x, batch_size=16, epochs=1, verbose=0)
+    # A linear critic f(x) = w·x + b has ‖∇f‖ = ‖w‖ everywhere: the penalty is (‖w‖ − 1)².
+    linear = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(), keras.layers.Dense(1)])
+    w = numpy(linear.layers[-1].kernel)
+    found["penalty"] = float(numpy(gradient_penalty(linear, keras.ops.convert_to_tensor(x[:4]))))
+    found["penalty_expected"] = float((np.linalg.norm(w) - 1.0) ** 2)
+    losses = wgangp.train_critic(x, 16)
+    found["wgangp_losses_finite"] = bool(np.isfinite(losses).all())
+
+    keras.utils.set_random_seed(4)
+    modern = GAN(**gan_params(), spectral_norm=True, r1_weight=1.0, ema=0.99,
+                 augment="translation,cutout", augment_probability=0.5, augment_target=0.6)
+    modern.fit(x, batch_size=8, epochs=3, verbose=0)
+    found["recipe_average_updates"] = float(numpy(modern.generator_average.updates))
+    found["recipe_probability"] = float(numpy(modern.augmentation.probability))
+    found["recipe_finite"] = not modern.non_finite_state()
+
+    keras.utils.set_random_seed(8)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # bfloat16 is emulated on most CPUs: slow, still right
+        mixed = GAN(**gan_params(), mixed_precision="mixed_bfloat16")
+    history = mixed.fit(x, batch_size=8, epochs=1, verbose=0)
+    found["mixed_precision"] = [mixed.generator.layers[1].compute_dtype,
+                                bool(np.isfinite(history.history["g_loss"]).all())]
+
+    keras.utils.set_random_seed(5)
+    cgan = CGAN(**gan_params(), num_classes=3)
+    cgan.fit(x, np.arange(32) % 3, batch_size=8, epochs=1, verbose=0)
+    found["cgan_generate"] = list(cgan.generate([0, 1, 2]).shape)
+
+    keras.utils.set_random_seed(6)
+    infogan = InfoGAN(**gan_params(), categorical_dim=3, continuous_dim=1)
+    infogan.fit(x, batch_size=8, epochs=1, verbose=0)
+    found["infogan_d_losses"] = len(infogan.train_discriminator(x, 8))
+    return found
+
+
+def resume(folder, epochs):
+    from models.GAN import GAN
+    from utils.runs.saved import load_model
+
+    model = load_model(GAN, folder)
+    found = {"backend": keras.backend.backend(), "epoch_loaded": int(model.epoch),
+             "d_losses_loaded": len(model.d_losses),
+             "iterations_loaded": int(numpy(model.d_optimizer.iterations))}
+    np.save(Path(folder) / f"grid_{keras.backend.backend()}.npy", model.sample_batch()[0])
+    model.train(images(64), batch_size=8, epochs=epochs, run_folder=str(folder), print_every_n_batches=epochs,
+                tensorboard=False)
+    found["epoch_after"] = int(model.epoch)
+    found["iterations_after"] = int(numpy(model.d_optimizer.iterations))
+    return found
+
+
+def data_parallel():
+    import jax
+
+    from models.GAN import GAN
+
+    devices = jax.devices()
+    keras.distribution.set_distribution(keras.distribution.DataParallel(devices=devices))
+    keras.utils.set_random_seed(7)
+    gan = GAN(**gan_params(), ema=0.99)
+    before = snapshot(gan.generator)
+    history = gan.fit(images(32), batch_size=8, epochs=2, verbose=0)
+    kernel = gan.generator.trainable_weights[0].value
+    return {"devices": len(devices), "finite": bool(np.isfinite(history.history["d_loss"]).all()),
+            "moved": not unchanged(before, snapshot(gan.generator)),
+            "replicated_over": len(kernel.sharding.device_set),
+            "average_updates": float(numpy(gan.generator_average.updates))}
+
+
+if __name__ == "__main__":
+    command, *rest = sys.argv[1:]
+    if command == "contracts":
+        result, out = contracts(), rest[0]
+    elif command == "data-parallel":
+        result, out = data_parallel(), rest[0]
+    else:
+        result, out = resume(rest[0], int(rest[1])), rest[2]
+    Path(out).write_text(json.dumps(result))

@@ -1,0 +1,94 @@
+"""The chapter on JAX and PyTorch: the book's contracts hold there, and one run folder serves all.
+
+Each other backend runs in a process of its own (``tests/backend_probe.py``), since
+Keras picks its backend once per process.  A backend that is not installed is
+skipped: JAX comes with the test extra; PyTorch with ``pip install -e ".[torch]"``.
+"""
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+from models.GAN import GAN
+from tiny import gan_params, images
+
+PROBE = Path(__file__).with_name("backend_probe.py")
+OTHERS = [pytest.param(name, marks=pytest.mark.skipif(importlib.util.find_spec(module) is None,
+                                                     reason=f"{name} is not installed"))
+          for name, module in (("jax", "jax"), ("torch", "torch"))]
+INSTALLED = [name for name, module in (("jax", "jax"), ("torch", "torch")) if importlib.util.find_spec(module)]
+
+
+def probe(backend, *args, tmp_path, **env):
+    out = tmp_path / f"{backend}-{args[0]}.json"
+    env = {**os.environ, "KERAS_BACKEND": backend, **env}
+    result = subprocess.run([sys.executable, str(PROBE), *map(str, args), str(out)], env=env,
+                            capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(out.read_text())
+
+
+@pytest.mark.parametrize("backend", OTHERS)
+def test_the_books_contracts_hold_on_each_backend(backend, tmp_path):
+    found = probe(backend, "contracts", tmp_path=tmp_path)
+    assert found["backend"] == backend
+    keras.utils.set_random_seed(1)
+    here = GAN(**gan_params(discriminator_batch_norm_momentum=0.9, discriminator_dropout_rate=0.3))
+    assert found["gan_parameters"] == [here.discriminator.count_params(), here.generator.count_params()]
+    assert found["gan_fit_finite"] and found["gan_d_losses"] == 2
+    assert found["generator_update_leaves_discriminator"], "train_generator moved the discriminator"
+    assert found["generator_update_moves_generator"]
+    assert found["book_combined_model_leaves_discriminator"], "gan.model.train_on_batch moved it"
+    assert found["discriminator_losses"] == 6
+    assert 0.009 < found["wgan_max_weight"] <= 0.01 + 1e-7, "the critic's weights are not clipped"
+    assert found["penalty"] == pytest.approx(found["penalty_expected"], rel=1e-4)
+    assert found["wgangp_losses_finite"]
+    assert found["recipe_average_updates"] == 12.0  # 3 epochs of 4 steps: one average update each
+    assert found["recipe_probability"] != 0.5 and found["recipe_finite"]  # ADA moved p
+    assert found["mixed_precision"] == ["bfloat16", True]
+    assert found["cgan_generate"] == [3, 8, 8, 1]
+    assert found["infogan_d_losses"] == 7
+
+
+@pytest.mark.skipif(not INSTALLED, reason="neither JAX nor PyTorch is installed")
+def test_a_run_continues_across_backends_and_draws_the_same_grid(tmp_path):
+    """TensorFlow starts a run; each other backend loads it, draws the grid from its fixed noise
+    (the same images as TensorFlow's from the same weights) and trains on; TensorFlow finishes."""
+    from utils.runs.saved import load_model
+
+    folder = tmp_path / "run"
+    keras.utils.set_random_seed(0)
+    gan = GAN(**gan_params(generator_batch_norm_momentum=0.9))
+    gan.save(str(folder))
+    gan.train(images(64), batch_size=8, epochs=2, run_folder=str(folder), print_every_n_batches=2,
+              tensorboard=False)
+    epoch = 2
+    for backend in INSTALLED:
+        tensorflow_grid = load_model(GAN, folder).sample_batch()[0]
+        found = probe(backend, "resume", folder, 2, tmp_path=tmp_path)
+        assert found["epoch_loaded"] == epoch and found["d_losses_loaded"] == epoch
+        np.testing.assert_allclose(np.load(folder / f"grid_{backend}.npy"), tensorflow_grid, atol=1e-4)
+        assert found["iterations_after"] == found["iterations_loaded"] + 4  # two real + two fake updates
+        epoch += 2
+        assert found["epoch_after"] == epoch
+    back = load_model(GAN, folder)
+    assert back.epoch == epoch and len(back.d_losses) == epoch
+    back.train(images(64), batch_size=8, epochs=1, run_folder=str(folder), print_every_n_batches=1,
+               tensorboard=False)
+    assert back.epoch == epoch + 1 and np.isfinite(back.d_losses[-1]).all()
+
+
+@pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="jax is not installed")
+def test_jax_trains_data_parallel_with_keras_distribution(tmp_path):
+    """Two CPU devices in one process: the batch is split across them, the weights replicated."""
+    found = probe("jax", "data-parallel", tmp_path=tmp_path,
+                  XLA_FLAGS="--xla_force_host_platform_device_count=2")
+    assert found == {"devices": 2, "finite": True, "moved": True, "replicated_over": 2,
+                     "average_updates": 8.0}
