@@ -661,7 +661,8 @@ def _bench(chapters, args, folder):
     by_preset = {}
     for row in rows:
         if "ms_per_step" in row and row["variant"].startswith("("):
-            by_preset.setdefault(row["preset"], {})[row["variant"][:3]] = row["ms_per_step"]
+            key = row["variant"] if row["variant"].startswith("(f)") else row["variant"][:3]
+            by_preset.setdefault(row["preset"], {})[key] = row["ms_per_step"]
     for preset, times in by_preset.items():
         if "(a)" in times:
             speedups = ", ".join(f"{v} {times['(a)'] / t:.2f}×" for v, t in times.items() if v != "(a)")
