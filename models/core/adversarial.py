@@ -28,11 +28,11 @@ from keras import ops
 from models.core import backends
 from models.core.arguments import positive_int
 from models.core.combined import CombinedModel, keep_statistics
+from models.core.randomness import Randomness
 from models.recipe.augment import Augmentation
 from models.recipe.average import GeneratorAverage
 from models.recipe.hacks import Hacks
 from models.recipe.options import Recipe
-from models.core.randomness import Randomness
 
 
 class AdversarialModel(keras.Model):
@@ -59,17 +59,13 @@ class AdversarialModel(keras.Model):
         self.generator = generator
         self.random = Randomness.for_backend()
         if self.random.seed_generator is not None:
-            self.seed_generator = self.random.seed_generator  # tracked: its state is the step's too
-        # Off TensorFlow, the objective's layers (the gradient penalty's interpolation) are
-        # tracked for their random state.
-        if self.random.seed_generator is not None:
+            # Off TensorFlow the random state is a variable, tracked so that it is the step's too,
+            # as are the objective's layers (the gradient penalty's interpolation) for theirs.
+            self.seed_generator = self.random.seed_generator
             self.objective_layers = list(objective.layers)
         # The book's gan.model: z → D(G(z)) with the adversary frozen.
         self.model = self.combined_model(generator, adversary)
         self.model.view = self.adversary_view
-        if backends.name() == "jax":
-            # Keras' JAX fit threads ``optimizer.variables`` through the jitted step: here, both.
-            object.__setattr__(self, "optimizer", OptimizerStates(self))
         self.augmentation = (Augmentation(recipe.policies, recipe.augment_probability, recipe.augment_target,
                                           name="augmentation")
                              if recipe.policies else None)
@@ -166,6 +162,7 @@ class AdversarialModel(keras.Model):
             kwargs["jit_compile"] = True
         super().compile(optimizer=None, **kwargs)
         if backends.name() == "jax":
+            # Keras' JAX fit threads ``optimizer.variables`` through the jitted step: here, both.
             object.__setattr__(self, "optimizer", OptimizerStates(self))
         self.d_optimizer = self._wrap_optimizer(keras.optimizers.get(d_optimizer))
         self.g_optimizer = self._wrap_optimizer(keras.optimizers.get(g_optimizer))
