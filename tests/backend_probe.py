@@ -102,6 +102,29 @@ def contracts():
     found["mixed_precision"] = [mixed.generator.layers[1].compute_dtype,
                                 bool(np.isfinite(history.history["g_loss"]).all())]
 
+    # The subpixel form of UpSampling2D + Conv2D in keras.ops: the same values and input gradient.
+    from models.core import backends
+    from models.ops import subpixel
+
+    keras.utils.set_random_seed(9)
+    small = keras.ops.convert_to_tensor(np.random.default_rng(9).normal(size=(2, 6, 6, 3)).astype("float32"))
+    plain = keras.layers.Conv2D(4, 5, padding="same", activation="relu")
+    fast = subpixel.Conv2D(4, 5, padding="same", activation="relu")
+    upsample = keras.layers.UpSampling2D()
+    plain.build((None, 12, 12, 3))
+    fast.build((None, 12, 12, 3))
+    fast.set_weights(plain.get_weights())
+    outputs, gradients = [], []
+    for layer in (plain, fast):
+        out, grad = backends.input_gradient(lambda x, layer=layer: (layer(upsample(x)), None), small)
+        outputs.append(numpy(layer(upsample(small))))
+        gradients.append(numpy(grad))
+    found["subpixel_form"] = fast.conv_form
+    found["subpixel_max_difference"] = [float(np.abs(outputs[0] - outputs[1]).max()),
+                                        float(np.abs(gradients[0] - gradients[1]).max())]
+    found["generator_uses_subpixel"] = any(
+        type(layer).__module__ == "models.ops.subpixel" for layer in gan.generator.layers)
+
     keras.utils.set_random_seed(5)
     cgan = CGAN(**gan_params(), num_classes=3)
     cgan.fit(x, np.arange(32) % 3, batch_size=8, epochs=1, verbose=0)

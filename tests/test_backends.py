@@ -53,6 +53,8 @@ def test_the_books_contracts_hold_on_each_backend(backend, tmp_path):
     assert found["recipe_average_updates"] == 12.0  # 3 epochs of 4 steps: one average update each
     assert found["recipe_probability"] != 0.5 and found["recipe_finite"]  # ADA moved p
     assert found["mixed_precision"] == ["bfloat16", True]
+    assert found["subpixel_form"] == "subpixel" and found["generator_uses_subpixel"]
+    assert max(found["subpixel_max_difference"]) < 1e-4, "subpixel form differs from upsample + conv"
     assert found["cgan_generate"] == [3, 8, 8, 1]
     assert found["infogan_d_losses"] == 7
 

@@ -269,10 +269,9 @@ class Conv2DTranspose(keras.layers.Conv2DTranspose):
 def with_bias_and_activation(layer, outputs):
     """A convolution layer's ``outputs`` plus its bias (broadcast over the channels, a plain add
     rather than ``bias_add``), then its activation, as Keras' convolution layers finish."""
-    import tensorflow as tf
-
     if layer.use_bias:
-        outputs = outputs + tf.reshape(tf.cast(layer.bias, outputs.dtype), (1, 1, 1, layer.filters))
+        bias = keras.ops.cast(layer.bias, outputs.dtype)
+        outputs = outputs + keras.ops.reshape(bias, (1, 1, 1, layer.filters))
     if layer.activation is not None:
         return layer.activation(outputs)
     return outputs

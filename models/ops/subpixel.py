@@ -42,9 +42,13 @@ lies outside ``[0, H)``.
 It is only exact for what it assumes, so :func:`is_exact_after_upsampling`
 says when it may replace a plain ``Conv2D``: after a nearest ×2
 ``UpSampling2D``, stride 1, dilation 1, 'same' padding, odd kernel sizes, one
-group, channels_last, on the TensorFlow backend.  The layer itself refuses any
-other configuration, and an input whose height or width is odd (which no ×2
-upsampling makes).
+group, channels_last.  The layer itself refuses any other configuration, and an
+input whose height or width is odd (which no ×2 upsampling makes).
+
+On JAX and PyTorch the layer computes the subpixel form with ``keras.ops`` (the
+strided slice, ``ops.conv``, and ``depth_to_space`` as a reshape and transpose),
+with those backends' own gradients; the forms above are TensorFlow's and are
+measured there only (docs/backends.md has what the subpixel form gains off it).
 """
 
 import numpy as np
@@ -77,8 +81,6 @@ def phase_selection(kernel_size):
 def is_exact_after_upsampling(conv_args, upsampling_size=(2, 2), interpolation="nearest"):
     """Whether a ``Conv2D(**conv_args)`` after ``UpSampling2D(upsampling_size, interpolation)``
     may be computed by :class:`Conv2D` here with exactly the same result."""
-    if keras.backend.backend() != "tensorflow":
-        return False
     if tuple(np.broadcast_to(upsampling_size, (2,))) != (2, 2) or interpolation != "nearest":
         return False
     kernel_size = tuple(np.broadcast_to(conv_args.get("kernel_size"), (2,)))
@@ -103,11 +105,10 @@ def take_even_pixels(x):
     is the incoming one padded with zeros and reshaped back: TensorFlow's strided
     slice and its gradient are several times slower on CPUs (docs/speed.md).
     """
-    import tensorflow as tf
-
     channels = x.shape[-1]
-    if channels is None:
+    if channels is None or keras.backend.backend() != "tensorflow":
         return x[:, ::2, ::2, :]
+    import tensorflow as tf
 
     @tf.custom_gradient
     def take(x):
@@ -125,6 +126,16 @@ def take_even_pixels(x):
     y = take(x)
     y.set_shape([x.shape[0], _half(x.shape[1]), _half(x.shape[2]), channels])
     return y
+
+
+def depth_to_space(x):
+    """``tf.nn.depth_to_space(x, 2)`` in ``keras.ops``: channel ``(a·2 + b)·C + c`` of pixel
+    ``(i, j)`` goes to channel ``c`` of pixel ``(2i + a, 2j + b)``."""
+    ops = keras.ops
+    height, width, channels = x.shape[1], x.shape[2], x.shape[3] // 4
+    x = ops.reshape(x, (-1, height, width, 2, 2, channels))
+    x = ops.transpose(x, (0, 1, 3, 2, 4, 5))
+    return ops.reshape(x, (-1, 2 * height, 2 * width, channels))
 
 
 def _half(size):
@@ -156,8 +167,8 @@ class Conv2D(keras.layers.Conv2D):
         if not is_exact_after_upsampling(args):
             raise ValueError(
                 f"{type(self).__module__}.Conv2D computes a stride-1, dilation-1, 'same', "
-                f"odd-kernel, channels_last convolution after a nearest ×2 upsampling on the "
-                f"TensorFlow backend; use keras.layers.Conv2D for {args}.")
+                f"odd-kernel, channels_last convolution after a nearest ×2 upsampling; use "
+                f"keras.layers.Conv2D for {args}.")
         self._selection = [phase_selection(k) for k in self.kernel_size]
         self.conv_form = None
 
@@ -168,23 +179,23 @@ class Conv2D(keras.layers.Conv2D):
                     f"Layer {self.name} expects the output of a ×2 upsampling, whose height "
                     f"and width are even; got input shape {input_shape}.")
         super().build(input_shape)
-        self.conv_form = conv_forms.choose(self, input_shape)
+        if keras.backend.backend() == "tensorflow":
+            self.conv_form = conv_forms.choose(self, input_shape)
+        else:
+            self.conv_form = "subpixel"  # keras.ops; its gain off TensorFlow is in docs/backends.md
 
     def phase_kernel(self, kernel):
         """The (S_h, S_w, Cin, 4·Cout) kernel of the four phases, in depth_to_space's order."""
-        import tensorflow as tf
-
-        a_h = tf.constant(self._selection[0], dtype=kernel.dtype)
-        a_w = tf.constant(self._selection[1], dtype=kernel.dtype)
-        combined = tf.einsum("asu,btv,uvio->stiabo", a_h, a_w, kernel)
-        s_h, s_w = a_h.shape[1], a_w.shape[1]
+        ops = keras.ops
+        a_h = ops.convert_to_tensor(self._selection[0], dtype=kernel.dtype)
+        a_w = ops.convert_to_tensor(self._selection[1], dtype=kernel.dtype)
+        combined = ops.einsum("asu,btv,uvio->stiabo", a_h, a_w, kernel)
+        s_h, s_w = self._selection[0].shape[1], self._selection[1].shape[1]
         cin = kernel.shape[2]
-        return tf.reshape(combined, (s_h, s_w, cin, 4 * self.filters))
+        return ops.reshape(combined, (s_h, s_w, cin, 4 * self.filters))
 
     def form_output(self, inputs, kernel, form):
         """The convolution of the upsampled ``inputs`` with ``kernel`` computed in ``form``."""
-        import tensorflow as tf
-
         if form == "keras":
             return super().convolution_op(inputs, kernel)
         if form == "fast":
@@ -192,7 +203,11 @@ class Conv2D(keras.layers.Conv2D):
         if form not in ("subpixel", "subpixel-keras-gradient"):
             raise ValueError(f"{self.name}: no convolution form {form!r}; {self.form_candidates}.")
         small = take_even_pixels(inputs)  # exactly the image before the nearest ×2 upsampling
-        kernel = self.phase_kernel(tf.cast(kernel, small.dtype))
+        kernel = self.phase_kernel(keras.ops.cast(kernel, small.dtype))
+        if keras.backend.backend() != "tensorflow":
+            return depth_to_space(keras.ops.conv(small, kernel, strides=1, padding="same"))
+        import tensorflow as tf
+
         convolve = fast_conv.conv2d if form == "subpixel" else tf.nn.conv2d
         return tf.nn.depth_to_space(convolve(small, kernel, 1, "SAME"), 2)
 

@@ -481,9 +481,10 @@ def benchmark(chapters, quick=False, xla=False):
 BACKENDS = ("tensorflow", "jax", "torch")
 
 
-def fit_seconds(chapter, steps, warmup):
+def fit_seconds(chapter, steps, warmup, plain=False):
     """Seconds per step of ``fit()`` on the chapter preset's model, in this process's backend:
-    ``warmup`` steps (compilation) first, then ``steps`` steps in one ``fit`` call."""
+    ``warmup`` steps (compilation) first, then ``steps`` steps in one ``fit`` call; ``plain``
+    builds it with Keras' own layers (``book_layers``)."""
     import keras
 
     from utils.chapters import CHAPTERS
@@ -492,7 +493,8 @@ def fit_seconds(chapter, steps, warmup):
     preset = info.preset
     n_critic = preset.train_options.get("n_critic", 1)
     keras.utils.set_random_seed(0)
-    model = info.model_class(**preset.model)
+    with book_layers(plain):
+        model = info.model_class(**preset.model)
     model.n_critic = n_critic
     if preset.train_options.get("clip_threshold") is not None:
         model.clip_threshold = preset.train_options["clip_threshold"]
