@@ -18,6 +18,7 @@ import contextlib
 
 import keras
 
+
 def name():
     """The backend Keras runs on now ('tensorflow', 'jax' or 'torch')."""
     return keras.backend.backend()
