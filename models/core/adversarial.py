@@ -57,11 +57,10 @@ class AdversarialModel(keras.Model):
         object.__setattr__(self, "recipe", recipe)
         self.adversary = adversary
         self.generator = generator
-        self.random = Randomness.for_backend()
+        self.random = Randomness.owned_by(self)
         if self.random.seed_generator is not None:
-            # Off TensorFlow the random state is a variable, tracked so that it is the step's too,
-            # as are the objective's layers (the gradient penalty's interpolation) for theirs.
-            self.seed_generator = self.random.seed_generator
+            # Off TensorFlow the objective's layers (the gradient penalty's interpolation) are
+            # tracked too, for their random state.
             self.objective_layers = list(objective.layers)
         # The book's gan.model: z → D(G(z)) with the adversary frozen.
         self.model = self.combined_model(generator, adversary)
@@ -225,8 +224,7 @@ class AdversarialModel(keras.Model):
 
     def checkpoint_variables(self):
         """What a checkpoint holds: every weight of the networks and every optimizer's state."""
-        optimizer_state = [v for optimizer in self.optimizers for v in optimizer.variables]
-        return [*self.weights, *optimizer_state]
+        return [*self.weights, *self.optimizer_variables()]
 
     def non_finite_updates(self):
         """How many updates since this epoch began left a loss, weight or optimizer state
@@ -477,9 +475,12 @@ class AdversarialModel(keras.Model):
 
     def state_variables(self):
         """Every variable a step reads or changes: the networks', the optimizers' and the metrics'."""
-        optimizer_state = [v for optimizer in self.optimizers for v in optimizer.variables]
         return backends.unique([*self.trainable_variables, *self.non_trainable_variables,
-                                *optimizer_state, *self.metrics_variables])
+                                *self.optimizer_variables(), *self.metrics_variables])
+
+    def optimizer_variables(self):
+        """Every optimizer's state, in ``optimizers`` order."""
+        return [v for optimizer in self.optimizers for v in optimizer.variables]
 
 
 class NonFiniteUpdates(keras.metrics.Metric):
@@ -553,7 +554,7 @@ class OptimizerStates:
 
     @property
     def variables(self):
-        return backends.unique(v for optimizer in self._model.optimizers for v in optimizer.variables)
+        return backends.unique(self._model.optimizer_variables())
 
 
 def split_across_replicas(strategy, value):

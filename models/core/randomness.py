@@ -25,6 +25,15 @@ class Randomness:
             return cls(None)
         return cls(keras.random.SeedGenerator())
 
+    @classmethod
+    def owned_by(cls, layer):
+        """A new source for ``layer``, its seed generator (off TensorFlow) tracked as
+        ``layer.seed_generator`` so that its state is the layer's, and a traced step's."""
+        random = cls.for_backend()
+        if random.seed_generator is not None:
+            layer.seed_generator = random.seed_generator
+        return random
+
     def normal(self, shape, dtype="float32"):
         if self.seed_generator is None:
             import tensorflow as tf

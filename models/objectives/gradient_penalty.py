@@ -34,9 +34,7 @@ class RandomWeightedAverage(keras.layers.Layer):
     def __init__(self, batch_size=None, **kwargs):
         super().__init__(**kwargs)
         self.batch_size = batch_size
-        self.random = Randomness.for_backend()
-        if self.random.seed_generator is not None:
-            self.seed_generator = self.random.seed_generator
+        self.random = Randomness.owned_by(self)
         self.built = True  # no weights
 
     def call(self, inputs):

@@ -112,9 +112,7 @@ class Augmentation(keras.layers.Layer):
         self.probability = self.add_weight(
             shape=(), initializer=keras.initializers.Constant(float(probability)), trainable=False,
             name="probability", dtype="float32", aggregation="only_first_replica")
-        self.random = Randomness.for_backend()
-        if self.random.seed_generator is not None:
-            self.seed_generator = self.random.seed_generator
+        self.random = Randomness.owned_by(self)
         self.built = True  # nothing depends on the images' shape
 
     def call(self, images):
