@@ -180,6 +180,11 @@ def cache(tmp_path, home="keras"):
     ("upsample-conv", {"keras": 1.0, "fast": 0.9, "subpixel": 0.6, "subpixel-keras-gradient": 0.4},
      "subpixel-keras-gradient"),
     ("upsample-conv", {"keras": 1.0, "fast": 0.99, "subpixel": 0.98, "subpixel-keras-gradient": 0.975}, "keras"),
+    # A form that failed here (None) is never chosen, Keras' own included.
+    ("conv", {"keras": 1.0, "fast": None}, "keras"),
+    ("conv", {"keras": None, "fast": 1.02}, "fast"),
+    ("upsample-conv", {"keras": None, "fast": None, "subpixel": 0.9, "subpixel-keras-gradient": 0.8},
+     "subpixel-keras-gradient"),
 ])
 def test_measuring_picks_the_fastest_and_keras_on_a_near_tie(timer, kind, seconds, expected):
     timer.seconds = seconds
@@ -219,13 +224,13 @@ def test_mixed_precision_measures_in_bfloat16(timer, tmp_path):
     assert "dtype=bfloat16" in key.split("; ")
 
 
-@pytest.mark.parametrize("change", ["tensorflow", "device", "format"])
+@pytest.mark.parametrize("change", ["backend version", "device", "format"])
 def test_the_cache_is_measured_again_when_its_key_or_format_differs(timer, tmp_path, monkeypatch, change):
     build("conv")
     assert len(timer.calls) == 1
     conv_forms._memory.clear()
-    if change == "tensorflow":
-        monkeypatch.setattr(conv_forms, "tensorflow_version", lambda: "9.99.0")
+    if change == "backend version":
+        monkeypatch.setattr(conv_forms, "backend_version", lambda: "9.99.0")
     elif change == "device":
         monkeypatch.setattr(conv_forms, "device", lambda: "Another CPU (avx2 fma)")
     else:
@@ -381,3 +386,20 @@ def test_rounds_run_in_turns_within_the_budget(monkeypatch):
     monkeypatch.setattr(conv_forms, "MAX_ROUNDS", 5)
     conv_forms.time_forms({"keras": lambda: calls.append(0)}, budget_s=1e9)
     assert len(calls) == 1 + 5
+
+
+def test_a_form_that_fails_here_reads_none_and_all_failing_raises(monkeypatch):
+    """A backend may lack a kernel for a dtype on a device (PyTorch's CPU float16 convolution
+    gradient with one output channel): that form is left out, the others are timed."""
+    calls = []
+
+    def broken():
+        calls.append("broken")
+        raise RuntimeError("slow_conv2d: grad_weight must be contiguous")
+
+    monkeypatch.setattr(conv_forms, "MAX_ROUNDS", 3)
+    seconds = conv_forms.time_forms({"keras": broken, "fast": lambda: calls.append("fast")}, budget_s=0)
+    assert seconds["keras"] is None and seconds["fast"] >= 0
+    assert calls == ["broken"] + ["fast"] * 4  # tried once, never timed
+    with pytest.raises(RuntimeError, match="grad_weight must be contiguous"):
+        conv_forms.time_forms({"keras": broken, "fast": broken})

@@ -10,19 +10,22 @@ weight files, archives and summaries do not depend on it.
 
 A measurement runs each candidate's forward pass and both gradients (input and
 kernel) at the layer's input shape, with ``REFERENCE_BATCH`` images in the layer's
-compute dtype, on the default device: one warm-up call each, then rounds in turns
+compute dtype, on the default device and with the backend Keras runs on (a
+``tf.function`` with ``tf.gradients`` on TensorFlow, a jitted ``jax.vjp`` on JAX,
+``torch.autograd.grad`` on PyTorch): one warm-up call each, then rounds in turns
 (a change in the machine's speed hits every candidate alike), at least
 ``MIN_ROUNDS``, more while the layer's ``LAYER_BUDGET_S`` lasts; each candidate's
 fastest reading counts.  Keras' own form is kept unless another is faster by more
 than ``MIN_GAIN``.
 
 Decisions are remembered in this process and in ``gdl/conv_forms.json`` in the
-Keras folder (:func:`cache_path`), keyed by the device, TensorFlow's version and
-the layer's signature, so a machine measures each layer once.  The environment
+Keras folder (:func:`cache_path`), keyed by the device, the backend and its
+version (``tensorflow=2.21.0``, ``jax=0.10.2``) and the layer's signature, so a machine measures each layer once.  The environment
 variable ``GDL_CONV_FORM`` (``measure``, ``keras`` or ``fast``) and :func:`forced`
 skip the measurement.
 
-A layer taking part has ``form_candidates`` (``"keras"`` first), ``fast_form``
+A layer taking part has ``form_candidates`` (``"keras"`` first; those the backend
+Keras runs on can compute), ``fast_form``
 (the form ``fast`` means), ``form_output(inputs, kernel, form)`` (the convolution
 without bias and activation) and calls :func:`choose` in ``build``.
 """
@@ -93,7 +96,7 @@ def form_of(layer):
 
 def decisions():
     """The forms chosen in this process, in order: dicts with ``layer`` (its name), ``signature``,
-    ``form``, ``ms`` (per candidate, where measured) and ``source`` (``measured``, ``cache file``,
+    ``form``, ``ms`` (per candidate, where measured; None for one that failed) and ``source`` (``measured``, ``cache file``,
     ``this process``, or what forced it)."""
     return [dict(d, signature=dict(d["signature"]), ms=d["ms"] and dict(d["ms"])) for d in _decisions]
 
@@ -117,7 +120,7 @@ def choose(layer, input_shape):
         if not _valid(entry, candidates):
             seconds = _measure(layer, shape)
             entry = {"form": _pick(seconds, candidates),
-                     "ms": {form: round(s * 1000, 3) for form, s in seconds.items()}}
+                     "ms": {form: None if s is None else round(s * 1000, 3) for form, s in seconds.items()}}
             source = "measured"
             _store(key, entry)
         _memory[key] = entry
@@ -147,29 +150,32 @@ def _signature(layer, shape):
 
 def device():
     """What the measurement runs on: the first GPU's name, else the CPU's model and flags."""
-    import tensorflow as tf
+    from models.ops.precision import cpu_summary, gpu_name
 
-    from models.ops.precision import cpu_summary
-
-    gpus = tf.config.list_physical_devices("GPU")
-    if gpus:
-        details = tf.config.experimental.get_device_details(gpus[0])
-        return f"GPU {details.get('device_name') or gpus[0].name}"
-    return cpu_summary()
+    name = gpu_name()
+    return f"GPU {name}" if name else cpu_summary()
 
 
-def tensorflow_version():
-    import tensorflow as tf
+def backend():
+    """The backend Keras runs on, whose ops and gradients are measured."""
+    import keras
 
-    return tf.__version__
+    return keras.backend.backend()
+
+
+def backend_version():
+    """The version of that backend's library (TensorFlow, JAX or PyTorch)."""
+    import importlib
+
+    return importlib.import_module(backend()).__version__
 
 
 def cache_key(signature):
-    """The cache file's key of a layer signature on this device and TensorFlow."""
+    """The cache file's key of a layer signature on this device, backend and version."""
     def text(value):
         return "x".join(str(v) for v in value) if isinstance(value, list) else str(value)
 
-    parts = {"device": device(), "tensorflow": tensorflow_version(), **signature}
+    parts = {"device": device(), backend(): backend_version(), **signature}
     return "; ".join(f"{name}={text(value)}" for name, value in parts.items())
 
 
@@ -179,59 +185,137 @@ def _valid(entry, candidates):
 
 
 def _pick(seconds, candidates):
-    """Keras' own form unless another (the fastest) beats it by more than ``MIN_GAIN``."""
-    others = [form for form in candidates if form != KERAS]
+    """Keras' own form unless another (the fastest) beats it by more than ``MIN_GAIN``; never a
+    form that failed (None)."""
+    ran = [form for form in candidates if seconds[form] is not None]
+    others = [form for form in ran if form != KERAS]
+    if not others:
+        return KERAS
     best = min(others, key=lambda form: seconds[form])
-    return best if seconds[best] < (1 - MIN_GAIN) * seconds[KERAS] else KERAS
+    if KERAS not in ran or seconds[best] < (1 - MIN_GAIN) * seconds[KERAS]:
+        return best
+    return KERAS
 
 
 # -------------------------------------------------------------------------- measuring
 
 
 def _measure(layer, shape):
+    runners = {"tensorflow": _tensorflow_runners, "jax": _jax_runners, "torch": _torch_runners}
+    if backend() not in runners:
+        raise NotImplementedError(f"conv_forms measures on tensorflow, jax or torch, not {backend()!r}.")
+    return runners[backend()](layer, _example_arrays(layer, shape))
+
+
+def _example_arrays(layer, shape):
+    """Input, kernel and output gradient as float32 numpy arrays, from numpy's own generator: a
+    measurement must not move the backend's random state."""
+    rng = np.random.default_rng(0)
+    batch_shape = (REFERENCE_BATCH, *shape)
+    output_shape = tuple(layer.compute_output_shape(batch_shape))
+    return [rng.normal(scale=scale, size=size).astype("float32") for size, scale in (
+        (batch_shape, 1.0), (tuple(layer.kernel.shape), 0.05), (output_shape, 1.0))]
+
+
+def _tensorflow_runners(layer, arrays):
+    """Per candidate, a call running its forward pass and both gradients once, as a graph."""
     import tensorflow as tf
 
     with tf.init_scope():  # eagerly, even when the model is built inside a trace
-        return time_forms(_runners(layer, shape))
+        x, kernel, dy = (tf.cast(tf.constant(a), layer.compute_dtype) for a in arrays)
+        return time_forms({form: _tensorflow_runner(layer, form, x, kernel, dy)
+                           for form in layer.form_candidates})
 
 
-def _runners(layer, shape):
-    """Per candidate, a call running its forward pass and both gradients, once."""
+def _tensorflow_runner(layer, form, x, kernel, dy):
     import tensorflow as tf
 
-    rng = np.random.default_rng(0)  # not TensorFlow's generators: a measurement must not move them
-    dtype = tf.as_dtype(layer.compute_dtype)
+    def step():
+        # tf.gradients, not a GradientTape: tf.init_scope() pauses the tapes.
+        y = layer.form_output(x, kernel, form)
+        dx, dkernel = tf.gradients(y, [x, kernel], grad_ys=dy)
+        return tf.cast(dx[0, 0, 0, 0], tf.float32) + tf.cast(dkernel[0, 0, 0, 0], tf.float32)
 
-    def tensor(shape, scale=1.0):
-        return tf.cast(tf.constant(rng.normal(scale=scale, size=shape).astype("float32")), dtype)
+    # Traced once, here; calling the graph itself keeps TensorFlow's retracing warning quiet.
+    graph = tf.function(step, autograph=False).get_concrete_function()
+    return lambda: graph().numpy()  # .numpy() waits for the device
 
-    batch_shape = (REFERENCE_BATCH, *shape)
-    x = tensor(batch_shape)
-    kernel = tensor(tuple(layer.kernel.shape), scale=0.05)
-    dy = tensor(tuple(layer.compute_output_shape(batch_shape)))
+
+def _jax_runners(layer, arrays):
+    """Per candidate, a jitted call of its forward pass and the pullback of both gradients."""
+    import jax
+
+    with jax.ensure_compile_time_eval():  # run now, even when the model is built inside a trace
+        x, kernel, dy = (jax.numpy.asarray(a, dtype=layer.compute_dtype) for a in arrays)
+
+        def runner(form):
+            def step(x, kernel, dy):
+                _, pullback = jax.vjp(lambda x, kernel: layer.form_output(x, kernel, form), x, kernel)
+                dx, dkernel = pullback(dy)
+                return dx[0, 0, 0, 0].astype("float32") + dkernel[0, 0, 0, 0].astype("float32")
+
+            compiled = jax.jit(step).lower(x, kernel, dy).compile()
+            return lambda: compiled(x, kernel, dy).block_until_ready()
+
+        return time_forms({form: runner(form) for form in layer.form_candidates})
+
+
+def _torch_runners(layer, arrays):
+    """Per candidate, a call of its forward pass and ``torch.autograd.grad`` of both gradients, on
+    Keras' device even inside Keras' shape pass (on the "meta" device, without gradients)."""
+    import keras
+    import torch
+
+    device = _torch_device()
+    x, kernel, dy = (torch.as_tensor(a, device=device).to(getattr(torch, layer.compute_dtype))
+                     for a in arrays)
+    synchronize = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
 
     def runner(form):
         def step():
-            # tf.gradients, not a GradientTape: tf.init_scope() pauses the tapes.
-            y = layer.form_output(x, kernel, form)
-            dx, dkernel = tf.gradients(y, [x, kernel], grad_ys=dy)
-            return tf.cast(dx[0, 0, 0, 0], tf.float32) + tf.cast(dkernel[0, 0, 0, 0], tf.float32)
+            with keras.device(device.type), torch.enable_grad():
+                inputs = x.detach().requires_grad_(True)
+                weights = kernel.detach().requires_grad_(True)
+                y = layer.form_output(inputs, weights, form)
+                torch.autograd.grad(y, [inputs, weights], grad_outputs=dy)
+            synchronize()
 
-        # Traced once, here; calling the graph itself keeps TensorFlow's retracing warning quiet.
-        graph = tf.function(step, autograph=False).get_concrete_function()
-        return lambda: graph().numpy()  # .numpy() waits for the device
+        return step
 
-    return {form: runner(form) for form in layer.form_candidates}
+    return time_forms({form: runner(form) for form in layer.form_candidates})
+
+
+def _torch_device():
+    """The device Keras' PyTorch backend computes on (its rule: ``$KERAS_TORCH_DEVICE``, else
+    Apple's GPU, an NVIDIA GPU, an Intel GPU, else the CPU)."""
+    import torch
+
+    if os.environ.get("KERAS_TORCH_DEVICE"):
+        return torch.device(os.environ["KERAS_TORCH_DEVICE"])
+    for kind, backend in (("mps", getattr(torch.backends, "mps", None)), ("cuda", torch.cuda),
+                          ("xpu", getattr(torch, "xpu", None))):
+        if backend is not None and backend.is_available():
+            return torch.device(kind)
+    return torch.device("cpu")
 
 
 def time_forms(runners, budget_s=None):
     """Fastest seconds of each of ``runners`` (form -> call): one warm-up call each, then rounds
     in turns, at least ``MIN_ROUNDS``, more while the total stays within ``budget_s``
-    (default ``LAYER_BUDGET_S``), at most ``MAX_ROUNDS``."""
+    (default ``LAYER_BUDGET_S``), at most ``MAX_ROUNDS``.  A form whose warm-up call fails
+    here (a backend's kernel missing for a dtype on this device) reads None and is not timed;
+    if every form fails, the first error is raised."""
     budget_s = LAYER_BUDGET_S if budget_s is None else budget_s
     start = _clock()
-    for run in runners.values():
-        run()
+    failed = {}
+    for form, run in runners.items():
+        try:
+            run()
+        except Exception as error:  # noqa: BLE001 - any backend's error: the form cannot run here
+            failed[form] = error
+    if len(failed) == len(runners):
+        raise next(iter(failed.values()))
+    runners = {form: run for form, run in runners.items() if form not in failed}
     readings = {form: [] for form in runners}
     for rounds in range(1, MAX_ROUNDS + 1):
         round_start = _clock()
@@ -242,7 +326,7 @@ def time_forms(runners, budget_s=None):
         now = _clock()
         if rounds >= MIN_ROUNDS and now - start + (now - round_start) > budget_s:
             break
-    return {form: min(times) for form, times in readings.items()}
+    return {**{form: min(times) for form, times in readings.items()}, **dict.fromkeys(failed)}
 
 
 # -------------------------------------------------------------------------- the cache file

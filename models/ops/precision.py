@@ -83,6 +83,26 @@ def gpu_available():
     return bool(tf.config.list_logical_devices("GPU"))
 
 
+def gpu_name():
+    """The first GPU's name as the backend Keras runs on reports it; None without a GPU."""
+    backend = keras.backend.backend()
+    if backend == "jax":
+        import jax
+
+        gpus = [device for device in jax.devices() if device.platform == "gpu"]
+        return gpus[0].device_kind if gpus else None
+    if backend == "torch":
+        import torch
+
+        return torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    if not gpus:
+        return None
+    return tf.config.experimental.get_device_details(gpus[0]).get("device_name") or gpus[0].name
+
+
 _told = set()
 
 

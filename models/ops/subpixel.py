@@ -45,10 +45,11 @@ says when it may replace a plain ``Conv2D``: after a nearest ×2
 group, channels_last.  The layer itself refuses any other configuration, and an
 input whose height or width is odd (which no ×2 upsampling makes).
 
-On JAX and PyTorch the layer computes the subpixel form with ``keras.ops`` (the
-strided slice, ``ops.conv``, and ``depth_to_space`` as a reshape and transpose),
-with those backends' own gradients; the forms above are TensorFlow's and are
-measured there only (docs/backends.md has what the subpixel form gains off it).
+On JAX and PyTorch the subpixel form is written with ``keras.ops`` (the strided
+slice, ``ops.conv``, and ``depth_to_space`` as a reshape and transpose) and takes
+those backends' own gradients; there the candidates are ``"keras"`` and
+``"subpixel"`` (the two forms with a hand-made gradient are TensorFlow's), measured
+on that backend like any other.
 """
 
 import numpy as np
@@ -156,8 +157,14 @@ class Conv2D(keras.layers.Conv2D):
     """
 
     plain_class = keras.layers.Conv2D  # what fast_conv.with_plain_layers puts back
-    form_candidates = ("keras", "fast", "subpixel", "subpixel-keras-gradient")
     fast_form = "subpixel"
+
+    @property
+    def form_candidates(self):
+        """The forms this layer can compute on the backend Keras runs on, Keras' own first."""
+        if keras.backend.backend() == "tensorflow":
+            return ("keras", "fast", "subpixel", "subpixel-keras-gradient")
+        return ("keras", "subpixel")
 
     def __init__(self, filters, kernel_size, **kwargs):
         super().__init__(filters, kernel_size, **kwargs)
@@ -179,10 +186,7 @@ class Conv2D(keras.layers.Conv2D):
                     f"Layer {self.name} expects the output of a ×2 upsampling, whose height "
                     f"and width are even; got input shape {input_shape}.")
         super().build(input_shape)
-        if keras.backend.backend() == "tensorflow":
-            self.conv_form = conv_forms.choose(self, input_shape)
-        else:
-            self.conv_form = "subpixel"  # keras.ops; its gain off TensorFlow is in docs/backends.md
+        self.conv_form = conv_forms.choose(self, input_shape)
 
     def phase_kernel(self, kernel):
         """The (S_h, S_w, Cin, 4·Cout) kernel of the four phases, in depth_to_space's order."""
@@ -196,12 +200,13 @@ class Conv2D(keras.layers.Conv2D):
 
     def form_output(self, inputs, kernel, form):
         """The convolution of the upsampled ``inputs`` with ``kernel`` computed in ``form``."""
+        if form not in self.form_candidates:
+            raise ValueError(f"{self.name}: no convolution form {form!r} on {keras.backend.backend()}; "
+                             f"{self.form_candidates}.")
         if form == "keras":
             return super().convolution_op(inputs, kernel)
         if form == "fast":
             return fast_conv.conv2d(inputs, kernel, strides=1, padding="SAME")
-        if form not in ("subpixel", "subpixel-keras-gradient"):
-            raise ValueError(f"{self.name}: no convolution form {form!r}; {self.form_candidates}.")
         small = take_even_pixels(inputs)  # exactly the image before the nearest ×2 upsampling
         kernel = self.phase_kernel(keras.ops.cast(kernel, small.dtype))
         if keras.backend.backend() != "tensorflow":
