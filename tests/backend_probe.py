@@ -102,6 +102,15 @@ def contracts():
     found["mixed_precision"] = [mixed.generator.layers[1].compute_dtype,
                                 bool(np.isfinite(history.history["g_loss"]).all())]
 
+    # float16 with loss scaling: the penalty's double backward and the book's critic step.
+    keras.utils.set_random_seed(12)
+    half = WGANGP(**wgangp_params(), mixed_precision="mixed_float16")
+    history = half.fit(x, batch_size=16, epochs=1, verbose=0)
+    losses = half.train_critic(x, 16)
+    found["float16"] = [type(half.d_optimizer).__name__, half.critic.layers[1].compute_dtype,
+                        bool(np.isfinite(history.history["d_loss"]).all() and np.isfinite(losses).all()),
+                        int(numpy(half.d_optimizer.iterations))]
+
     # The subpixel form of UpSampling2D + Conv2D in keras.ops: the same values and input gradient.
     from models.core import backends
     from models.ops import subpixel
@@ -125,6 +134,10 @@ def contracts():
     found["generator_uses_subpixel"] = any(
         type(layer).__module__ == "models.ops.subpixel" for layer in gan.generator.layers)
 
+    found.update(measured_forms())
+    if keras.backend.backend() == "jax":
+        found["handwritten_difference"] = handwritten_difference()
+
     keras.utils.set_random_seed(5)
     cgan = CGAN(**gan_params(), num_classes=3)
     cgan.fit(x, np.arange(32) % 3, batch_size=8, epochs=1, verbose=0)
@@ -135,6 +148,63 @@ def contracts():
     infogan.fit(x, batch_size=8, epochs=1, verbose=0)
     found["infogan_d_losses"] = len(infogan.train_discriminator(x, 8))
     return found
+
+
+def measured_forms():
+    """The subpixel layer's forms timed on this backend: built directly, and built inside another
+    layer's symbolic call (inside ``jax.eval_shape`` on JAX); cached under this backend's name."""
+    import os
+    import tempfile
+
+    from models.ops import conv_forms, subpixel
+
+    class Wrapper(keras.layers.Layer):
+        def __init__(self):
+            super().__init__()
+            self.inner = subpixel.Conv2D(4, 3, padding="same")
+
+        def call(self, x):
+            return self.inner(x)
+
+    os.environ["KERAS_HOME"] = tempfile.mkdtemp()
+    decided = len(conv_forms.decisions())
+    with conv_forms.forced("measure"):
+        subpixel.Conv2D(4, 3, padding="same").build((None, 8, 8, 2))
+        keras.Sequential([keras.Input((10, 10, 2)), Wrapper()])
+        # One output channel in float16: PyTorch 2.13's CPU convolution has no weight gradient
+        # for it in Keras' own form; a form that cannot run is not chosen.
+        subpixel.Conv2D(1, 3, padding="same", dtype="mixed_float16").build((None, 8, 8, 2))
+    decisions = conv_forms.decisions()[decided:]
+    with open(conv_forms.cache_path()) as f:
+        keys = list(json.load(f)["entries"])
+    return {"measured_forms": [[d["form"], d["ms"], d["source"]] for d in decisions],
+            "form_cache_keys": keys}
+
+
+def handwritten_difference():
+    """The largest difference between the state after one step of the GAN's own jitted step and
+    after the hand-written JAX step (utils/handwritten_jax_step.py), from the same state."""
+    import jax
+
+    from models.GAN import GAN
+    from utils.handwritten_jax_step import handwritten_step, initial_state
+
+    keras.utils.set_random_seed(10)
+    gan = GAN(**gan_params(generator_batch_norm_momentum=0.9, discriminator_dropout_rate=0.3))
+    real = jax.numpy.asarray(images(8))
+    state = tuple([v.value for v in group] for group in (
+        gan.trainable_variables, gan.non_trainable_variables, gan.optimizer.variables, gan.metrics_variables))
+    written = initial_state(gan)
+    _, state = jax.jit(gan.train_step)(state, real)
+    losses, written = jax.jit(handwritten_step(gan))(written, real)
+    for group, values in zip((gan.trainable_variables, gan.non_trainable_variables, gan.optimizer.variables),
+                             state):
+        for variable, value in zip(group, values):
+            variable.assign(value)
+    ours = initial_state(gan)
+    return max(float(np.abs(np.asarray(a, "float64") - np.asarray(b, "float64")).max())
+               for name in ours for a, b in zip(*(
+                   (x[name],) if name == "seed" else x[name] for x in (ours, written))))
 
 
 def resume(folder, epochs):

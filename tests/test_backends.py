@@ -53,8 +53,18 @@ def test_the_books_contracts_hold_on_each_backend(backend, tmp_path):
     assert found["recipe_average_updates"] == 12.0  # 3 epochs of 4 steps: one average update each
     assert found["recipe_probability"] != 0.5 and found["recipe_finite"]  # ADA moved p
     assert found["mixed_precision"] == ["bfloat16", True]
+    assert found["float16"] == ["LossScaleOptimizer", "float16", True, 2 + 1]  # two fit() steps, one book step
     assert found["subpixel_form"] == "subpixel" and found["generator_uses_subpixel"]
     assert max(found["subpixel_max_difference"]) < 1e-4, "subpixel form differs from upsample + conv"
+    # Forms measured with this backend's own gradients, cached under its name and version.
+    assert [source for _, _, source in found["measured_forms"]] == ["measured"] * 3
+    assert all(form in ("keras", "subpixel") and sorted(ms) == ["keras", "subpixel"]
+               for form, ms, _ in found["measured_forms"])
+    assert all(ms[form] is not None for form, ms, _ in found["measured_forms"]), "chose a form that failed"
+    assert len(found["form_cache_keys"]) == 3
+    assert all(f"; {backend}=" in key and "layer=subpixel.Conv2D" in key for key in found["form_cache_keys"])
+    if backend == "jax":  # the hand-written JAX step gdl-bench times makes the very same update
+        assert found["handwritten_difference"] < 1e-6
     assert found["cgan_generate"] == [3, 8, 8, 1]
     assert found["infogan_d_losses"] == 7
 

@@ -284,18 +284,45 @@ def test_backend_rows_time_each_backend_in_its_own_process_in_turns(monkeypatch)
     def fake_run(command, env, **kwargs):
         calls.append(env["KERAS_BACKEND"])
         assert "fit_seconds('04_01'" in command[-1]
-        return SimpleNamespace(returncode=0, stdout=f"noise\nSECONDS {next(seconds[env['KERAS_BACKEND']])}\n",
-                               stderr="")
+        backend = env["KERAS_BACKEND"]
+        decision = dict(layer="generator_conv_0", signature={"input": [14, 14, 64]}, form=f"{backend} form",
+                        ms=None, source="measured")
+        result = json.dumps({"seconds": next(seconds[backend]), "forms": [decision]})
+        return SimpleNamespace(returncode=0, stdout=f"noise\nRESULT {result}\n", stderr="")
 
     monkeypatch.setattr(subprocess, "run", fake_run)
-    rows = benchmark.backend_rows(["04_01"], ["tensorflow", "jax"])
+    rows, forms = benchmark.backend_rows(["04_01"], ["tensorflow", "jax"])
     assert calls == ["tensorflow", "jax"] * 3
     assert [(row["variant"], row["ms_per_step"]) for row in rows] == [
         ("(f) fit() on tensorflow", 600.0), ("(f) fit() on jax", 2000.0)]
+    # Each backend's forms, once per layer although every round reports them.
+    assert [(d["preset"], d["form"]) for d in forms["jax"]] == [("camel GAN", "jax form")]
+    assert len(forms["tensorflow"]) == 1
     monkeypatch.setattr(subprocess, "run", lambda command, env, **kw: SimpleNamespace(
         returncode=1, stdout="", stderr="ModuleNotFoundError: No module named 'jax'"))
-    with pytest.raises(RuntimeError, match="04_01 on jax failed:\n.*No module named 'jax'"):
+    with pytest.raises(RuntimeError, match="timing 04_01 on jax failed:\n.*No module named 'jax'"):
         benchmark.backend_rows(["04_01"], ["jax"])
+
+
+def test_jax_step_rows_time_ours_and_the_hand_written_step_on_jax(monkeypatch):
+    """One JAX process per preset reports both steps' seconds (or why it has no hand-written step)."""
+    import subprocess
+    from types import SimpleNamespace
+
+    from utils.commands import benchmark
+
+    replies = {"04_01": {"ours": 2.0, "handwritten": 1.6}, "04_02": {"note": "the book's GAN only"}}
+
+    def fake_run(command, env, **kwargs):
+        assert env["KERAS_BACKEND"] == "jax"
+        chapter = next(name for name in replies if repr(name) in command[-1])
+        return SimpleNamespace(returncode=0, stdout=f"RESULT {json.dumps(replies[chapter])}\n", stderr="")
+
+    monkeypatch.setattr(subprocess, "run", fake_run)
+    rows = benchmark.jax_step_rows(["04_01", "04_02"])
+    assert [(row["variant"], row.get("ms_per_step"), row.get("note")) for row in rows] == [
+        ("(g) JAX step, ours (jitted)", 2000.0, None), ("(h) JAX step, hand-written", 1600.0, None),
+        ("(g) JAX step, hand-written", None, "the book's GAN only")]
 
 
 def test_fit_seconds_times_the_presets_fit_here():

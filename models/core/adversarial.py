@@ -335,7 +335,7 @@ class AdversarialModel(keras.Model):
 
         (loss, aux), gradients = backends.gradients(scaled, [variables for _, variables in groups])
         for (optimizer, variables), grads in zip(groups, gradients):
-            optimizer.apply(grads, variables)
+            backends.apply(optimizer, grads, variables)
         # Checked right after the update: later steps (the WGAN's clipping) may hide a NaN.
         self.finite_guard.update_state([loss, *(v for optimizer, variables in groups
                                                 for v in (*variables, *optimizer.variables))])

@@ -2,10 +2,11 @@
 
 The adversarial step (``models.core.adversarial``) is written once, with ``keras.ops``,
 as if variables were mutable: it calls networks, reads and assigns variables and
-applies optimizers.  Only three things differ between TensorFlow, PyTorch and JAX:
+applies optimizers.  Only these differ between TensorFlow, PyTorch and JAX:
 
 * how a gradient is taken (``gradients``, ``input_gradient``): a ``GradientTape``,
-  ``torch.autograd.grad``, or ``jax.vjp`` of a pure function;
+  ``torch.autograd.grad``, or ``jax.vjp`` of a pure function; and how it is applied
+  (``apply``: the optimizer's own ``apply``, on JAX its ``stateless_apply``);
 * how a value is kept while its variable changes (``snapshot``);
 * on JAX, how the stateful step becomes the pure function that ``jax.jit`` and
   ``jax.vjp`` need (``pure``): it runs inside a ``FallbackScope``, a Keras
@@ -120,6 +121,18 @@ def gradients(compute, groups):
         _reassign(updates)
         return aux, grads
     raise NotImplementedError(f"backend {backend!r}: the adversarial step runs on tensorflow, jax or torch.")
+
+
+def apply(optimizer, grads, variables):
+    """``optimizer.apply(grads, variables)``; on JAX through its ``stateless_apply``, whose values
+    are then assigned: a loss-scaling optimizer's ``apply`` assigns inside ``ops.cond``
+    branches, which a traced step cannot hold (``variables`` must be those it was built for)."""
+    if name() != "jax":
+        optimizer.apply(grads, variables)
+        return
+    values, slots = optimizer.stateless_apply([v.value for v in optimizer.variables], grads,
+                                              [v.value for v in variables])
+    _reassign([*zip(variables, values), *zip(optimizer.variables, slots)])
 
 
 def input_gradient(function, inputs):

@@ -19,7 +19,10 @@ discriminator updates) three ways, four with ``--xla``:
 With ``--backends tensorflow,jax,torch`` it adds, per preset, one row per Keras backend:
 ``fit()`` of this project's step on that backend (its own process, as Keras takes one
 backend per process), the backends run one after another, round after round, each
-row the median of its rounds, compilation and warm-up excluded.
+row the median of its rounds, compilation and warm-up excluded.  With ``jax`` among them it
+also times, in turns in one JAX process, (g) this project's step and (h) the same step written
+by hand for JAX (``utils.handwritten_jax_step``: ``stateless_call``, ``stateless_apply``), both
+jitted and called directly: what writing the step once with ``keras.ops`` costs there.
 
 It counts the step's FLOPs from the layer shapes (every forward, input-gradient
 and weight-gradient product of the convolutions and dense layers, the gradient
@@ -508,31 +511,65 @@ def fit_seconds(chapter, steps, warmup, plain=False):
 
 def backend_rows(chapters, backends, quick=False):
     """One row per preset and backend: ``fit()``'s ms per step, each backend in its own process,
-    the backends in turns, round after round; the median of the rounds."""
+    the backends in turns, round after round; the median of the rounds.  Returns ``(rows, forms)``:
+    ``forms[backend]``, the convolution forms each backend's process chose (as
+    ``models.ops.conv_forms.decisions()``, with the preset)."""
     from utils.chapters import CHAPTERS
 
     steps, warmup, rounds = (3, 2, 2) if quick else (5, 3, 3)
-    rows = []
+    rows, forms = [], {backend: [] for backend in backends}
     for chapter in chapters:
+        label = CHAPTERS[chapter].label
         readings = {backend: [] for backend in backends}
         for _ in range(rounds):
             for backend in backends:
-                code = ("from utils.commands.benchmark import fit_seconds; "
-                        f"print('SECONDS', fit_seconds({chapter!r}, {steps}, {warmup}))")
-                result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                                        env={**os.environ, "KERAS_BACKEND": backend})
-                found = [line.split()[1] for line in result.stdout.splitlines() if line.startswith("SECONDS")]
-                if result.returncode or not found:
-                    raise RuntimeError(f"timing {chapter} on {backend} failed:\n{result.stderr[-2000:]}")
-                readings[backend].append(float(found[0]))
-        label = CHAPTERS[chapter].label
+                code = ("import json; from models.ops import conv_forms; "
+                        "from utils.commands.benchmark import fit_seconds; "
+                        f"seconds = fit_seconds({chapter!r}, {steps}, {warmup}); "
+                        "print('RESULT', json.dumps({'seconds': seconds, 'forms': conv_forms.decisions()}))")
+                found = json.loads(_child_result(code, backend, f"timing {chapter} on {backend}"))
+                readings[backend].append(found["seconds"])
+                forms[backend].extend(dict(decision, preset=label) for decision in found["forms"])
         for backend, seconds in readings.items():
             median = statistics.median(seconds)
             rows.append(dict(preset=label, variant=f"(f) fit() on {backend}",
                              ms_per_step=round(median * 1000, 1),
                              images_per_s=round(CHAPTERS[chapter].preset.batch_size / median, 1)))
             print(f"  {label}, fit() on {backend}: {rows[-1]['ms_per_step']} ms per step", flush=True)
+    return rows, {backend: _distinct(found) for backend, found in forms.items()}
+
+
+def jax_step_rows(chapters, quick=False):
+    """Per preset, on JAX: this project's step against the same step written by hand for JAX
+    (``utils.handwritten_jax_step``), both jitted and called directly, in turns in one process."""
+    from utils.chapters import CHAPTERS
+
+    steps, warmup, rounds = (2, 1, 3) if quick else (3, 2, 5)
+    rows = []
+    for chapter in chapters:
+        label = CHAPTERS[chapter].label
+        code = ("import json; from utils.handwritten_jax_step import step_seconds; "
+                f"print('RESULT', json.dumps(step_seconds({chapter!r}, {warmup}, {steps}, {rounds})))")
+        found = json.loads(_child_result(code, "jax", f"timing {chapter}'s JAX steps"))
+        if "note" in found:
+            rows.append(dict(preset=label, variant="(g) JAX step, hand-written", note=found["note"]))
+            continue
+        for name, variant in (("ours", "(g) JAX step, ours (jitted)"),
+                              ("handwritten", "(h) JAX step, hand-written")):
+            rows.append(dict(preset=label, variant=variant, ms_per_step=round(found[name] * 1000, 1),
+                             images_per_s=round(CHAPTERS[chapter].preset.batch_size / found[name], 1)))
+            print(f"  {label}, {variant}: {rows[-1]['ms_per_step']} ms per step", flush=True)
     return rows
+
+
+def _child_result(code, backend, what):
+    """What ``code``, run by a new Python on ``backend``, prints after ``RESULT``."""
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            env={**os.environ, "KERAS_BACKEND": backend})
+    found = [line.split(" ", 1)[1] for line in result.stdout.splitlines() if line.startswith("RESULT ")]
+    if result.returncode or not found:
+        raise RuntimeError(f"{what} failed:\n{result.stderr[-2000:]}")
+    return found[0]
 
 
 def _distinct(forms):
@@ -551,7 +588,8 @@ def format_form(decision):
     sig = decision["signature"]
     shape = (f"{sig['layer']} {sig['dtype']} {'x'.join(map(str, sig['input']))}→{sig['filters']} "
              f"k{'x'.join(map(str, sig['kernel']))} s{'x'.join(map(str, sig['strides']))}")
-    timed = ", ".join(f"{form} {ms:.1f}" for form, ms in (decision["ms"] or {}).items())
+    timed = ", ".join(f"{form} {'failed' if ms is None else f'{ms:.1f}'}"
+                      for form, ms in (decision["ms"] or {}).items())
     return (f"{decision['preset']:<15} {decision['layer']:<21} {shape:<57} {decision['form']:<23} "
             + (f"ms: {timed}; " if timed else "") + decision["source"])
 
@@ -640,8 +678,12 @@ def _bench(chapters, args, folder):
     machine = cpu_summary() + (", with a GPU" if gpu_available() else "")
     print(f"Machine: {machine}", flush=True)
     measured, rows, forms = benchmark(chapters, quick=args.quick, xla=args.xla)
+    backend_forms = {}
     if args.backends:
-        rows += backend_rows(chapters, args.backends, quick=args.quick)
+        backend_rows_found, backend_forms = backend_rows(chapters, args.backends, quick=args.quick)
+        rows += backend_rows_found
+    if "jax" in args.backends:
+        rows += jax_step_rows(chapters, quick=args.quick)
     rates = {name: round(rate, 1) for name, rate in matmul_ceiling(measured).items()}
     print(f"\n{'preset':<15} {'variant':<31} " + " ".join(f"{c:>12}" for c in COLUMNS[2:]))
     for row in rows:
@@ -660,6 +702,11 @@ def _bench(chapters, args, folder):
               f"both gradients; cache {conv_forms.cache_path()}):")
         for decision in forms:
             print("  " + format_form(decision))
+    for backend, decisions in backend_forms.items():
+        if decisions and backend != "tensorflow":  # TensorFlow's are (b)'s, listed above
+            print(f"\nConvolution forms of (f) on {backend} (its own ops and gradients):")
+            for decision in decisions:
+                print("  " + format_form(decision))
     by_preset = {}
     for row in rows:
         if "ms_per_step" in row and row["variant"].startswith("("):
@@ -672,7 +719,8 @@ def _bench(chapters, args, folder):
 
     with open(os.path.join(folder, "benchmark.json"), "w") as f:
         json.dump({"machine": machine, "matmul_gflop_per_s": rates, "matmul_readings": measured,
-                   "rows": rows, "conv_forms": forms, "quick": args.quick}, f, indent=2)
+                   "rows": rows, "conv_forms": forms, "backend_conv_forms": backend_forms,
+                   "quick": args.quick}, f, indent=2)
     with open(os.path.join(folder, "benchmark.csv"), "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=[*COLUMNS, "batch", "n_critic", "matmul_rate", "note"])
         writer.writeheader()
