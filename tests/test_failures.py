@@ -126,6 +126,21 @@ def test_leftovers_of_a_killed_save_are_removed_when_training_continues(trained)
     assert not leftovers(folder)
 
 
+def test_a_worker_that_is_not_the_chief_leaves_the_chiefs_saves_alone(trained, monkeypatch):
+    """In a cluster the chief may be writing a file through its temporary name when another worker
+    starts training: only the chief, which holds the folder, removes leftovers."""
+    import utils.runs.callbacks
+    import utils.runs.training
+
+    gan, folder = trained
+    being_written = folder.path / ".tmp-data.json"
+    being_written.write_text("{}")
+    for module in (utils.runs.training, utils.runs.callbacks):
+        monkeypatch.setattr(module, "is_chief", lambda strategy=None: False)
+    gan.train(images(), 16, 1, folder, print_every_n_batches=1)
+    assert being_written.exists()  # the chief's own removal: the test above
+
+
 # -- run folders: what wrote them, damaged files ----------------------------------------------
 
 

@@ -39,10 +39,15 @@ def train_run(model, dataset, run_folder, epochs, every, callbacks=(), tensorboa
     folder = run_folder if isinstance(run_folder, RunFolder) else RunFolder(run_folder)
     # In a cluster only the chief writes the run folder, so only it holds the folder; a
     # command that already holds it (to build or load the model there) passes it on held.
-    holding = folder.locked() if is_chief(model) and not folder.held else contextlib.nullcontext()
+    chief = is_chief(model)
+    holding = folder.locked() if chief and not folder.held else contextlib.nullcontext()
     with holding:
         refuse_another_run(model, folder)
-        folder.make().remove_leftovers()
+        folder.make()
+        if chief:
+            # Only the holder clears what a killed save left: another worker would delete the
+            # temporary file of a save the chief is writing at that moment.
+            folder.remove_leftovers()
         saving = run_callbacks(model, folder, every=every, epochs=epochs, tensorboard=tensorboard)
         divergence, stop = saving[0], saving[-1]
         first = model.epoch
