@@ -10,6 +10,16 @@ import pytest
 
 os.environ.setdefault("GDL_CONV_FORM", "fast")
 
+
+@pytest.fixture(autouse=True)
+def fewer_arithmetic_samples(monkeypatch):
+    """An evaluation of a silhouettes run draws 600 latent points for latent arithmetic's class
+    means, not 4,000 (most of its time on the full-size networks; tested in test_latent.py)."""
+    from utils.evaluation import report
+
+    monkeypatch.setattr(report, "ARITHMETIC_SAMPLES", 600)
+
+
 @pytest.fixture
 def data_dir(tmp_path, monkeypatch):
     """Every test gets its own empty data folder and no download URLs."""

@@ -64,6 +64,7 @@ _smaller = {"n_samples": 300, "n_reference": 1500, "n_held_out": 500}
 _names = list(_inspect.signature(_report.evaluate_run).parameters)[-len(_report.evaluate_run.__defaults__):]
 _report.evaluate_run.__defaults__ = tuple(_smaller.get(name, value) for name, value in
                                           zip(_names, _report.evaluate_run.__defaults__))
+_report.ARITHMETIC_SAMPLES = 600  # the class means of latent arithmetic: tested in test_latent.py
 """
 
 

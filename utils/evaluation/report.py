@@ -237,6 +237,11 @@ def _control_section(report, model, spec, real, out, classifier):
                                                 list(real.class_names))
 
 
+# Latent arithmetic: a class's mean latent point needs this many of these many samples judged of it.
+ARITHMETIC_SAMPLES = 4000
+ARITHMETIC_MIN_COUNT = 20
+
+
 def _silhouette_sections(report, model, samples, real, out, classifier, seed):
     from utils.evaluation.classifier import SilhouetteFeatures
 
@@ -250,9 +255,9 @@ def _silhouette_sections(report, model, samples, real, out, classifier, seed):
     report["mode_coverage"] = coverage
     report["pictures"]["class_histogram"] = save_histogram_plot(coverage, out / "class_histogram.png")
 
-    latents = sample_latents(model.z_dim, 4000, seed + 1)
+    latents = sample_latents(model.z_dim, ARITHMETIC_SAMPLES, seed + 1)
     labels = judge.classify(latent.generate(model.sampler, latents))
-    means = latent.class_means(latents, labels, min_count=20)
+    means = latent.class_means(latents, labels, min_count=ARITHMETIC_MIN_COUNT)
     triples = latent.analogies(means, rows=4, seed=seed)
     report["latent_arithmetic"] = {
         "classes_with_a_mean": [real.class_names[c] for c in sorted(means)],
@@ -261,8 +266,9 @@ def _silhouette_sections(report, model, samples, real, out, classifier, seed):
     picture = latent.analogy_picture(model.sampler, means, triples, real.class_names)
     if picture is None:
         report["latent_arithmetic"]["note"] = (
-            "Needs three classes with at least 20 of 4,000 samples each (as judged by the "
-            "classifier); train on more animals (--classes all) for arithmetic between them.")
+            f"Needs three classes with at least {ARITHMETIC_MIN_COUNT} of {ARITHMETIC_SAMPLES:,} samples "
+            "each (as judged by the classifier); train on more animals (--classes all) for "
+            "arithmetic between them.")
     else:
         picture.save(out / "latent_arithmetic.png")
         report["pictures"]["latent_arithmetic"] = "latent_arithmetic.png"
