@@ -86,7 +86,8 @@ def handwritten_step(model):
                 state["d_trainable"], state["d_non_trainable"], images, training=True)
             return cross_entropy(1.0, scores), (g_non_trainable, d_non_trainable)
 
-        (loss, (non_trainable, d_new)), grads = jax.value_and_grad(loss_of, has_aux=True)(state["g_trainable"])
+        gradient = jax.value_and_grad(loss_of, has_aux=True)
+        (loss, (non_trainable, d_new)), grads = gradient(state["g_trainable"])
         trainable, slots = g_optimizer.stateless_apply(state["g_optimizer"], grads, state["g_trainable"])
         d_non_trainable = [new if moves else old
                            for new, old, moves in zip(d_new, state["d_non_trainable"], moves_on)]

@@ -20,14 +20,14 @@ than ``MIN_GAIN``.
 
 Decisions are remembered in this process and in ``gdl/conv_forms.json`` in the
 Keras folder (:func:`cache_path`), keyed by the device, the backend and its
-version (``tensorflow=2.21.0``, ``jax=0.10.2``) and the layer's signature, so a machine measures each layer once.  The environment
-variable ``GDL_CONV_FORM`` (``measure``, ``keras`` or ``fast``) and :func:`forced`
-skip the measurement.
+version (``tensorflow=2.21.0``, ``jax=0.10.2``) and the layer's signature, so a
+machine measures each layer once.  The environment variable ``GDL_CONV_FORM``
+(``measure``, ``keras`` or ``fast``) and :func:`forced` skip the measurement.
 
 A layer taking part has ``form_candidates`` (``"keras"`` first; those the backend
-Keras runs on can compute), ``fast_form``
-(the form ``fast`` means), ``form_output(inputs, kernel, form)`` (the convolution
-without bias and activation) and calls :func:`choose` in ``build``.
+Keras runs on can compute), ``fast_form`` (the form ``fast`` means),
+``form_output(inputs, kernel, form)`` (the convolution without bias and
+activation) and calls :func:`choose` in ``build``.
 """
 
 import contextlib
@@ -96,8 +96,8 @@ def form_of(layer):
 
 def decisions():
     """The forms chosen in this process, in order: dicts with ``layer`` (its name), ``signature``,
-    ``form``, ``ms`` (per candidate, where measured; None for one that failed) and ``source`` (``measured``, ``cache file``,
-    ``this process``, or what forced it)."""
+    ``form``, ``ms`` (per candidate, where measured; None for one that failed to run) and
+    ``source`` (``measured``, ``cache file``, ``this process``, or what forced it)."""
     return [dict(d, signature=dict(d["signature"]), ms=d["ms"] and dict(d["ms"])) for d in _decisions]
 
 
@@ -120,7 +120,8 @@ def choose(layer, input_shape):
         if not _valid(entry, candidates):
             seconds = _measure(layer, shape)
             entry = {"form": _pick(seconds, candidates),
-                     "ms": {form: None if s is None else round(s * 1000, 3) for form, s in seconds.items()}}
+                     "ms": {form: None if s is None else round(s * 1000, 3)
+                            for form, s in seconds.items()}}
             source = "measured"
             _store(key, entry)
         _memory[key] = entry
@@ -315,6 +316,9 @@ def time_forms(runners, budget_s=None):
             failed[form] = error
     if len(failed) == len(runners):
         raise next(iter(failed.values()))
+    for form, error in failed.items():
+        _warn_once(f"The {form!r} convolution form failed on this machine and is not used "
+                   f"({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}).")
     runners = {form: run for form, run in runners.items() if form not in failed}
     readings = {form: [] for form in runners}
     for rounds in range(1, MAX_ROUNDS + 1):
