@@ -621,7 +621,8 @@ def main(argv=None):
     parser.add_argument("--out", default=None, help="folder for benchmark.json/.csv (default run/bench)")
     parser.add_argument("--backends", default=None,
                         help="also time fit() on these Keras backends, each in its own process "
-                             "(comma-separated: tensorflow,jax,torch)")
+                             "(comma-separated: tensorflow,jax,torch); with jax, also this project's "
+                             "step against a hand-written JAX step")
     args = parser.parse_args(argv)
     backends = args.backends.split(",") if args.backends else []
     unknown = [b for b in backends if b not in BACKENDS]
