@@ -64,7 +64,7 @@ def test_the_books_contracts_hold_on_each_backend(backend, tmp_path):
     assert len(found["form_cache_keys"]) == 3
     assert all(f"; {backend}=" in key and "layer=subpixel.Conv2D" in key for key in found["form_cache_keys"])
     if backend == "jax":  # the hand-written JAX step gdl-bench times makes the very same update
-        assert found["handwritten_difference"] < 1e-6
+        assert found["handwritten_difference"] < 1e-5
     assert found["cgan_generate"] == [3, 8, 8, 1]
     assert found["infogan_d_losses"] == 7
 
