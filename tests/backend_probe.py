@@ -187,13 +187,12 @@ def handwritten_difference():
     import jax
 
     from models.GAN import GAN
-    from utils.handwritten_jax_step import handwritten_step, initial_state
+    from utils.handwritten_jax_step import handwritten_step, initial_state, trainer_state
 
     keras.utils.set_random_seed(10)
     gan = GAN(**gan_params(generator_batch_norm_momentum=0.9, discriminator_dropout_rate=0.3))
     real = jax.numpy.asarray(images(8))
-    state = tuple([v.value for v in group] for group in (
-        gan.trainable_variables, gan.non_trainable_variables, gan.optimizer.variables, gan.metrics_variables))
+    state = trainer_state(gan)
     written = initial_state(gan)
     _, state = jax.jit(gan.train_step)(state, real)
     losses, written = jax.jit(handwritten_step(gan))(written, real)

@@ -331,7 +331,7 @@ def test_jax_step_rows_time_ours_and_the_hand_written_step_on_jax(monkeypatch):
     rows = benchmark.jax_step_rows(["04_01", "04_02"])
     assert [(row["variant"], row.get("ms_per_step"), row.get("note")) for row in rows] == [
         ("(g) JAX step, ours (jitted)", 2000.0, None), ("(h) JAX step, hand-written", 1600.0, None),
-        ("(g) JAX step, hand-written", None, "the book's GAN only")]
+        ("(h) JAX step, hand-written", None, "the book's GAN only")]
 
 
 def test_fit_seconds_times_the_presets_fit_here():

@@ -16,7 +16,7 @@ import time
 
 import numpy as np
 
-__all__ = ["handwritten_step", "initial_state", "step_seconds", "supports"]
+__all__ = ["handwritten_step", "initial_state", "step_seconds", "supports", "trainer_state"]
 
 ROUNDS = 5
 
@@ -41,6 +41,14 @@ def initial_state(model):
         "g_optimizer": [v.value for v in model.g_optimizer.variables],
         "seed": model.random.seed_generator.state.value,
     }
+
+
+def trainer_state(model):
+    """The values Keras' JAX trainer passes the model's own ``train_step(state, data)``: its
+    trainable, non-trainable, optimizer and metric variables', in that order."""
+    return tuple([v.value for v in group] for group in (
+        model.trainable_variables, model.non_trainable_variables, model.optimizer.variables,
+        model.metrics_variables))
 
 
 def handwritten_step(model):
@@ -130,13 +138,10 @@ def step_seconds(chapter, warmup=2, steps=3, rounds=ROUNDS):
         return {"note": "no hand-written step: it is written for the book's GAN only"}
     real = jax.numpy.asarray(np.random.uniform(-1, 1, (preset.batch_size, *preset.input_dim)), "float32")
 
-    ours_state = tuple([v.value for v in group] for group in (
-        model.trainable_variables, model.non_trainable_variables, model.optimizer.variables,
-        model.metrics_variables))
     ours = jax.jit(model.train_step, donate_argnums=0)
     handwritten = jax.jit(handwritten_step(model), donate_argnums=0)
     # Copies: each step donates its state's buffers, as Keras' JAX trainer does.
-    states = {"ours": jax.tree.map(jax.numpy.copy, ours_state),
+    states = {"ours": jax.tree.map(jax.numpy.copy, trainer_state(model)),
               "handwritten": jax.tree.map(jax.numpy.copy, initial_state(model))}
     steps_of = {"ours": ours, "handwritten": handwritten}
 

@@ -531,11 +531,7 @@ def backend_rows(chapters, backends, quick=False):
                 readings[backend].append(found["seconds"])
                 forms[backend].extend(dict(decision, preset=label) for decision in found["forms"])
         for backend, seconds in readings.items():
-            median = statistics.median(seconds)
-            rows.append(dict(preset=label, variant=f"(f) fit() on {backend}",
-                             ms_per_step=round(median * 1000, 1),
-                             images_per_s=round(CHAPTERS[chapter].preset.batch_size / median, 1)))
-            print(f"  {label}, fit() on {backend}: {rows[-1]['ms_per_step']} ms per step", flush=True)
+            rows.append(_timed_row(chapter, f"(f) fit() on {backend}", statistics.median(seconds)))
     return rows, {backend: _distinct(found) for backend, found in forms.items()}
 
 
@@ -552,14 +548,22 @@ def jax_step_rows(chapters, quick=False):
                 f"print('RESULT', json.dumps(step_seconds({chapter!r}, {warmup}, {steps}, {rounds})))")
         found = json.loads(_child_result(code, "jax", f"timing {chapter}'s JAX steps"))
         if "note" in found:
-            rows.append(dict(preset=label, variant="(g) JAX step, hand-written", note=found["note"]))
+            rows.append(dict(preset=label, variant="(h) JAX step, hand-written", note=found["note"]))
             continue
-        for name, variant in (("ours", "(g) JAX step, ours (jitted)"),
-                              ("handwritten", "(h) JAX step, hand-written")):
-            rows.append(dict(preset=label, variant=variant, ms_per_step=round(found[name] * 1000, 1),
-                             images_per_s=round(CHAPTERS[chapter].preset.batch_size / found[name], 1)))
-            print(f"  {label}, {variant}: {rows[-1]['ms_per_step']} ms per step", flush=True)
+        rows.append(_timed_row(chapter, "(g) JAX step, ours (jitted)", found["ours"]))
+        rows.append(_timed_row(chapter, "(h) JAX step, hand-written", found["handwritten"]))
     return rows
+
+
+def _timed_row(chapter, variant, seconds):
+    """A table row of ``seconds`` per step of the chapter preset, said as it is made."""
+    from utils.chapters import CHAPTERS
+
+    label = CHAPTERS[chapter].label
+    row = dict(preset=label, variant=variant, ms_per_step=round(seconds * 1000, 1),
+               images_per_s=round(CHAPTERS[chapter].preset.batch_size / seconds, 1))
+    print(f"  {label}, {variant}: {row['ms_per_step']} ms per step", flush=True)
+    return row
 
 
 def _child_result(code, backend, what):
@@ -681,8 +685,8 @@ def _bench(chapters, args, folder):
     measured, rows, forms = benchmark(chapters, quick=args.quick, xla=args.xla)
     backend_forms = {}
     if args.backends:
-        backend_rows_found, backend_forms = backend_rows(chapters, args.backends, quick=args.quick)
-        rows += backend_rows_found
+        fit_rows, backend_forms = backend_rows(chapters, args.backends, quick=args.quick)
+        rows += fit_rows
     if "jax" in args.backends:
         rows += jax_step_rows(chapters, quick=args.quick)
     rates = {name: round(rate, 1) for name, rate in matmul_ceiling(measured).items()}
