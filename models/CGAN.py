@@ -40,7 +40,7 @@ from models.core.conditioning import (ConditionalCombinedModel, build_conditiona
                                  build_conditional_generator)
 from models.objectives import objective_for
 
-LOSSES = ("gan", "wgan-gp", "hinge")
+LOSSES = ("gan", "wgan-gp", "hinge", "relativistic")
 GRID_COLUMNS = 10  # sample grids: one row per class, this many fixed latent points
 
 
@@ -134,13 +134,13 @@ class CGAN(BookModel):
             checks.check_labels(y, self.num_classes, "y")
         return super().fit(x, y, *args, **kwargs)
 
-    def _step(self, data):
-        real, classes, _ = keras.utils.unpack_x_y_sample_weight(data)
-        if classes is None:
+    def conditions_of(self, labels):
+        """The batch's classes, which both networks are conditioned on; refused when missing or
+        out of range."""
+        if labels is None:
             raise ValueError("CGAN trains on (images, labels): call fit(images, labels) or pass a "
                              "dataset of (images, labels) pairs.")
-        real = ops.cast(real, "float32")
-        classes = ops.cast(ops.reshape(classes, (-1,)), "int32")
+        classes = ops.cast(ops.reshape(labels, (-1,)), "int32")
         if backends.name() == "tensorflow":
             import tensorflow as tf
 
@@ -150,28 +150,17 @@ class CGAN(BookModel):
             tf.debugging.assert_non_negative(classes, message="CGAN labels must be classes 0 … num_classes − 1")
             tf.debugging.assert_less(classes, self.num_classes,
                                      message=f"CGAN labels must be classes 0 … {self.num_classes - 1}")
-        n = self.n_critic
-        for i in range(n):
-            batch, batch_classes = real[i::n], classes[i::n]
-            d = self._conditional_critic_update(batch, batch_classes, self._noise(ops.shape(batch)[0]))
-        g = self._conditional_generator_update(self._noise(ops.shape(batch)[0]), batch_classes)
-        self.after_generator_update()
-        return self._record(d, g)
+        return classes
 
-    def _conditional_critic_update(self, real, classes, noise):
-        """The objective's adversary step on ``[real, classes]`` and fakes drawn for the same
-        classes; with ``matching_aware``, real images beside wrong labels join the fakes."""
-        mismatched = [real, self.wrong_labels(classes)] if self.matching_aware else None
-        fake = self.draw_fakes([noise, classes])
-        return self.objective.critic_update(self, [real, classes], [fake, classes], mismatched=mismatched)
+    def negatives(self, real, conditions):
+        """With ``matching_aware``, the real images beside wrong labels: the adversary rejects them
+        with the fakes."""
+        return (real, self.wrong_labels(conditions)) if self.matching_aware else None
 
     def wrong_labels(self, classes):
         """For each label, another class drawn uniformly from the other ``num_classes − 1``."""
         shift = self.random.integers(ops.shape(classes), 1, self.num_classes)
         return (classes + shift) % self.num_classes
-
-    def _conditional_generator_update(self, noise, classes):
-        return self.objective.generator_report(*self.fit_generator([noise, classes]))
 
     # -- the book's verbs -----------------------------------------------------------------
 

@@ -15,7 +15,7 @@ import keras
 from models.core.book import BookModel
 from models.objectives import objective_for
 
-LOSSES = ("gan", "hinge")
+LOSSES = ("gan", "hinge", "relativistic")
 
 
 @keras.saving.register_keras_serializable(package="gdl")

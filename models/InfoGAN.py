@@ -43,8 +43,7 @@ from keras import layers
 
 from models.core import arguments as checks
 from models.core.book import BookModel, make_optimizer
-from models.core.combined import keep_statistics
-from models.objectives.minimax import Minimax, binary_accuracy
+from models.objectives.minimax import Minimax
 from models.core.networks import weight_init
 from utils import plotting
 
@@ -196,7 +195,7 @@ class InfoGAN(BookModel):
 
     # -- the latent points ---------------------------------------------------------------
 
-    def _noise(self, batch_size):
+    def latent_batch(self, batch_size):
         """Every latent point of training: z ~ N(0, I), one-hot c ~ U{0..k-1}, codes ~ U(-1, 1)."""
         z = self.random.normal((batch_size, self.z_dim))
         categories = self.random.integers((batch_size,), 0, self.categorical_dim)
@@ -264,53 +263,28 @@ class InfoGAN(BookModel):
             mse = ops.zeros([], "float32")
         return self.info_weight * ce + self.continuous_weight * mse, ce, mse
 
-    # -- the two updates -----------------------------------------------------------------
+    # -- what the updates ask of the model ------------------------------------------------
 
-    def _critic_update(self, real, noise):
-        fake = self.generator(noise, training=False)  # the book's generator.predict
-        real_update = self.fit_critic(real, 1.0)
-        loss_fake, info, labels_fake, predictions_fake = self._fit_critic_and_q(fake, noise)
-        losses = self.objective.critic_report(real_update, (loss_fake, labels_fake, predictions_fake))
-        return ops.concatenate([losses, ops.reshape(info, (1,))], axis=0)
+    def adversary_outputs(self, inputs):
+        """The discriminator's scores and, in the same pass, Q's reading of the codes
+        ``(logits, means)`` (one dropout mask, one batch-norm update for both)."""
+        scores, logits, means = self._d_and_q(inputs, training=True)
+        return scores, (logits, means)
 
-    def _fit_critic_and_q(self, fake, latent):
-        """The fake-batch update: BCE(fake → 0) + info, on the discriminator's and Q's variables.
+    def extra_adversary_terms(self, scored, latent):
+        """The information term on the fakes (``d_info``): the fake batch's step trains Q too."""
+        if scored.fake is None:
+            return {}
+        return {"d_info": self.info_loss(latent, *scored.fake.extras)[0]}
 
-        Like ``fit_critic``: the loss is against the targets the GAN hacks make
-        of the labels, on the images plus any instance noise (Q reads them too).
-        """
-        labels, targets, seen = self._critic_batch(fake, 0.0)
+    def extra_generator_terms(self, latent, extras):
+        """The information term on the generator's images (``g_info``)."""
+        return {"g_info": self.info_loss(latent, *extras)[0]}
 
-        def compute():
-            predictions, logits, means = self._d_and_q(seen, training=True)
-            adversarial = ops.mean(self.objective.adversary_loss(targets, predictions))
-            info = self.info_loss(latent, logits, means)[0]
-            return adversarial + info, (adversarial, info, predictions)
-
-        _, (adversarial, info, predictions) = self.descend_together(compute, [
-            (self.d_optimizer, self.discriminator.trainable_variables),
-            (self.q_optimizer, self.q_head_variables),
-        ])
-        return adversarial, info, labels, predictions
-
-    def _generator_update(self, noise):
-        """BCE(D(G(latent)) → 1) + info(latent, Q(G(latent))), on the generator only."""
-        labels = ops.ones((ops.shape(noise)[0], 1))
-
-        def compute():
-            images = self.generator(noise, training=True)
-            seen = self.adversary_view(images)  # as CombinedModel.seen: noise, augmentation
-            predictions, logits, means = self._d_and_q(seen, training=True)
-            adversarial = ops.mean(self.objective.generator_loss(labels, predictions))
-            info = self.info_loss(noise, logits, means)[0]
-            return adversarial + info, (adversarial, info, predictions)
-
-        def update():
-            return self.descend(self.g_optimizer, self.generator, compute)[1]
-
-        # The discriminator and Q stay frozen, batch-norm statistics included.
-        adversarial, info, predictions = keep_statistics(self._d_and_q, update)
-        return ops.stack([adversarial, binary_accuracy(labels, predictions), info])
+    def adversary_groups(self, sides):
+        """The discriminator's variables, and Q's own in the step that scores the fakes."""
+        groups = super().adversary_groups(sides)
+        return [*groups, (self.q_optimizer, self.q_head_variables)] if "fake" in sides else groups
 
     # -- the book's methods -----------------------------------------------------------------
 

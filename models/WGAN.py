@@ -4,8 +4,8 @@ What differs from the GAN: a *critic* with a linear output instead of a
 sigmoid discriminator, the Wasserstein loss with labels +1 (real) and −1
 (fake), ``n_critic`` critic updates per generator update, and the critic's
 weights clipped into [−c, c] after every update to keep it (roughly) 1-Lipschitz.
-The objective is ``models.objectives.wasserstein``; the clipping runs inside the
-compiled step, on the device.
+The objective is ``models.objectives.wasserstein``, the clipping
+``models.penalties.clipping``; it runs inside the compiled step, on the device.
 """
 
 import keras
@@ -13,6 +13,7 @@ import keras
 from models.core.arguments import positive_number
 from models.core.book import BookModel
 from models.objectives.wasserstein import Wasserstein
+from models.penalties.clipping import WeightClipping
 
 
 @keras.saving.register_keras_serializable(package="gdl")
@@ -60,15 +61,24 @@ class WGAN(BookModel):
         return Wasserstein(clip_threshold=0.01)
 
     @property
+    def clipping(self):
+        """The weight clipping part (``models.penalties.clipping.WeightClipping``; None without)."""
+        return next((p for p in self.penalties if isinstance(p, WeightClipping)), None)
+
+    @property
     def clip_threshold(self):
-        """Critic weights are clipped into [−c, c] after every update (a new value retraces the step)."""
-        return self.objective.clip_threshold
+        """Critic weights are clipped into [−c, c] after every update (a new value retraces the step;
+        None where the critic is kept smooth otherwise, as WGAN-GP's)."""
+        return None if self.clipping is None else self.clipping.threshold
 
     @clip_threshold.setter
     def clip_threshold(self, value):
         value = positive_number("clip_threshold", value)
-        if value != self.objective.clip_threshold:
-            self.objective.clip_threshold = value
+        if self.clipping is None:
+            raise ValueError(f"clip_threshold={value!r}: {type(self).__name__} does not clip its "
+                             "critic's weights (its gradient penalty keeps it smooth).")
+        if value != self.clipping.threshold:
+            self.clipping.threshold = value
             self._retrace()
 
     # -- the book's methods -----------------------------------------------------------------

@@ -6,13 +6,14 @@ random points x̂ between real and fake images, which pushes the critic towards
 1-Lipschitz where it matters.  One critic update sees the real batch, the fake
 batch and the penalty together, as the book's ``critic_model`` did.
 
-The objective, the penalty and ``RandomWeightedAverage`` live in
-``models.objectives.gradient_penalty``.
+The objective is ``models.objectives.wasserstein``; the penalty and
+``RandomWeightedAverage`` live in ``models.penalties.gradient_penalty``.
 """
 
 import keras
 
-from models.objectives.gradient_penalty import RandomWeightedAverage, WassersteinGradientPenalty
+from models.objectives.wasserstein import WassersteinGradientPenalty
+from models.penalties.gradient_penalty import GradientPenalty, RandomWeightedAverage
 from models.WGAN import WGAN
 
 __all__ = ["RandomWeightedAverage", "WGANGP"]  # the book imports RandomWeightedAverage from here
@@ -62,7 +63,7 @@ class WGANGP(WGAN):
     @property
     def random_weighted_average(self):
         """The book's ``RandomWeightedAverage`` layer the penalty's interpolates come from."""
-        return self.objective.interpolate
+        return next(p for p in self.penalties if isinstance(p, GradientPenalty)).interpolate
 
     # -- the book's methods -----------------------------------------------------------------
 

@@ -45,7 +45,7 @@ def contracts():
     from models.InfoGAN import InfoGAN
     from models.WGAN import WGAN
     from models.WGANGP import WGANGP
-    from models.objectives.gradient_penalty import gradient_penalty
+    from models.penalties.gradient_penalty import gradient_penalty
 
     found = {"backend": keras.backend.backend()}
     x = images(32)

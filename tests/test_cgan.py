@@ -11,7 +11,7 @@ import tensorflow as tf
 from PIL import Image
 
 from models.CGAN import CGAN, GRID_COLUMNS
-from models.objectives.gradient_penalty import gradient_penalty
+from models.penalties.gradient_penalty import gradient_penalty
 from tiny import changed, gan_params, images, snapshot
 from utils.commands import cli
 from utils.loaders import load_model
@@ -58,7 +58,7 @@ def test_grad_weight_is_the_penalty_weight_and_kept_as_given_with_any_loss():
 def test_the_discriminator_is_frozen_in_the_generators_update():
     gan = CGAN(**gan_params(), num_classes=3)
     before_d, before_g = snapshot(gan.discriminator), snapshot(gan.generator)
-    update = tf.function(gan._conditional_generator_update)
+    update = tf.function(gan.update_generator)
     update(tf.random.normal((8, 6)), tf.constant(np.arange(8) % 3, tf.int32))
     assert not any(changed(before_d, snapshot(gan.discriminator)))
     assert any(changed(before_g, snapshot(gan.generator)))
@@ -112,16 +112,20 @@ def test_wrong_labels_are_always_another_class_and_cover_the_others():
 def test_matching_aware_discriminator_sees_real_images_with_wrong_labels_as_fakes(monkeypatch):
     gan = CGAN(**gan_params(), num_classes=3, matching_aware=True)
     seen = []
-    original = gan.fit_critic
 
-    def spy(inputs, label):
-        seen.append((label, [np.asarray(part) for part in inputs]))
-        return original(inputs, label)
+    def spy_on(model):
+        original = model.show_adversary
 
-    monkeypatch.setattr(gan, "fit_critic", spy)
+        def spy(images, conditions, label):
+            seen.append((label, [np.asarray(images), np.asarray(conditions)]))
+            return original(images, conditions, label)
+
+        monkeypatch.setattr(model, "show_adversary", spy)
+
+    spy_on(gan)
     real = tf.constant(images(6))
     classes = tf.constant([0, 1, 2, 0, 1, 2], tf.int32)
-    gan._conditional_critic_update(real, classes, tf.random.normal((6, 6)))
+    gan.update_adversary(real, classes)
     (real_label, (real_seen, real_classes)), (fake_label, (fake_seen, fake_classes)) = seen
     assert (real_label, fake_label) == (1.0, 0.0)
     np.testing.assert_array_equal(real_classes, classes.numpy())
@@ -132,12 +136,12 @@ def test_matching_aware_discriminator_sees_real_images_with_wrong_labels_as_fake
 
     plain = CGAN(**gan_params(), num_classes=3)
     seen.clear()
-    monkeypatch.setattr(plain, "fit_critic", spy)
-    plain._conditional_critic_update(real, classes, tf.random.normal((6, 6)))
+    spy_on(plain)
+    plain.update_adversary(real, classes)
     assert seen[1][1][0].shape[0] == 6
 
 
-def test_matching_aware_critic_scores_mismatched_pairs_with_the_fakes():
+def test_matching_aware_critic_scores_mismatched_pairs_with_the_fakes(monkeypatch):
     gan = CGAN(**gan_params(discriminator_activation="leaky_relu"), num_classes=3, loss="wgan-gp",
                matching_aware=True)
     real, fake = tf.constant(images(4)), tf.constant(images(4, seed=1))
@@ -145,7 +149,9 @@ def test_matching_aware_critic_scores_mismatched_pairs_with_the_fakes():
     fake_scores = gan.critic([fake, classes], training=True)
     mismatched_scores = gan.critic([real, wrong], training=True)
     expected = float(tf.reduce_mean(tf.concat([fake_scores, mismatched_scores], 0)))
-    losses = gan.objective.critic_update(gan, [real, classes], [fake, classes], mismatched=[real, wrong])
+    monkeypatch.setattr(gan, "draw_fakes", lambda latent, conditions: fake)
+    monkeypatch.setattr(gan, "wrong_labels", lambda labels: wrong)
+    losses = gan.update_adversary(real, classes)
     assert float(losses[2]) == pytest.approx(expected, rel=1e-5)
     assert float(losses[2]) != pytest.approx(float(tf.reduce_mean(fake_scores)), rel=1e-3)
 

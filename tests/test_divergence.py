@@ -121,7 +121,7 @@ def test_a_nan_clipped_away_by_the_wgan_is_still_caught(tmp_path, monkeypatch):
     update before the clip, so training still stops at that step."""
     import tensorflow as tf
 
-    import models.objectives.wasserstein as wgan_module
+    import models.penalties.clipping as wgan_module
 
     clip = wgan_module.clip_weights
 

@@ -120,7 +120,7 @@ def test_the_generator_update_carries_the_weighted_information_term():
     without, with_info, again = (make(info_weight=w, continuous_weight=0.0) for w in (0.0, 1.0, 1.0))
     doubled = make(info_weight=2.0, continuous_weight=0.0)
     latent = tf.constant(without.sample_latent(16, seed=0))
-    losses = {name: model._generator_update(latent).numpy()
+    losses = {name: model.update_generator(latent).numpy()
               for name, model in (("0", without), ("1", with_info), ("1 again", again), ("2", doubled))}
     assert losses["0"][2] == 0.0
     assert losses["1"][2] == pytest.approx(math.log(3), rel=0.02)  # Q starts near chance

@@ -46,14 +46,14 @@ def test_fit_splits_each_batch_into_n_critic_fresh_critic_batches():
     wgan = WGAN(**critic_params())
     wgan.n_critic = 3
     seen = []
-    original = wgan.fit_critic
+    original = wgan.show_adversary
 
-    def record(images, label):
+    def record(images, conditions, label):
         if label == 1.0:
             seen.append(images)
-        return original(images, label)
+        return original(images, conditions, label)
 
-    wgan.fit_critic = record
+    wgan.show_adversary = record
     x = np.arange(24, dtype="float32").reshape(24, 1, 1, 1) * np.ones((1, 8, 8, 1), "float32") / 24
     wgan.fit(x, batch_size=24, epochs=1, shuffle=False, verbose=0, steps_per_epoch=1)
     assert len(seen) == 3 and [int(batch.shape[0]) for batch in seen] == [8, 8, 8]

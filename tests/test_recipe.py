@@ -9,6 +9,7 @@ import tensorflow as tf
 
 from models.CGAN import CGAN
 from models.GAN import GAN
+from models.core.updates import Side
 from models.objectives.minimax import Minimax
 from models.recipe import augment
 from models.recipe.average import GeneratorAverage
@@ -231,7 +232,9 @@ def test_a_spectrally_normalised_discriminator_stays_frozen_in_the_generators_up
 def test_r1_is_the_mean_squared_input_gradient_of_the_logit():
     gan = GAN(**gan_params(), loss="hinge", r1_weight=1.0)
     x = tf.constant(images(8))
-    scores, penalty = gan._scores_and_r1(x)
+    r1 = gan.penalties[0]
+    scored = gan.score({"real": Side(x)}, ("real",), [r1])
+    scores, penalty = scored.real.scores, r1.value(scored)
     with tf.GradientTape() as tape:
         tape.watch(x)
         expected_scores = gan.adversary(x, training=True)
@@ -246,15 +249,15 @@ def test_r1_moves_only_the_real_update_and_is_not_in_the_reported_loss():
     plain = GAN(**gan_params())
     penalised.set_weights(plain.get_weights())
     x = tf.constant(images(8))
-    real_a, real_b = plain.fit_critic(x, 1.0), penalised.fit_critic(x, 1.0)
-    assert float(real_a[0]) == pytest.approx(float(real_b[0]))
+    keras.utils.set_random_seed(1)
+    losses_a = plain.update_adversary(x).numpy()
+    keras.utils.set_random_seed(1)
+    losses_b = penalised.update_adversary(x).numpy()
+    assert losses_a[1] == pytest.approx(losses_b[1])  # d_loss_real: the objective's term alone
     assert any(not np.allclose(a, b) for a, b in zip(snapshot(plain.adversary), snapshot(penalised.adversary)))
-    penalised, plain = GAN(**gan_params(), r1_weight=10.0), GAN(**gan_params())
-    penalised.set_weights(plain.get_weights())
-    plain.fit_critic(x, 0.0)
-    penalised.fit_critic(x, 0.0)
-    for a, b in zip(snapshot(plain.adversary), snapshot(penalised.adversary)):
-        np.testing.assert_allclose(a, b, atol=1e-6)
+    # R1 reads the real batch only: it joins the book's first step, not the fake one.
+    assert penalised.adversary_steps() == (("real",), ("fake",))
+    assert [penalised.penalties[0].joins(sides) for sides in penalised.adversary_steps()] == [True, False]
     with pytest.raises(ValueError, match="already penalises the critic's gradient"):
         WGANGP(**wgangp_params(), r1_weight=1.0)
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from models.objectives.gradient_penalty import gradient_penalty
+from models.penalties.gradient_penalty import gradient_penalty
 from models.WGANGP import WGANGP, RandomWeightedAverage
 from tiny import changed, critic_params, images, snapshot
 from utils import presets

@@ -13,12 +13,13 @@ from utils import presets
 
 # The objectives a command's --loss can name (``models.objectives``, which needs TensorFlow, so
 # the help answers from here): what each is, and whether it trains on 0/1 targets, where the
-# label hacks apply.  tests/test_chapters.py checks this table against the objectives.
+# label hacks apply.  tests/test_objectives.py checks this table against the objectives.
 LOSSES = {
     "gan": ("the chapter's GAN: binary cross-entropy on a sigmoid discriminator", True),
     "wgan": ("the WGAN's Wasserstein critic, its weights clipped", False),
     "wgan-gp": ("the Wasserstein critic with a gradient penalty (WGAN-GP)", False),
     "hinge": ("the hinge loss of SAGAN and BigGAN (Lim & Ye 2017)", False),
+    "relativistic": ("the relativistic pairing loss of R3GAN (real and fake scored in pairs)", False),
 }
 
 
@@ -73,7 +74,7 @@ class Chapter:
 CHAPTERS = {
     chapter.key: chapter for chapter in (
         Chapter("04_01", "GAN on Quick, Draw! camels (chapter 4, section 1)", "camel GAN",
-                "gdl-gan", "GAN", presets.get("04_01"), "camel", "0001", losses=("gan", "hinge")),
+                "gdl-gan", "GAN", presets.get("04_01"), "camel", "0001", losses=("gan", "hinge", "relativistic")),
         Chapter("04_02", "WGAN on CIFAR-10 horses (chapter 4, section 2)", "CIFAR WGAN",
                 "gdl-wgan", "WGAN", presets.get("04_02"), "cifar", "0002", losses=("wgan",)),
         Chapter("04_03", "WGAN-GP on CelebA faces (chapter 4, section 3)", "CelebA WGAN-GP",
@@ -88,7 +89,7 @@ CONTROLLABLE = {
         Chapter("cgan", "conditional GAN on the ten animal silhouettes", "silhouette CGAN",
                 "gdl-cgan", "CGAN", presets.get("cgan"), "silhouettes", "0001",
                 default_classes="all", conditional=True, other_presets={"cifar": presets.CGAN_CIFAR},
-                losses=("gan", "wgan-gp", "hinge"), options=(
+                losses=("gan", "wgan-gp", "hinge", "relativistic"), options=(
                     CommandOption("--n-critic", dict(type=int, default=None, help=(
                         "discriminator/critic updates per generator update (default: the loss's, "
                         "1, or 5 for wgan-gp)")), to="train"),

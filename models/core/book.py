@@ -37,6 +37,7 @@ from models.ops.precision import resolve_precision
 from models.ops.fast_conv import with_plain_layers
 from models.core.batches import book_batch, is_dataset, is_stream, labelled_batches, training_dataset
 from models.core.networks import build_discriminator, build_generator
+from models.penalties import recipe_penalties
 from utils import plotting
 from utils.runs.checkpoint import read_training_state
 from utils.runs.folder import RunFolder, keras3_weights_file
@@ -87,11 +88,14 @@ class BookModel(AdversarialModel):
         """Build the networks, the Keras model and its optimizers from a book ``__init__``'s ``locals()``."""
         params = {name: arguments[name] for name in self.param_names()}
         checks.check_book_arguments(params, self.ADVERSARY_NAME)
+        model_name = type(self).__name__
         objective = self.make_objective(arguments)
-        objective.check_arguments(type(self).__name__, params, self.ADVERSARY_NAME)
         hacks = gan_hacks.Hacks(**{name: arguments.get(name, 0.0) for name in gan_hacks.NAMES}).check()
-        objective.check_hacks(type(self).__name__, hacks)
-        recipe = Recipe.from_options(type(self).__name__, arguments.get("recipe") or {})
+        objective.check_hacks(model_name, hacks)
+        recipe = Recipe.from_options(model_name, arguments.get("recipe") or {})
+        penalties = (*objective.penalties(), *recipe_penalties(recipe))
+        for penalty in penalties:
+            penalty.check(model_name, params, self.ADVERSARY_NAME)
         self._check_recipe(recipe, objective, params["input_dim"])
         strategy = backends.strategy_for(arguments["strategy"])
         policy = resolve_precision(arguments["mixed_precision"])
@@ -99,8 +103,8 @@ class BookModel(AdversarialModel):
             adversary, generator = self._build_networks(
                 params, policy, objective.output_activation,
                 synchronized=strategy is not None and strategy.num_replicas_in_sync > 1, spectral_norm=recipe.spectral_norm)
-            AdversarialModel.__init__(self, adversary, generator, objective, recipe=recipe,
-                                      name=self.SECTION, dtype=policy)
+            AdversarialModel.__init__(self, adversary, generator, objective, penalties=penalties,
+                                      recipe=recipe, name=self.SECTION, dtype=policy)
             # Plain attributes, as the book's: Keras would wrap lists in tracked containers.
             object.__setattr__(self, "_params", params)
             for name, value in params.items():
@@ -124,10 +128,12 @@ class BookModel(AdversarialModel):
 
     @staticmethod
     def _check_recipe(recipe, objective, input_dim):
-        if recipe.r1_weight and objective.penalises_gradient:
-            raise ValueError(
-                f"r1_weight={recipe.r1_weight!r}: loss={objective.name!r} already penalises the "
-                "critic's gradient; use one penalty (r1_weight=0, or another loss).")
+        if any(p.penalises_gradient for p in objective.penalties()):
+            for name in ("r1_weight", "r2_weight"):
+                if getattr(recipe, name):
+                    raise ValueError(
+                        f"{name}={getattr(recipe, name)!r}: loss={objective.name!r} already penalises "
+                        f"the critic's gradient; use one penalty ({name}=0, or another loss).")
         if "color" in recipe.policies and input_dim[-1] != 3:
             raise ValueError(
                 f"augment={recipe.augment!r}: 'color' needs colour images, and these have "

@@ -1,19 +1,21 @@
 """The losses a GAN can be trained with, each one small part (``Objective``), by name.
 
 ``objective_for(name, **settings)`` builds one: ``'gan'`` (the book's GAN),
-``'wgan'`` (weight clipping), ``'wgan-gp'`` (gradient penalty) and ``'hinge'``.
-A new loss is a module here and one line in ``OBJECTIVES``.
+``'wgan'`` (the Wasserstein critic, its weights clipped), ``'wgan-gp'`` (with a
+gradient penalty instead), ``'hinge'`` and ``'relativistic'``.  A new loss is a
+module here and one line in ``OBJECTIVES``.
 """
 
 import inspect
 
 from models.objectives.base import Objective
-from models.objectives.gradient_penalty import WassersteinGradientPenalty
 from models.objectives.hinge import Hinge
 from models.objectives.minimax import Minimax
-from models.objectives.wasserstein import Wasserstein
+from models.objectives.relativistic import Relativistic
+from models.objectives.wasserstein import Wasserstein, WassersteinGradientPenalty
 
-OBJECTIVES = {objective.name: objective for objective in (Minimax, Wasserstein, WassersteinGradientPenalty, Hinge)}
+OBJECTIVES = {objective.name: objective
+              for objective in (Minimax, Wasserstein, WassersteinGradientPenalty, Hinge, Relativistic)}
 
 
 def objective_for(name, allowed=None, **settings):

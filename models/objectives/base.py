@@ -1,22 +1,28 @@
-"""What an objective is: everything that differs between the losses a GAN can be trained with.
+"""What an objective is: the losses a GAN is trained with, as pure functions of the adversary's scores.
 
 An objective says how the adversary (the discriminator or critic) scores images
 and is scored, how the generator is scored through it, and what each update
-reports.  The models (``models.GAN`` and the rest) hold one and ask it; they
-never branch on which loss they train with.
+reports.  It never calls the model: the adversary update (``models.core.updates``)
+scores the batches and asks it for the loss of those scores.  Terms that are
+not a loss of scores (a gradient penalty, weight clipping) are penalties
+(``models.penalties``); a named loss may come with some (``penalties()``: the
+book's WGAN clips, its WGAN-GP penalises the gradient).
 """
 
 from keras import ops
 
 
 class Objective:
-    """The book's two-update recipe, parametrised by a loss.
+    """A loss of the adversary's scores, and what it needs of the update.
 
     Attributes:
         name: what ``loss=`` and ``--loss`` call it.
         output_activation: the adversary's last activation ('sigmoid' or None for a score).
         binary_targets: trained on 0/1 targets, so the label hacks (smoothing, flips) apply.
         real_label, fake_label: the targets of a real and of a generated batch.
+        paired: its loss reads the real and the generated scores together (a relativistic
+            loss), so the adversary's update is one step; otherwise the loss is a real term
+            plus a fake term, and the update keeps the book's two steps, real then fake.
         estimates_distance: the adversary's loss estimates a distance between the real and
             the generated images (the chapter's claim for the Wasserstein critic), so its
             curve should follow sample quality.
@@ -24,7 +30,7 @@ class Objective:
             training mode (its batch-norm statistics kept), as the book's WGAN-GP critic model
             did; otherwise as ``generator.predict``.
         d_loss_names, g_loss_names: what the adversary's and the generator's updates report,
-            in order (the book's ``d_losses`` and ``g_losses`` columns).
+            in order (the book's ``d_losses`` and ``g_losses`` columns; penalties add theirs).
         default_n_critic: adversary updates per generator update where none is given.
     """
 
@@ -32,13 +38,13 @@ class Objective:
     output_activation = None
     binary_targets = False
     real_label, fake_label = 1.0, -1.0
+    paired = False
     estimates_distance = False
     fakes_in_training_mode = False
     d_loss_names = ("d_loss", "d_loss_real", "d_loss_fake")
     g_loss_names = ("g_loss",)
-    default_n_critic = 1  # adversary updates per generator update, where the caller says none
-    penalises_gradient = False  # the adversary's loss holds its input gradient (a double backward)
-    layers = ()  # Keras layers the objective draws with (their random state is the model's to carry)
+    default_n_critic = 1
+    signal_description = "discriminator loss d_loss"
 
     # -- the losses ----------------------------------------------------------------------
 
@@ -51,42 +57,44 @@ class Objective:
         ``scores``; ``labels`` hold ``real_label`` (the combined model's targets, a Keras loss)."""
         return self.adversary_loss(labels, scores)
 
+    def adversary_losses(self, real=None, fake=None):
+        """The adversary's loss terms on the sides one step scores (each a ``Side`` with
+        ``targets`` and ``scores``): ``{"d_loss_real": …, "d_loss_fake": …}`` for those given."""
+        losses = {}
+        for key, side in (("d_loss_real", real), ("d_loss_fake", fake)):
+            if side is not None:
+                losses[key] = ops.mean(self.adversary_loss(side.targets, side.scores))
+        return losses
+
+    def generator_losses(self, labels, fake_scores, real_scores=None):
+        """The generator's loss of its images' scores (``real_scores``: the real batch's, which a
+        paired loss reads) → ``{"g_loss": …}``."""
+        return {"g_loss": ops.mean(self.generator_loss(labels, fake_scores))}
+
     def logits(self, scores):
-        """The adversary's scores as logits, the quantity whose input gradient the R1 penalty
-        measures: the scores themselves here (no output activation)."""
+        """The adversary's scores as logits, the quantity whose input gradient R1 and R2 measure:
+        the scores themselves here (no output activation)."""
         return scores
 
     def adversary_metrics(self):
         """Keras metrics of the adversary's and combined model's ``train_on_batch``."""
         return None
 
-    # -- the updates ---------------------------------------------------------------------
+    def penalties(self):
+        """The penalties that come with this named loss (``models.penalties``); none here."""
+        return ()
 
-    def critic_update(self, model, real, fake, mismatched=None):
-        """The adversary's step on a real and a fake batch → its losses (``d_loss_names``).
+    # -- what each update reports ----------------------------------------------------------
 
-        As the book: one update on the real batch, one on the fake batch, then
-        ``after_critic_update``.  ``real`` and ``fake`` are images, or a conditional model's
-        ``[images, labels]``; ``mismatched`` (real images with wrong labels) joins the fakes.
-        """
-        if mismatched is not None:
-            fake = [ops.concatenate([fake[0], mismatched[0]], 0), ops.concatenate([fake[1], mismatched[1]], 0)]
-        real_update = model.fit_critic(real, self.real_label)
-        fake_update = model.fit_critic(fake, self.fake_label)
-        self.after_critic_update(model)
-        return self.critic_report(real_update, fake_update)
+    def adversary_report(self, losses, real, fake):
+        """The ``d_loss_names`` values of one adversary update: ``losses`` holds ``d_loss`` (what
+        the update descended) and the terms of ``adversary_losses``; ``real`` and ``fake`` are
+        the ``Side``s it scored (true labels and scores, for accuracies)."""
+        return [losses[name] for name in self.d_loss_names]
 
-    def after_critic_update(self, model):
-        """What follows each of the adversary's steps (the WGAN's weight clipping)."""
-
-    def critic_report(self, real_update, fake_update):
-        """``(loss, labels, scores)`` of the real and fake updates → the ``d_loss_names`` values."""
-        loss_real, loss_fake = real_update[0], fake_update[0]
-        return ops.stack([0.5 * (loss_real + loss_fake), loss_real, loss_fake])
-
-    def generator_report(self, loss, labels, scores):
-        """The generator update's loss (and what goes with it) → the ``g_loss_names`` values."""
-        return ops.reshape(loss, (1,))
+    def generator_report(self, losses, labels, scores):
+        """The ``g_loss_names`` values of one generator update."""
+        return [losses[name] for name in self.g_loss_names]
 
     # -- what the losses say -------------------------------------------------------------
 
@@ -100,12 +108,7 @@ class Objective:
             return -(d_losses[:, column("d_loss_real")] + d_losses[:, column("d_loss_fake")])
         return d_losses[:, 0]
 
-    signal_description = "discriminator loss d_loss"
-
     # -- checks ---------------------------------------------------------------------------
-
-    def check_arguments(self, model_name, params, adversary):
-        """Refuse book arguments this loss cannot train with (``adversary``: their prefix)."""
 
     def check_hacks(self, model_name, hacks):
         """Refuse GAN hacks that mean nothing for this loss."""

@@ -35,15 +35,13 @@ class Minimax(Objective):
     def adversary_metrics(self):
         return ["accuracy"]
 
-    def critic_report(self, real_update, fake_update):
+    def adversary_report(self, losses, real, fake):
         """[d_loss, d_loss_real, d_loss_fake, d_acc, d_acc_real, d_acc_fake], accuracies
         against the true labels (not the targets the label hacks make of them)."""
-        (loss_real, labels_real, scores_real), (loss_fake, labels_fake, scores_fake) = (
-            real_update, fake_update)
-        acc_real = binary_accuracy(labels_real, scores_real)
-        acc_fake = binary_accuracy(labels_fake, scores_fake)
-        return ops.stack([0.5 * (loss_real + loss_fake), loss_real, loss_fake,
-                         0.5 * (acc_real + acc_fake), acc_real, acc_fake])
+        acc_real = binary_accuracy(real.labels, real.scores)
+        acc_fake = binary_accuracy(fake.labels, fake.scores)
+        return [losses["d_loss"], losses["d_loss_real"], losses["d_loss_fake"],
+                0.5 * (acc_real + acc_fake), acc_real, acc_fake]
 
-    def generator_report(self, loss, labels, scores):
-        return ops.stack([loss, binary_accuracy(labels, scores)])
+    def generator_report(self, losses, labels, scores):
+        return [losses["g_loss"], binary_accuracy(labels, scores)]

@@ -2,15 +2,17 @@
 
 The critic raises its score of real images (label +1) and lowers that of
 generated ones (label −1): its loss, −mean(y·f(x)), estimates minus the
-Wasserstein distance between the two when the critic is 1-Lipschitz, which the
-book keeps (roughly) by clipping every critic weight into [−c, c] after each update.
+Wasserstein distance between the two when the critic is 1-Lipschitz.  The book
+keeps it (roughly) so by clipping every critic weight after each update
+(``loss='wgan'``), its WGAN-GP by a gradient penalty (``loss='wgan-gp'``): both
+are penalties (``models.penalties``) that come with the named loss.
 """
 
 from keras import ops
 
-from models.core import backends
-from models.core.arguments import positive_number
 from models.objectives.base import Objective
+from models.penalties.clipping import WeightClipping
+from models.penalties.gradient_penalty import GradientPenalty
 
 
 def wasserstein(labels, scores):
@@ -18,32 +20,8 @@ def wasserstein(labels, scores):
     return -ops.mean(labels * ops.cast(scores, "float32"))
 
 
-def clip_weights(variables, clip_threshold):
-    """Clip every variable into [−c, c], once per variable even with several replicas."""
-    if backends.name() != "tensorflow":
-        for variable in variables:
-            variable.assign(ops.clip(variable, -clip_threshold, clip_threshold))
-        return
-    import tensorflow as tf
-
-    def clip(strategy):
-        for variable in variables:
-            strategy.extended.update(
-                variable.value,
-                lambda v: v.assign(tf.clip_by_value(v, -clip_threshold, clip_threshold)),
-                group=False,
-            )
-
-    replica_context = tf.distribute.get_replica_context()
-    if replica_context is None:
-        clip(tf.distribute.get_strategy())
-    else:
-        replica_context.merge_call(clip)
-
-
 class Wasserstein(Objective):
-    """The Wasserstein loss; with ``clip_threshold`` c, the critic's weights are clipped into
-    [−c, c] after every update (None: no clipping, as when a penalty keeps the critic smooth)."""
+    """The Wasserstein loss, with the book's weight clipping at ``clip_threshold`` c (None: none)."""
 
     name = "wgan"
     estimates_distance = True
@@ -51,12 +29,26 @@ class Wasserstein(Objective):
     signal_description = "critic's Wasserstein estimate −(d_loss_real + d_loss_fake)"
 
     def __init__(self, clip_threshold=0.01):
-        self.clip_threshold = None if clip_threshold is None else positive_number(
-            "clip_threshold", clip_threshold)
+        self.clip_threshold = clip_threshold
 
     def adversary_loss(self, labels, scores):
         return wasserstein(labels, scores)
 
-    def after_critic_update(self, model):
-        if self.clip_threshold is not None:
-            clip_weights(model.adversary.trainable_variables, self.clip_threshold)
+    def penalties(self):
+        return () if self.clip_threshold is None else (WeightClipping(self.clip_threshold),)
+
+
+class WassersteinGradientPenalty(Wasserstein):
+    """The WGAN-GP's: the Wasserstein loss with the gradient penalty of weight ``grad_weight``, no
+    clipping, the fakes drawn with the generator in training mode (the book's critic model)."""
+
+    name = "wgan-gp"
+    fakes_in_training_mode = True
+
+    def __init__(self, grad_weight=10.0, batch_size=None):
+        super().__init__(clip_threshold=None)
+        self.grad_weight = grad_weight
+        self.batch_size = batch_size
+
+    def penalties(self):
+        return (GradientPenalty(self.grad_weight, self.batch_size),)

@@ -9,7 +9,12 @@
 * ``spectral_norm``: every layer of the adversary with a kernel divided by its largest
   singular value (Miyato et al. 2018), through ``keras.layers.SpectralNormalization``;
 * ``r1_weight``: γ of the R1 penalty, γ/2 · E‖∇ₓ D(x)‖² on real images (Mescheder et al. 2018),
-  on the adversary's logit (its score, where it has no sigmoid).
+  on the adversary's logit (its score, where it has no sigmoid);
+* ``r2_weight``: γ of the R2 penalty, the same on generated images (R3GAN trains with both);
+* ``penalty``: the user's own term of the adversary's loss, ``f(adversary, real, fake)`` → a
+  scalar, or the ``'module:function'`` name of one (what ``run.json`` keeps).
+
+The penalties are parts of ``models.penalties``, composed by the adversary's update.
 
 The hinge loss is an objective (``loss='hinge'``) and separate learning rates are the
 book's own two arguments; ``utils.presets.get(chapter, recipe='modern')`` gives a chapter's
@@ -18,6 +23,7 @@ whole modern recipe.
 
 from dataclasses import asdict, dataclass, fields
 
+from models.penalties.custom import qualified_name, resolve as resolve_penalty
 from models.recipe.augment import parse_policies
 
 
@@ -29,6 +35,8 @@ class Recipe:
     augment_target: float = 0.0
     spectral_norm: bool = False
     r1_weight: float = 0.0
+    r2_weight: float = 0.0
+    penalty: object = None
 
     @classmethod
     def from_options(cls, model_name, options):
@@ -55,13 +63,20 @@ class Recipe:
         number("augment_probability", 0.0, 1.0, high_open=False)
         number("augment_target", 0.0, 1.0)
         number("r1_weight", 0.0, float("inf"))
+        number("r2_weight", 0.0, float("inf"))
+        resolve_penalty(self.penalty)
         parse_policies(self.augment)
         if not isinstance(self.spectral_norm, bool):
             raise ValueError(f"spectral_norm must be True or False, got {self.spectral_norm!r}.")
         return self
 
     def as_dict(self):
-        return asdict(self)
+        """The options as plain values: the user's penalty by its ``'module:function'`` name (a
+        function that has none is refused where the run is saved: ``saved_penalty``)."""
+        options = asdict(self)
+        if callable(self.penalty):
+            options["penalty"] = qualified_name(self.penalty) or repr(self.penalty)
+        return options
 
     @property
     def policies(self):

@@ -151,7 +151,7 @@ def step_products(model, n_critic):
 
     add("generator", "forward", n_critic)
     training_pass("critic", 2 * n_critic)
-    if model.objective.penalises_gradient:
+    if model.penalty_passes:
         add("critic", "forward", n_critic)
         add("critic", "input", n_critic)
         add("critic", "weights", n_critic)

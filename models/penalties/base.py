@@ -1,0 +1,64 @@
+"""What a penalty is: a term added to the adversary's loss, or a constraint applied after its step.
+
+A penalty reads what one adversary update has scored (``Scored``: the images
+each side was shown, their scores, and the input gradients it asked for) and
+returns one number, which the update adds to its loss times ``weight``.  A
+constraint (the WGAN's weight clipping) adds nothing and acts in
+``after_update`` instead.  Penalties never call the model: the update hands
+them the adversary and what it scored.
+"""
+
+from keras import ops
+
+
+class Penalty:
+    """One term of the adversary's loss, or a constraint on its weights.
+
+    Attributes:
+        name: the option that sets it (``r1_weight``...) or the part's name.
+        reported_as: the ``d_losses`` column its value is reported in (None: not reported).
+        reads: the batches it reads, ``"real"`` and/or ``"fake"``: it joins the update step
+            that scores them (one that reads both makes the update one step).
+        gradient_of: the side (``"real"``/``"fake"``) whose input gradient of the adversary's
+            logit it needs; that side is then scored through ``backends.input_gradient``.
+        penalises_gradient: it constrains the adversary's input gradient (one such is enough).
+        own_points: it scores points of its own (the gradient penalty's interpolates): one more
+            forward and backward pass of the adversary per update, beside the batches'.
+        weight: the factor of its value in the adversary's loss.
+        layers: Keras layers it draws with (their random state travels with the model's).
+    """
+
+    name = ""
+    reported_as = None
+    reads = ()
+    gradient_of = None
+    penalises_gradient = False
+    own_points = False
+    weight = 1.0
+    layers = ()
+
+    def prepare(self, sides):
+        """What it draws before the step's gradient is taken (``sides``: the step's ``Side``s by
+        name), handed back to ``value``; nothing here."""
+        return None
+
+    def value(self, scored, prepared=None):
+        """The penalty's value on what the update scored (a ``Scored``), before ``weight``."""
+        raise NotImplementedError
+
+    def after_update(self, adversary):
+        """What follows each adversary update (a constraint on its weights); nothing here."""
+
+    def check(self, model_name, params, adversary):
+        """Refuse book arguments this penalty cannot work with (``adversary``: their prefix)."""
+
+    def joins(self, sides):
+        """Whether it is part of the update step that scores ``sides`` (a constraint, reading
+        nothing, joins no step: it acts after the update)."""
+        return bool(self.reads) and set(self.reads) <= set(sides)
+
+
+def mean_squared_norm(gradient):
+    """mean over samples of ‖g‖², the norm over every non-batch axis (R1's and R2's measure)."""
+    gradient = ops.cast(gradient, "float32")
+    return ops.mean(ops.sum(ops.square(gradient), axis=list(range(1, len(gradient.shape)))))
