@@ -5,7 +5,7 @@ the generator maps ``[z, label]`` to an image, the discriminator judges
 ``[image, label]`` pairs, so it rejects a good horse presented as a cat and the
 generator must draw the class it is asked for.  Labels are integers, shape (N,).
 
-Three objectives (``models.objectives``), chosen by ``loss``:
+Four objectives (``models.objectives``), chosen by ``loss``:
 
 * ``'gan'`` (default): the chapter's GAN — binary cross-entropy, a sigmoid
   discriminator, one update on the real batch and one on the fake batch, then
@@ -13,15 +13,15 @@ Three objectives (``models.objectives``), chosen by ``loss``:
 * ``'wgan-gp'``: the second edition's conditional WGAN-GP — a linear critic,
   ``n_critic`` critic updates on −f(real) + f(fake) + ``grad_weight``·GP (the
   penalty's gradient is taken with respect to the image, at the pair's label);
-* ``'hinge'``: the hinge loss of SAGAN and BigGAN, with the GAN's two updates.
+* ``'hinge'``: the hinge loss of SAGAN and BigGAN, with the GAN's two updates;
+* ``'relativistic'``: R3GAN's pairing loss, real and fake scored together in one update.
 
 With ``matching_aware=True`` the discriminator also sees each real image
 beside a wrong label, as a fake (the matching-aware discriminator of Reed et
 al., 2016): a real horse called a dog must be rejected too, so the label is
 judged apart from realism and the generator is pushed harder to draw the class
 asked for.  The fake term (``d_loss_fake``, ``d_acc_fake``) is then the mean
-over the fakes and the mismatched pairs.  On the silhouettes it raised the
-share of samples drawn as the class asked for (docs/beyond-the-book.md).
+over the fakes and the mismatched pairs (the update's ``negatives``).
 
 Fakes are drawn for the labels of the real batch they are trained against, so
 the classes are drawn as often as the data holds them.  ``fit`` takes

@@ -2,7 +2,8 @@
 
 The book's networks trained with the GAN's objective (``models.objectives.minimax``:
 binary cross-entropy, real = 1 and fake = 0, a sigmoid discriminator) or, with
-``loss='hinge'``, the hinge objective of SAGAN and BigGAN.  The keyword options
+``loss='hinge'``, the hinge objective of SAGAN and BigGAN, or with
+``loss='relativistic'``, R3GAN's pairing loss.  The keyword options
 ``label_smoothing``, ``label_flip`` and ``instance_noise`` (off by default) are
 the GAN hacks of ``models.recipe.hacks``.  As in the book, one discriminator step is two
 optimizer updates — one on a real batch, one on a fake batch drawn from the

@@ -65,7 +65,7 @@ def test_wgangp_trains_under_mirrored_strategy(comparison):
 
 
 def fixed_noise(z_critic, z_generator):
-    """A stand-in for the model's ``_noise``: each replica's slice of two fixed latent batches.
+    """A stand-in for the model's ``latent_batch``: each replica's slice of two fixed latent batches.
 
     ``train_step`` asks for noise twice per replica, for the critic then the generator
     update; each replica is traced in a thread of its own, so the count is per thread.
@@ -122,7 +122,7 @@ def _worker():
         z_generator = rng.normal(size=(GLOBAL_BATCH, single.z_dim)).astype("float32")
         logs = []
         for model in (single, mirrored):
-            model._noise = fixed_noise(z_critic, z_generator)
+            model.latent_batch = fixed_noise(z_critic, z_generator)
             history = model.fit(real, batch_size=GLOBAL_BATCH, epochs=1, shuffle=False, verbose=0)
             logs.append(np.array([history.history[key][0] for key in (*model.d_loss_names, *model.g_loss_names)]))
         after_single, after_mirrored = single.get_weights(), mirrored.get_weights()

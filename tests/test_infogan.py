@@ -83,7 +83,7 @@ def test_bad_code_options_are_refused_by_name(bad):
 
 
 def test_training_latents_are_noise_one_hot_and_uniform_codes(infogan):
-    latent = infogan._noise(3000).numpy()
+    latent = keras.ops.convert_to_numpy(infogan.latent_batch(3000))
     assert latent.shape == (3000, 11)
     z, one_hot, continuous = latent[:, :6], latent[:, 6:9], latent[:, 9:]
     assert abs(z.mean()) < 0.05 and abs(z.std() - 1) < 0.05

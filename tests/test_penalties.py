@@ -75,6 +75,11 @@ def test_the_book_gans_update_is_its_two_train_on_batch_calls(monkeypatch):
         keras.utils.set_random_seed(3)
         ours, book = make(), make()
         book.set_weights(ours.get_weights())
+        # Adam's first step is lr·g/(|g| + ε), lr·sign(g) with Keras' ε: a weight whose gradient
+        # is round-off (a bias before batch norm) would move ±lr by chance on either side.  With
+        # ε = 1e-3 such a weight moves less than lr·1e-4, while a real gradient still moves lr.
+        for model in (ours, book):
+            model.d_optimizer.epsilon = 1e-3
         latent = tf.random.normal((8, 6))
         monkeypatch.setattr(ours, "latent_batch", lambda n, latent=latent: latent)
         real = images(8)
@@ -183,3 +188,19 @@ def test_the_relativistic_generator_update_reads_a_real_batch():
     gan.set_weights(start)
     high = float(gan.update_generator(latent, real=tf.constant(images(8)) + 1.0)[0])
     assert low != high  # the real batch's scores enter the generator's loss
+
+
+def test_gdl_gan_trains_relativistic_with_r1_and_r2_and_resumes_them(run_dir, monkeypatch, capsys):
+    from tiny import use_tiny_camel
+    from utils.commands import cli
+
+    use_tiny_camel(monkeypatch, batch_size=8)
+    assert "--r2" in cli.build_parser("04_01").format_help()
+    model = cli.run("04_01", ["--data", "silhouettes", "--loss", "relativistic", "--r1", "0.1", "--r2", "0.2",
+                              "--epochs", "2", "--print-every", "2", "--no-quality", "--no-tensorboard"])
+    assert model.objective.name == "relativistic"
+    assert [(type(p).__name__, p.gamma) for p in model.penalties] == [("R1", 0.1), ("R2", 0.2)]
+    capsys.readouterr()
+    resumed = cli.run("04_01", ["--data", "silhouettes", "--epochs", "2", "--print-every", "2", "--no-quality",
+                                "--no-tensorboard", "--resume"])
+    assert resumed.objective.name == "relativistic" and resumed.recipe.r2_weight == 0.2 and resumed.epoch == 4

@@ -78,8 +78,8 @@ GAN_CAMEL = ChapterPreset(
     batch_size=64,
     epochs=6000,
     print_every_n_batches=5,
-    # Spectral normalisation, R1 (γ = 1) and the generator's average (decay 0.999): the best of the
-    # ablation on the horses at the main command's 500 steps (docs/modern-recipe.md).
+    # Spectral normalisation, R1 (γ = 1) and the generator's average (decay 0.999): the ablation's
+    # choice (docs/modern-recipe.md).
     modern=dict(spectral_norm=True, r1_weight=1.0, ema=0.999),
 )
 
@@ -158,11 +158,11 @@ CGAN_SILHOUETTES = ChapterPreset(
     data_name="silhouettes",
     # The camel GAN's networks and optimisers, conditioned on the ten animals.
     model=dict(GAN_CAMEL.model, num_classes=10),
-    # Real images with wrong labels shown as fakes too: with the plain conditional discriminator
-    # the share of samples drawn as the animal asked for stalled at 0.73 (docs/beyond-the-book.md).
+    # Real images with wrong labels shown as fakes too, for stronger control of the class
+    # (measured in docs/beyond-the-book.md).
     model_options=dict(matching_aware=True),
     batch_size=64,
-    epochs=3000,  # control 0.78 after 1000 steps, 0.80 after 2000, 0.89 after 3000 (docs/beyond-the-book.md)
+    epochs=3000,  # how control grows with the steps: docs/beyond-the-book.md
     print_every_n_batches=50,
 )
 
@@ -180,10 +180,9 @@ CGAN_CIFAR = ChapterPreset(
 INFOGAN_SILHOUETTES = ChapterPreset(
     section="infogan",
     data_name="silhouettes",
-    # The camel GAN's layer shapes, with the InfoGAN paper's MNIST choices for the rest: with
-    # the camel's ReLU, dropout and RMSprop at 8e-4 the discriminator collapsed within ten steps
-    # here (fakes always caught, real images at 0.5); with LeakyReLU(0.2), no dropout and Adam
-    # (beta_1 0.5) at 2e-4 / 1e-3 it keeps learning.  62 noise dimensions beside the codes.
+    # The camel GAN's layer shapes, with the InfoGAN paper's MNIST choices for the rest
+    # (LeakyReLU(0.2), no dropout, Adam with beta_1 0.5 at 2e-4 / 1e-3, 62 noise dimensions
+    # beside the codes): why, in docs/beyond-the-book.md.
     model=dict(GAN_CAMEL.model, z_dim=62, discriminator_activation="leaky_relu",
                discriminator_dropout_rate=None, optimiser="adam",
                discriminator_learning_rate=0.0002, generator_learning_rate=0.001),

@@ -58,7 +58,16 @@ class Penalty:
         return bool(self.reads) and set(self.reads) <= set(sides)
 
 
-def mean_squared_norm(gradient):
-    """mean over samples of ‖g‖², the norm over every non-batch axis (R1's and R2's measure)."""
-    gradient = ops.cast(gradient, "float32")
-    return ops.mean(ops.sum(ops.square(gradient), axis=list(range(1, len(gradient.shape)))))
+class ZeroCentred(Penalty):
+    """γ/2 · mean ‖∇ₓ logit(x)‖² over one batch (``gradient_of``), in the step that scores it: the
+    zero-centred penalties R1 (real images) and R2 (generated ones)."""
+
+    penalises_gradient = True
+
+    def __init__(self, gamma):
+        self.gamma = float(gamma)
+        self.weight = 0.5 * self.gamma
+
+    def value(self, scored, prepared=None):
+        gradient = ops.cast(scored.sides[self.gradient_of].gradient, "float32")
+        return ops.mean(ops.sum(ops.square(gradient), axis=list(range(1, len(gradient.shape)))))

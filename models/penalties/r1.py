@@ -5,20 +5,12 @@ no sigmoid): the zero-centred penalty that makes GAN training converge locally
 and that StyleGAN and R3GAN train with.  Set by ``r1_weight`` (γ) or ``--r1``.
 """
 
-from models.penalties.base import Penalty, mean_squared_norm
+from models.penalties.base import ZeroCentred
 
 
-class R1(Penalty):
+class R1(ZeroCentred):
     """γ/2 · mean ‖∇ₓ logit(x)‖² over the real batch, in the step that scores it."""
 
     name = "r1_weight"
     reads = ("real",)
     gradient_of = "real"
-    penalises_gradient = True
-
-    def __init__(self, gamma):
-        self.gamma = float(gamma)
-        self.weight = 0.5 * self.gamma
-
-    def value(self, scored, prepared=None):
-        return mean_squared_norm(scored.real.gradient)

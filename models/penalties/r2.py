@@ -6,20 +6,12 @@ pairing loss, R1 alone still lets training stall, R1 and R2 together converge.
 Set by ``r2_weight`` (γ) or ``--r2``.
 """
 
-from models.penalties.base import Penalty, mean_squared_norm
+from models.penalties.base import ZeroCentred
 
 
-class R2(Penalty):
+class R2(ZeroCentred):
     """γ/2 · mean ‖∇ₓ logit(x)‖² over the generated batch, in the step that scores it."""
 
     name = "r2_weight"
     reads = ("fake",)
     gradient_of = "fake"
-    penalises_gradient = True
-
-    def __init__(self, gamma):
-        self.gamma = float(gamma)
-        self.weight = 0.5 * self.gamma
-
-    def value(self, scored, prepared=None):
-        return mean_squared_norm(scored.fake.gradient)

@@ -1,1 +1,2 @@
-"""The console commands: the chapter commands (``gdl-gan``...), ``gdl-bench``, ``gdl-precision-check``."""
+"""The console commands: the chapter commands (``gdl-gan``...), ``gdl-eval``, ``gdl-bench``,
+``gdl-precision-check``, the ablation (``python -m utils.commands.ablation``) and ``run_figure``."""

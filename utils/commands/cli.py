@@ -225,8 +225,7 @@ def add_recipe_options(parser, preset):
     group.add_argument("--r1", dest="r1_weight", type=float, default=None, metavar="GAMMA", help=(
         "R1 penalty gamma/2 * |grad D(real)|^2 on real images (0: off)"))
     group.add_argument("--r2", dest="r2_weight", type=float, default=None, metavar="GAMMA", help=(
-        "R2 penalty gamma/2 * |grad D(fake)|^2 on generated images (0: off; R3GAN: with --r1 and "
-        "--loss relativistic)"))
+        "R2 penalty gamma/2 * |grad D(fake)|^2 on generated images (0: off)"))
     adversary = "critic" if "critic_learning_rate" in preset.model else "discriminator"
     group.add_argument("--d-learning-rate", type=float, default=None, help=(
         f"the {adversary}'s learning rate (default: the preset's, {preset.model[f'{adversary}_learning_rate']})"))
