@@ -287,11 +287,11 @@ def test_matching_aware_follows_the_data_sets_preset_unless_asked(argv, expected
 def test_cifar_with_all_ten_labels(data_dir):
     from test_loaders import write_cifar10
 
-    from utils.data.spec import DataSpec
+    from utils.data import sets
 
     write_cifar10(data_dir / "cifar-10-batches-py")
-    x, y, names = DataSpec("cifar", label="all").load_labelled((32, 32, 3))
+    x, y, names = sets.Cifar(label="all").load_labelled((32, 32, 3))
     assert x.shape[1:] == (32, 32, 3) and x.min() >= -1 and x.max() <= 1
     assert set(y.tolist()) == set(range(10)) and names[7] == "horse"
-    assert DataSpec("cifar", label="all").run_name == "cifar10"
-    assert DataSpec.infer("0001_cifar10") == DataSpec("cifar", label="all")
+    assert sets.Cifar(label="all").run_name == "cifar10"
+    assert sets.infer("0001_cifar10") == sets.Cifar(label="all")

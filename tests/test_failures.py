@@ -89,9 +89,9 @@ def test_ctrl_c_before_training_starts_ends_cleanly(run_dir, monkeypatch, capsys
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    from utils.data.spec import DataSpec
+    from utils.data.sets import Silhouettes
 
-    monkeypatch.setattr(DataSpec, "load_training", interrupted)
+    monkeypatch.setattr(Silhouettes, "load_training", interrupted)
     with pytest.raises(SystemExit) as stop:
         cli.main_gan(["--data", "silhouettes"])
     assert stop.value.code == 128 + signal.SIGINT

@@ -50,6 +50,47 @@ def camel_preset(batch_size):
         input_dim=(28, 28, 1), generator_initial_dense_layer_size=(7, 7, 8)))
 
 
+def tiny_preset(preset, batch_size=8):
+    """A chapter preset with tiny networks of the same kind (adversary, image size, activations,
+    batch norm, optimiser, learning rates and options kept): two small convolutions each side."""
+    from dataclasses import replace
+
+    model = dict(preset.model)
+    adversary = "critic" if "critic_learning_rate" in model else "discriminator"
+    height, width, channels = model["input_dim"]
+    model.update({f"{adversary}_conv_filters": [4, 8], f"{adversary}_conv_kernel_size": [3, 3],
+                  f"{adversary}_conv_strides": [2, 2], "generator_initial_dense_layer_size": (height // 4, width // 4, 8),
+                  "generator_upsample": [2, 2], "generator_conv_filters": [8, channels],
+                  "generator_conv_kernel_size": [3, 3], "generator_conv_strides": [1, 1], "z_dim": 6})
+    return replace(preset, batch_size=batch_size, model=model)
+
+
+def tiny_chapter(chapter, batch_size=8):
+    """A chapter of the registry (``utils.chapters``) whose presets have tiny networks."""
+    from dataclasses import replace
+
+    return replace(chapter, preset=tiny_preset(chapter.preset, batch_size),
+                   other_presets={data: tiny_preset(preset, batch_size) for data, preset in chapter.other_presets.items()})
+
+
+def is_tiny(model):
+    """Whether a model was built from a ``tiny_preset``."""
+    return list(model.generator_conv_filters) == [8, model.input_dim[-1]]
+
+
+def use_tiny_chapters(monkeypatch=None, batch_size=8):
+    """Make every chapter of the registry train tiny networks (for the duration of a test when
+    ``monkeypatch`` is given, else for the process)."""
+    from utils import chapters
+
+    for table in (chapters.CHAPTERS, chapters.CONTROLLABLE):
+        for key, chapter in list(table.items()):
+            if monkeypatch is None:
+                table[key] = tiny_chapter(chapter, batch_size)
+            else:
+                monkeypatch.setitem(table, key, tiny_chapter(chapter, batch_size))
+
+
 def use_tiny_camel(monkeypatch, batch_size):
     """Make the registry's 04_01 chapter train the tiny camel preset."""
     from dataclasses import replace

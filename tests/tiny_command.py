@@ -1,4 +1,5 @@
-"""Run a chapter command with the tiny networks: ``python tests/tiny_command.py 04_01 ARGS...``.
+"""Run a chapter command with tiny networks: ``python tests/tiny_command.py CHAPTER ARGS...``
+(04_01, 04_02, 04_03, cgan or infogan).
 
 The subprocess tests (signals, kill -9, several workers) exercise the real
 command, ``utils.commands.cli.run``, in its own process; only the networks are shrunk so
@@ -11,7 +12,6 @@ shrinking cannot silently stop working.
 import json
 import os
 import sys
-from dataclasses import replace
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -22,22 +22,12 @@ def fingerprint(model):
     return float(sum(np.abs(w).sum() * (k + 1) for k, w in enumerate(model.get_weights())))
 
 
-def tiny_generator_parameters(params):
-    from models.core.networks import build_generator
-    from models.GAN import GAN
-
-    arguments = [params[f"generator_{name}"] for name in GAN.GENERATOR_ARGUMENTS]
-    return build_generator(params["z_dim"], *arguments).count_params()
-
-
 def main(chapter, argv):
     from models.core.book import BookModel
-    from tiny import camel_preset
-    from utils import chapters
+    from tiny import is_tiny, use_tiny_chapters
     from utils.commands import cli
 
-    tiny = camel_preset(8).model
-    chapters.CHAPTERS[chapter] = replace(chapters.CHAPTERS[chapter], preset=camel_preset(8))
+    use_tiny_chapters(batch_size=8)
     holder = {}
     train = BookModel._train
 
@@ -53,7 +43,7 @@ def main(chapter, argv):
         code = stop.code
     model = holder.get("model")
     if model is not None:
-        if model.generator.count_params() != tiny_generator_parameters(tiny):
+        if not is_tiny(model):
             sys.exit(f"tiny_command: the command trained a {model.generator.count_params()}-parameter "
                      f"generator, not the tiny preset's: the registry patch did not reach it.")
         print("\n" + json.dumps({"epoch": model.epoch, "fingerprint": fingerprint(model),

@@ -95,10 +95,13 @@ def build_parser(chapter):
     data_help = (f"'{info.book_data}' is the book's data set (see docs/data.md for getting it); " if book else "")
     if "cifar" in info.other_presets:
         data_help += "'cifar': all ten CIFAR-10 classes (see docs/data.md for getting it); "
+    images = ("one subfolder of images per class, " if info.conditional else "")
     parser.add_argument(
-        "--data", choices=info.data_choices, default=info.book_data,
+        "--data", type=data_argument(info.data_choices), default=info.book_data,
+        metavar="{" + ",".join(info.data_choices) + ",images:DIR}",
         help=data_help + f"'{SILHOUETTES}' are the animal silhouettes installed with the project "
-        f"(works offline)",
+        f"(works offline); 'images:DIR' your own PNG/JPEG images in the folder DIR ({images}at any depth), "
+        f"resized to the preset's size",
     )
     parser.add_argument(
         "--classes", default=info.default_classes,
@@ -248,16 +251,33 @@ def hack_options(args):
     return {name: getattr(args, name) for name in NAMES if hasattr(args, name)}
 
 
-def data_spec(args, conditional=False):
-    """The ``DataSpec`` of --data (with --classes or --label; a conditional model's CIFAR is
-    all ten classes)."""
-    from utils.data.spec import DataSpec
+def data_argument(choices):
+    """--data's type: one of the chapter's data sets (``choices``) or ``images:DIR``, its name
+    checked and its text kept (``data_spec`` reads it with --classes and --label)."""
+    def check(text):
+        name, _, detail = text.partition(":")
+        if name == "images" and not detail:
+            raise argparse.ArgumentTypeError("'images' takes the folder: --data images:DIR")
+        if name not in (*choices, "images"):
+            raise argparse.ArgumentTypeError(
+                f"invalid choice: {text!r} (choose from {', '.join(choices)}, or images:DIR)")
+        return text
+    check.__name__ = "data"  # argparse names the type in its messages
+    return check
 
-    if args.data == SILHOUETTES:
-        return DataSpec(SILHOUETTES, classes=args.classes)
-    if conditional and args.data == "cifar":
-        return DataSpec("cifar", label="all")
-    return DataSpec(args.data, label=getattr(args, "label", None))
+
+def data_name(args):
+    """The registry name of --data (``images`` for ``images:DIR``)."""
+    return args.data.partition(":")[0]
+
+
+def data_spec(args, conditional=False):
+    """The data set of --data (with --classes or --label; a conditional model's CIFAR is all ten
+    classes)."""
+    from utils.data import sets
+
+    return sets.parse(args.data, classes=getattr(args, "classes", None), label=getattr(args, "label", None),
+                      conditional=conditional)
 
 
 def quality_monitor(args, spec, preset, folder):
@@ -272,7 +292,9 @@ def quality_monitor(args, spec, preset, folder):
                                n_samples=args.quality_samples, budget=args.quality_budget,
                                tensorboard=args.tensorboard)
     except FeatureWeightsUnavailable as error:
-        print(f"Sample quality will not be scored while training: {error}\n"
+        print(f"Sample quality will not be scored while training: {spec.run_name} is scored in the "
+              f"'{spec.default_features}' feature space (the silhouette classifier knows only silhouettes "
+              f"and drawings), whose weights are not here. {error}\n"
               "(train with --no-quality to silence this)", file=sys.stderr)
         return None
 
@@ -280,7 +302,7 @@ def quality_monitor(args, spec, preset, folder):
 def chosen_preset(info, args):
     """The preset of --data for --recipe (the book's, or its modern recipe)."""
     try:
-        return info.preset_for(args.data).with_recipe(getattr(args, "recipe", "book"))
+        return info.preset_for(data_name(args)).with_recipe(getattr(args, "recipe", "book"))
     except ValueError as error:
         sys.exit(f"{info.command} --recipe {args.recipe}: {error}")
 

@@ -29,7 +29,7 @@ def build_parser():
                         "instead of the shipped one")
     parser.add_argument("--data", default=None,
                         help="the run's data when the folder does not record it: silhouettes:horse, "
-                        "silhouettes:all, camel, cifar:7 or celeb")
+                        "silhouettes:all, camel, cifar:7, celeb or images:DIR")
     parser.add_argument("--samples", type=int, default=None,
                         help="generated images scored (default: as many as held-out images)")
     parser.add_argument("--reference", type=int, default=10000,
@@ -52,13 +52,13 @@ def evaluate(argv=None):
         if value is not None and value < 2:
             sys.exit(f"gdl-eval: --{name.replace('_', '-')} must be at least 2 (got {value}).")
 
-    from utils.data.spec import DataSpec
+    from utils.data import sets
     from utils.evaluation.features import FeatureWeightsUnavailable
     from utils.evaluation.report import EvaluationError, evaluate_run, format_table
     from utils.runs.saved import SavedRunError
 
     try:
-        data = DataSpec.parse(args.data) if args.data else None
+        data = sets.parse(args.data) if args.data else None
         report = evaluate_run(args.run_folder, features=args.features, data=data,
                               n_samples=args.samples, n_reference=args.reference,
                               n_held_out=args.held_out, classifier=args.classifier, seed=args.seed)

@@ -90,7 +90,7 @@ SCORES = ("fid", "precision", "recall", "coverage")
 def check(chapter="04_01", classes="horse", epochs=400, batch_size=None, seed=0, n_samples=None,
           folder=None):
     """Train both precisions, score them, save the grids → the report written to precision.json."""
-    from utils.data.spec import DataSpec
+    from utils.data.sets import Silhouettes
     from utils.evaluation.features import features_for
     from utils.evaluation.latent import generate
     from utils.evaluation.quality import Reference, sample_latents
@@ -101,7 +101,7 @@ def check(chapter="04_01", classes="horse", epochs=400, batch_size=None, seed=0,
     batch_size = batch_size or preset.batch_size
     folder = folder or os.path.join(run_root(), "precision", chapter)
     os.makedirs(folder, exist_ok=True)
-    spec = DataSpec("silhouettes", classes=classes)
+    spec = Silhouettes(classes=classes)
     x_train, _ = spec.load_training(preset.input_dim, batch_size)
     models = train_both(chapter, x_train, epochs, batch_size, seed, folder)
 

@@ -448,14 +448,14 @@ def loss_quality_correlation(records, signal, measure="fid", window=None):
 
 def monitor_for_run(spec, input_dim, folder, every=50, n_samples=None, features=None,
                     budget=0.10, tensorboard=True, n_train=2000, n_held_out=1000):
-    """The ``QualityMonitor`` the commands add: the run's data (a ``DataSpec``), scored in its
+    """The ``QualityMonitor`` the commands add: the run's data (a ``DataSet`` of ``utils.data.sets``), scored in its
     default feature space unless ``features`` (an extractor or a ``features_for`` name) is given.
 
     The extractor is built here, so a missing download fails before training
     starts; the real images are loaded and embedded when training starts.
 
     Args:
-        spec: the run's ``DataSpec``.
+        spec: the run's data set (``utils.data.sets``).
         input_dim: the model's image shape (H, W, C); the real images are loaded at it.
         folder: the run folder to write to, as for ``QualityMonitor``.
         every: score every this many epochs.

@@ -88,7 +88,7 @@ def evaluate_run(folder, features=None, data=None, n_samples=None, n_reference=1
         folder: the run folder, a path or a ``RunFolder``.
         features: an extractor, or a ``features_for`` name ('silhouette',
             'inception', a ``.keras`` file); by default the data's own.
-        data: a ``DataSpec`` when the folder does not record its data.
+        data: a data set (``utils.data.sets``) when the folder does not record its data.
         n_samples: generated images scored; by default as many as held-out images.
         n_reference, n_held_out: at most this many training and held-out images.
         classifier: a silhouette classifier weights file instead of the shipped one.
@@ -102,7 +102,7 @@ def evaluate_run(folder, features=None, data=None, n_samples=None, n_reference=1
             model (pass ``data``), or its generator draws non-finite images.
         ValueError: a damaged ``data.json`` or ``quality.json``.
     """
-    from utils.data.spec import DataSpec
+    from utils.data import sets
     from utils.evaluation.features import features_for
 
     started = time.perf_counter()
@@ -117,14 +117,14 @@ def evaluate_run(folder, features=None, data=None, n_samples=None, n_reference=1
             f"{folder} is not a run folder: it holds no params.json, run.json or "
             f"weights/{folder.checkpoint.name}. Pass the folder a training command or notebook wrote, "
             f"e.g. run/gan/0001_silhouettes-horse.")
-    spec = data or DataSpec.read(folder)
+    spec = data or sets.read(folder)
     if spec is None:
         raise EvaluationError(
             f"{folder} does not record its data (no data.json, and its name does not say): pass "
-            f"--data silhouettes:horse, camel, cifar:7 or celeb.")
+            f"--data {sets.EXAMPLES}.")
     say(f"Loading the run in {folder}")
     model = load_run(folder)
-    controllable = spec.name == "silhouettes" and model.CONTROL is not None
+    controllable = spec.animal_classes and model.CONTROL is not None
     say.total += int(controllable)
     if features is None or isinstance(features, str):
         features = features_for(features or spec.default_features, classifier=classifier)
@@ -161,7 +161,7 @@ def evaluate_run(folder, features=None, data=None, n_samples=None, n_reference=1
         say("Memorisation: nearest training image of each sample and held-out image")
         report["memorisation"], pictures["closest_pairs"] = memorisation(samples, real, out)
 
-        if spec.name == "silhouettes":
+        if spec.animal_classes:
             say("Mode coverage and latent arithmetic with the silhouette classifier")
             _silhouette_sections(report, model, samples, real, out, classifier, seed)
         else:
