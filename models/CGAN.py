@@ -179,11 +179,8 @@ class CGAN(BookModel):
         Returns:
             ``fit``'s ``History``.
         """
-        if n_critic is None:
-            n_critic = self.objective.default_n_critic
-        self.n_critic = n_critic
         return self._train(x_train, batch_size, epochs, run_folder, print_every_n_batches,
-                           False, callbacks, tensorboard, y_train=y_train)
+                           False, callbacks, tensorboard, y_train=y_train, n_critic=n_critic)
 
     # -- drawing chosen classes --------------------------------------------------------------
 

@@ -112,6 +112,5 @@ class GAN(BookModel):
         Raises:
             TrainingDiverged, TrainingInterrupted, RunFolderTaken: see ``train_run``.
         """
-        self.n_critic = 1
         return self._train(x_train, batch_size, epochs, run_folder, print_every_n_batches,
                            using_generator, callbacks, tensorboard)

@@ -305,7 +305,6 @@ class InfoGAN(BookModel):
         The run folder's grids are the code grids of ``sample_batch``.  ``fit()``
         underneath: ``callbacks`` are passed on; returns its ``History``.
         """
-        self.n_critic = 1
         return self._train(x_train, batch_size, epochs, run_folder, print_every_n_batches,
                            using_generator, callbacks, tensorboard)
 

@@ -113,6 +113,6 @@ class WGAN(BookModel):
         Returns:
             ``fit``'s ``History``.
         """
-        self.n_critic, self.clip_threshold = n_critic, clip_threshold
+        self.clip_threshold = clip_threshold
         return self._train(x_train, batch_size, epochs, run_folder, print_every_n_batches,
-                           using_generator, callbacks, tensorboard)
+                           using_generator, callbacks, tensorboard, n_critic=n_critic)

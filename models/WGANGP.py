@@ -89,6 +89,5 @@ class WGANGP(WGAN):
         Returns:
             ``fit``'s ``History``.
         """
-        self.n_critic = n_critic
         return self._train(x_train, batch_size, epochs, run_folder, print_every_n_batches,
-                           using_generator, callbacks, tensorboard)
+                           using_generator, callbacks, tensorboard, n_critic=n_critic)

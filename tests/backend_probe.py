@@ -74,8 +74,7 @@ def contracts():
 
     keras.utils.set_random_seed(3)
     wgangp = WGANGP(**wgangp_params())
-    wgangp.n_critic = 2
-    wgangp.fit(x, batch_size=16, epochs=1, verbose=0)
+    wgangp.fit(wgangp.training_batches(x, 8, n_critic=2), steps_per_epoch=1, epochs=1, verbose=0)
     # A linear critic f(x) = w·x + b has ‖∇f‖ = ‖w‖ everywhere: the penalty is (‖w‖ − 1)².
     linear = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(), keras.layers.Dense(1)])
     w = numpy(linear.layers[-1].kernel)

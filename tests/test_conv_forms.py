@@ -21,6 +21,7 @@ import tensorflow as tf
 from models.core import networks
 from models.ops import conv_forms, fast_conv, subpixel
 from utils import presets
+from tiny import assert_close
 
 # Each kind of layer, Keras' own class for it, and the shape of a tiny input.  The
 # upsample-conv takes an upsampled image: its input here goes through UpSampling2D first.
@@ -69,13 +70,6 @@ def value_and_grads(layer, kind, x):
         probe = tf.constant(np.random.default_rng(1).normal(size=y.shape), tf.float32)
         loss = tf.reduce_sum(y * probe)
     return [y] + tape.gradient(loss, [x] + layer.trainable_weights)
-
-
-def assert_close(expected, actual, rtol=2e-5):
-    expected, actual = np.asarray(expected, np.float32), np.asarray(actual, np.float32)
-    assert expected.shape == actual.shape
-    scale = max(float(np.max(np.abs(expected))), 1e-12)
-    assert float(np.max(np.abs(expected - actual))) <= rtol * scale
 
 
 # Where each forced form leaves its mark in the graph.

@@ -90,7 +90,8 @@ def test_gdl_eval_names_what_is_missing(tmp_path, run_dir):
 
 
 def test_quality_options_are_checked(run_dir):
-    with pytest.raises(SystemExit, match="--quality-budget"):
-        cli.main_gan(["--data", "silhouettes", "--quality-budget", "2"])
+    for budget in ("0", "-0.5", "nan"):
+        with pytest.raises(SystemExit, match="--quality-budget"):
+            cli.main_gan(["--data", "silhouettes", "--quality-budget", budget])
     with pytest.raises(SystemExit, match="--quality-every"):
         cli.main_gan(["--data", "silhouettes", "--quality-every", "0"])

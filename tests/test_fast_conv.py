@@ -18,14 +18,7 @@ import tensorflow as tf
 from models.core import networks
 from models.ops import conv_forms, fast_conv
 from utils import presets
-
-
-def assert_close(expected, actual, rtol=2e-5, what=""):
-    expected, actual = np.asarray(expected, np.float32), np.asarray(actual, np.float32)
-    assert expected.shape == actual.shape, what
-    scale = max(float(np.max(np.abs(expected))), 1e-12)
-    err = float(np.max(np.abs(expected - actual)))
-    assert err <= rtol * scale, f"{what}: max error {err:.3g} at scale {scale:.3g}"
+from tiny import assert_close
 
 
 CASES = [  # kernel, stride, height, width, padding

@@ -41,10 +41,10 @@ def test_fit_on_an_array_runs_one_book_epoch_per_batch(gan):
     assert gan.epoch == 2 and len(gan.d_losses) == 2 and len(gan.d_losses[0]) == 6
 
 
-def test_fit_splits_each_batch_into_n_critic_fresh_critic_batches():
-    """With n_critic = 3 a batch of 3 × 8 images makes three critic updates of 8 different images."""
+def test_fit_makes_one_critic_update_per_real_batch_the_step_holds():
+    """``training_batches(x, 8, n_critic=3)`` puts three batches of 8 different images side by
+    side in each step: three critic updates of 8 images; a plain batch makes one."""
     wgan = WGAN(**critic_params())
-    wgan.n_critic = 3
     seen = []
     original = wgan.show_adversary
 
@@ -55,11 +55,17 @@ def test_fit_splits_each_batch_into_n_critic_fresh_critic_batches():
 
     wgan.show_adversary = record
     x = np.arange(24, dtype="float32").reshape(24, 1, 1, 1) * np.ones((1, 8, 8, 1), "float32") / 24
-    wgan.fit(x, batch_size=24, epochs=1, shuffle=False, verbose=0, steps_per_epoch=1)
+    batches = wgan.training_batches(x, 8, n_critic=3)
+    assert tuple(batches.element_spec.shape) == (8, 3, 8, 8, 1)
+    assert sorted(next(iter(batches)).numpy()[:, :, 0, 0, 0].ravel() * 24) == pytest.approx(range(24))
+    wgan.fit(batches, epochs=1, verbose=0, steps_per_epoch=1)
     assert len(seen) == 3 and [int(batch.shape[0]) for batch in seen] == [8, 8, 8]
     d0 = int(wgan.d_optimizer.iterations)
-    wgan.fit(x, batch_size=24, epochs=1, shuffle=False, verbose=0)
-    assert int(wgan.d_optimizer.iterations) - d0 == 3 * 2  # three critic steps of two updates
+    wgan.fit(x, batch_size=8, epochs=1, verbose=0, steps_per_epoch=2)
+    assert int(wgan.d_optimizer.iterations) - d0 == 2 * 2  # two steps of one critic update (real, fake)
+    d0 = int(wgan.d_optimizer.iterations)
+    wgan.fit(batches, epochs=1, verbose=0, steps_per_epoch=1)
+    assert int(wgan.d_optimizer.iterations) - d0 == 3 * 2  # three critic updates of two steps
 
 
 def test_fit_on_a_dataset_with_labels_and_on_the_celeb_stream(gan, tmp_path, data_dir):

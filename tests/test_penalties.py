@@ -16,17 +16,13 @@ from models.WGAN import WGAN
 from models.WGANGP import WGANGP
 from models.core.updates import Side
 from models.penalties.r2 import R2
-from tiny import critic_params, gan_params, images, snapshot
-
-
-def wgangp_params():
-    return {**critic_params(critic_batch_norm_momentum=None), "grad_weight": 10.0, "batch_size": 8}
+from tiny import critic_params, gan_params, images, snapshot, wgangp_params
 
 
 MODELS = {
     "GAN": lambda **options: GAN(**gan_params(), **options),
     "WGAN": lambda **options: WGAN(**critic_params(), **options),
-    "WGANGP": lambda **options: WGANGP(**wgangp_params(), **options),
+    "WGANGP": lambda **options: WGANGP(**wgangp_params(batch_size=8), **options),
     "CGAN": lambda **options: CGAN(**gan_params(), num_classes=3, **options),
     "InfoGAN": lambda **options: InfoGAN(**gan_params(), categorical_dim=3, continuous_dim=1, **options),
 }
@@ -90,8 +86,11 @@ def test_the_book_gans_update_is_its_two_train_on_batch_calls(monkeypatch):
         if isinstance(book, WGAN):
             for variable in book.adversary.trainable_variables:
                 variable.assign(keras.ops.clip(variable, -book.clip_threshold, book.clip_threshold))
+        # Within 1% of a step (lr = 1e-3): a gradient that nearly cancels keeps round-off of a few
+        # per cent, which the order of the sums (threads, another CPU) sets; a wrong update (a
+        # label swapped, a step missing) moves weights by 1e-4 and more.
         for a, b in zip(snapshot(ours.adversary), snapshot(book.adversary)):
-            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+            np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
 
 
 def test_r2_is_the_mean_squared_input_gradient_of_the_logit_on_the_fakes():

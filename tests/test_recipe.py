@@ -15,16 +15,10 @@ from models.recipe import augment
 from models.recipe.average import GeneratorAverage
 from models.recipe.options import Recipe
 from models.WGANGP import WGANGP
-from tiny import gan_params, images, snapshot
+from tiny import gan_params, images, snapshot, wgangp_params
 from utils import presets
 from utils.commands import cli
 from utils.loaders import load_model
-
-
-def wgangp_params(**overrides):
-    from test_wgangp import wgangp_params as params
-
-    return params(**overrides)
 
 
 # -- off is the book's recipe -------------------------------------------------------------------
@@ -98,7 +92,6 @@ def test_augmentation_reaches_every_image_the_adversary_sees_in_both_updates(mak
     cutout = augment.cutout
     monkeypatch.setitem(augment.OPERATIONS, "cutout", lambda x, p, **kw: seen.append(x.shape) or cutout(x, p, **kw))
     model = make()
-    model.n_critic = 1
     model.run_eagerly = True
     x = images(16)
     if isinstance(model, CGAN):
@@ -125,7 +118,6 @@ def test_the_adaptive_probability_follows_the_real_images_scores():
 
 def test_the_gradient_penalty_update_adapts_the_probability_too():
     wgangp = WGANGP(**wgangp_params(), augment="translation", augment_probability=0.5, augment_target=0.6)
-    wgangp.n_critic = 1
     wgangp.fit(images(16), batch_size=8, epochs=1, steps_per_epoch=1, verbose=0)
     assert float(wgangp.augmentation.probability) != 0.5
 

@@ -5,6 +5,7 @@ weight files in the chapter generators, and it still works saved, under mixed
 precision, XLA and tf.distribute.
 """
 
+import functools
 import io
 import re
 
@@ -14,9 +15,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+import tiny
 from models.core import networks
 from models.ops import subpixel
 from utils import presets
+
+assert_close = functools.partial(tiny.assert_close, rtol=1e-5)  # these layers agree closer
 
 
 def generator_args(preset):
@@ -50,15 +54,6 @@ def value_and_grads(conv, x, probe):
         loss = tf.reduce_sum(tf.cast(y, tf.float32) * probe)
     grads = tape.gradient(loss, [x, conv.kernel, conv.bias])
     return [y.numpy()] + [g.numpy() for g in grads]
-
-
-def assert_close(expected, actual, rtol=1e-5, what=""):
-    """Within rtol of the expected tensor's scale (its largest magnitude)."""
-    expected, actual = np.asarray(expected, np.float32), np.asarray(actual, np.float32)
-    assert expected.shape == actual.shape
-    scale = max(float(np.max(np.abs(expected))), 1e-12)
-    err = float(np.max(np.abs(expected - actual)))
-    assert err <= rtol * scale, f"{what}: max error {err:.3g} at scale {scale:.3g}"
 
 
 # -- the layer alone -----------------------------------------------------------------------

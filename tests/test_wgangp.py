@@ -7,16 +7,8 @@ import tensorflow as tf
 
 from models.penalties.gradient_penalty import gradient_penalty
 from models.WGANGP import WGANGP, RandomWeightedAverage
-from tiny import changed, critic_params, images, snapshot
+from tiny import changed, critic_params, images, snapshot, wgangp_params
 from utils import presets
-
-
-def wgangp_params(**overrides):
-    params = critic_params()
-    params = {k: v for k, v in params.items() if k not in ("optimiser", "z_dim")}
-    params.update(optimiser="adam", grad_weight=10, z_dim=6, batch_size=16)
-    params.update(overrides)
-    return params
 
 
 @pytest.fixture

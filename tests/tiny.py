@@ -40,6 +40,23 @@ def critic_params(**overrides):
     return params
 
 
+def wgangp_params(**overrides):
+    """WGAN-GP's arguments: the tiny critic's, Adam, grad_weight 10, batch 16."""
+    params = {k: v for k, v in critic_params().items() if k not in ("optimiser", "z_dim")}
+    params.update(optimiser="adam", grad_weight=10, z_dim=6, batch_size=16)
+    params.update(overrides)
+    return params
+
+
+def assert_close(expected, actual, rtol=2e-5, what=""):
+    """Within ``rtol`` of the expected tensor's scale (its largest magnitude)."""
+    expected, actual = np.asarray(expected, np.float32), np.asarray(actual, np.float32)
+    assert expected.shape == actual.shape, what
+    scale = max(float(np.max(np.abs(expected))), 1e-12)
+    err = float(np.max(np.abs(expected - actual)))
+    assert err <= rtol * scale, f"{what}: max error {err:.3g} at scale {scale:.3g}"
+
+
 def camel_preset(batch_size):
     """The camel chapter preset with the tiny networks, at the camel's 28×28 images."""
     from dataclasses import replace

@@ -21,10 +21,11 @@ __all__ = ["handwritten_step", "initial_state", "step_seconds", "supports", "tra
 ROUNDS = 5
 
 
-def supports(model):
-    """Whether ``model`` trains as the hand-written step does: the book's GAN, no hacks, no recipe."""
+def supports(model, n_critic=1):
+    """Whether ``model`` trains as the hand-written step does, with ``n_critic`` adversary updates
+    per step: the book's GAN (one update), no hacks, no recipe."""
     return (getattr(model.objective, "name", None) == "gan" and model.CONTROL is None
-            and model.n_critic == 1 and not model.hacks.active and model.recipe == type(model.recipe)()
+            and n_critic == 1 and not model.hacks.active and model.recipe == type(model.recipe)()
             and model.dtype_policy.name == "float32")
 
 
@@ -133,8 +134,7 @@ def step_seconds(chapter, warmup=2, steps=3, rounds=ROUNDS):
     preset = CHAPTERS[chapter].preset
     keras.utils.set_random_seed(0)
     model = CHAPTERS[chapter].model_class(**preset.model)
-    model.n_critic = preset.train_options.get("n_critic", 1)
-    if not supports(model):
+    if not supports(model, preset.train_options.get("n_critic", 1)):
         return {"note": "no hand-written step: it is written for the book's GAN only"}
     real = jax.numpy.asarray(np.random.uniform(-1, 1, (preset.batch_size, *preset.input_dim)), "float32")
 

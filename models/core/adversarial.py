@@ -24,7 +24,6 @@ import keras
 from keras import ops
 
 from models.core import backends
-from models.core.arguments import positive_int
 from models.core.combined import CombinedModel
 from models.core.guards import LossMeans, NonFiniteUpdates, is_floating
 from models.core.randomness import Randomness
@@ -40,18 +39,19 @@ class AdversarialModel(AdversarialUpdates, keras.Model):
     """A generator and its adversary, trained against each other by ``fit()``.
 
     ``fit`` takes images (an array, a ``tf.data.Dataset``, or ``(images, labels)``
-    pairs whose labels are ignored).  Each batch that reaches ``train_step`` is
-    split into ``n_critic`` slices, one per adversary update; the generator
-    update uses as many latent points as one slice holds.  So with
-    ``n_critic=5``, ``fit(x, batch_size=5 * 64)`` makes five critic updates on
-    64 images each and one generator update on 64 latent points.
+    pairs whose labels are ignored).  A batch ``(batch, H, W, C)`` makes one
+    adversary update and one generator update on as many latent points; a batch
+    ``(batch, n, H, W, C)`` makes ``n`` adversary updates, the ``i``-th on
+    ``[:, i]``, then the generator's: ``fit(model.training_batches(x, 64, n_critic=5))``
+    makes five critic updates on 64 images each and one generator update on 64
+    latent points.
     """
 
     EXTRA_D_LOSS_NAMES = ()  # what a subclass's extra terms report, beyond the objective's and penalties'
     EXTRA_G_LOSS_NAMES = ()
     CONTROL = None  # what chooses what a sample shows: None, "labels" (CGAN) or "codes" (InfoGAN)
 
-    def __init__(self, adversary, generator, objective, penalties=(), n_critic=1, recipe=None, **kwargs):
+    def __init__(self, adversary, generator, objective, penalties=(), recipe=None, **kwargs):
         super().__init__(**kwargs)
         recipe = recipe or Recipe()
         # Plain parts, not Keras state.
@@ -74,11 +74,11 @@ class AdversarialModel(AdversarialUpdates, keras.Model):
         self.generator_average = (GeneratorAverage(generator, recipe.ema, name="generator_average")
                                   if recipe.ema else None)
         self.hacks = Hacks()
-        self._n_critic = int(n_critic)
         self.losses_tracker = LossMeans([*self.d_loss_names, *self.g_loss_names])
         self.finite_guard = NonFiniteUpdates()
         self._latent_dim = int(generator.inputs[0].shape[-1])
         self._book_steps = {}
+        self._traced_rank = None  # of the batches fit's step was traced for (4, or 5: n side by side)
         probe = self._probe_inputs()
         self.model(probe)
         self(probe)
@@ -193,18 +193,6 @@ class AdversarialModel(AdversarialUpdates, keras.Model):
         return optimizer
 
     @property
-    def n_critic(self):
-        """Adversary updates per generator update (a new value retraces the step)."""
-        return self._n_critic
-
-    @n_critic.setter
-    def n_critic(self, value):
-        value = positive_int("n_critic", value)
-        if value != self._n_critic:
-            self._n_critic = int(value)
-            self._retrace()
-
-    @property
     def penalty_passes(self):
         """How many more passes of the adversary each of its updates makes for penalties that
         score points of their own (the gradient penalty's interpolates)."""
@@ -264,15 +252,16 @@ class AdversarialModel(AdversarialUpdates, keras.Model):
         return self._step(args[0])
 
     def _step(self, data):
-        """One step, stateful: ``n_critic`` adversary updates, each on its own slice of the batch,
-        then one generator update."""
+        """One step, stateful: an adversary update on each real batch the data holds (one, or
+        ``n`` side by side: see the class), then one generator update."""
         real, labels, _ = keras.utils.unpack_x_y_sample_weight(data)
         real = ops.cast(real, "float32")
-        conditions = self.conditions_of(labels)
-        n = self.n_critic
-        for i in range(n):
-            batch = real[i::n]
-            batch_conditions = None if conditions is None else conditions[i::n]
+        if len(real.shape) == 4:  # (batch, H, W, C): one adversary update
+            updates = [(real, labels)]
+        else:  # (batch, n, H, W, C): n updates, the i-th on [:, i]
+            updates = [(real[:, i], None if labels is None else labels[:, i]) for i in range(real.shape[1])]
+        for batch, batch_labels in updates:
+            batch_conditions = self.conditions_of(batch_labels)
             d = self.update_adversary(batch, batch_conditions)
         g = self.update_generator(self.latent_batch(ops.shape(batch)[0]), batch_conditions, real=batch)
         self.after_generator_update()

@@ -35,7 +35,7 @@ from models.recipe.options import Recipe
 from models.core.adversarial import AdversarialModel
 from models.ops.precision import resolve_precision
 from models.ops.fast_conv import with_plain_layers
-from models.core.batches import book_batch, is_dataset, is_stream, labelled_batches, training_dataset
+from utils.data.batches import book_batch, is_dataset, is_stream, labelled_batches, training_dataset
 from models.core.networks import build_discriminator, build_generator
 from models.penalties import recipe_penalties
 from utils import plotting
@@ -196,11 +196,18 @@ class BookModel(AdversarialModel):
         Images that cannot work (another shape than ``input_dim``, pixels not in
         [-1, 1], NaN) are refused before the first step.
         """
+        rank = None
         if is_dataset(x):
             spec = x.element_spec[0] if isinstance(x.element_spec, tuple) else x.element_spec
             checks.check_batch_shape(spec.shape, self.input_dim, "the dataset")
+            rank = spec.shape.rank
         elif x is not None and not is_stream(x):
             checks.check_images(x, self.input_dim, "x")
+            rank = 4
+        if rank is not None and rank != self._traced_rank:
+            # One update per batch, or n side by side: a step of its own, not a relaxed one.
+            self._traced_rank = rank
+            self._retrace()
         return super().fit(x, *args, callbacks=[BookHistory(), *(callbacks or [])], **kwargs)
 
     @property
@@ -217,10 +224,11 @@ class BookModel(AdversarialModel):
     # -- the book's training verbs -----------------------------------------------------------
 
     def _train(self, x_train, batch_size, epochs, run_folder, print_every_n_batches,
-               using_generator, callbacks=(), tensorboard=True, y_train=None):
+               using_generator, callbacks=(), tensorboard=True, y_train=None, n_critic=None):
         """The book's loop as ``fit()``: the arguments checked, the batches made (``y_train``, a
-        conditional model's classes, makes them ``(images, labels)``), then a training run into
-        the run folder (``utils.runs.training.train_run``), a Keras epoch for each of the book's.
+        conditional model's classes, makes them ``(images, labels)``; ``n_critic`` adversary
+        updates per step, None: the objective's), then a training run into the run folder
+        (``utils.runs.training.train_run``), a Keras epoch for each of the book's.
         """
         batch_size = checks.positive_int("batch_size", batch_size)
         epochs = checks.positive_int("epochs", epochs, minimum=0)
@@ -231,13 +239,22 @@ class BookModel(AdversarialModel):
         if y_train is not None:
             checks.check_labels(y_train, self.num_classes)
         self.trained_batch_size = batch_size  # recorded in checkpoints, kept by --resume
-        if y_train is None:
-            dataset = training_dataset(x_train, batch_size * self.n_critic, using_generator)
-        else:
-            dataset = labelled_batches(x_train, y_train, batch_size * self.n_critic)
+        dataset = self.training_batches(x_train, batch_size, n_critic, y_train, using_generator)
         images_spec = dataset.element_spec[0] if y_train is not None else dataset.element_spec
         checks.check_batch_shape(images_spec.shape, self.input_dim, "x_train")
         return train_run(self, dataset, run_folder, epochs, every, callbacks, tensorboard)
+
+    def training_batches(self, x_train, batch_size, n_critic=None, y_train=None, using_generator=False):
+        """The endless dataset ``train`` fits on, for ``fit`` too: shuffled batches of
+        ``batch_size`` images (with ``y_train``, ``(images, labels)``), ``n_critic`` of them per
+        step side by side, one per adversary update (None: the objective's, 1 or 5).
+
+        ``model.fit(model.training_batches(x, 64, n_critic=5), steps_per_epoch=100)``
+        """
+        n_critic = checks.positive_int("n_critic", self.objective.default_n_critic if n_critic is None else n_critic)
+        if y_train is None:
+            return training_dataset(x_train, batch_size, using_generator, n_critic)
+        return labelled_batches(x_train, y_train, batch_size, n_critic)
 
     def _book_batch(self, x_train, batch_size, using_generator):
         return book_batch(x_train, batch_size, using_generator, self._book_iterators)
@@ -256,11 +273,8 @@ class BookModel(AdversarialModel):
 
     def sample_images(self, run_folder):
         """Save the sample grid (``sample_batch``) as ``images/sample_<epoch>.png``."""
-        path = RunFolder(run_folder).sample(self.epoch)
-        path.parent.mkdir(parents=True, exist_ok=True)
         images, (rows, cols) = self.sample_batch()
-        plotting.save_image_grid(images, path, rows=rows, cols=cols)
-        return str(path)
+        return str(RunFolder(run_folder).save_sample_grid(plotting.tile_images(images, rows, cols), self.epoch))
 
     # -- the book's save / load surface ----------------------------------------------
 

@@ -77,7 +77,7 @@ def train(chapter, data, variant, seed, args):
         return folder
     command = [*(args.launcher.split() if args.launcher else [chapter.command]), "--data", data, "--epochs", str(args.epochs), "--seed", str(seed),
                "--run-id", f"{variant}-s{seed}", "--print-every", str(args.quality_every),
-               "--quality-every", str(args.quality_every), "--quality-budget", "1",
+               "--quality-every", str(args.quality_every), "--quality-budget", "inf",
                "--no-tensorboard", *flags_of(variant)]
     checkpoint = RunFolder(folder).checkpoint
     if checkpoint.exists():  # cut short: go on from the epoch its checkpoint holds

@@ -303,12 +303,11 @@ def book_loop(model, x_train, batch_size, n_critic, clip_threshold):
 def our_steps(model, x_train, batch_size, n_critic, clip_threshold):
     """``n`` steps of the compiled step that ``fit()`` runs (Keras' train function), on the data
     pipeline ``train()`` feeds it; one iterator for the whole benchmark, as in one long run."""
-    from models.core.batches import training_dataset
+    from utils.data.batches import training_dataset
 
-    model.n_critic = n_critic
     if clip_threshold is not None:
         model.clip_threshold = clip_threshold
-    dataset = training_dataset(x_train, batch_size * n_critic)
+    dataset = training_dataset(x_train, batch_size, n_critic=n_critic)
     iterator = iter(model.distribute_strategy.experimental_distribute_dataset(dataset))
     model.make_train_function()
 
@@ -498,14 +497,14 @@ def fit_seconds(chapter, steps, warmup, plain=False):
     keras.utils.set_random_seed(0)
     with book_layers(plain):
         model = info.model_class(**preset.model)
-    model.n_critic = n_critic
     if preset.train_options.get("clip_threshold") is not None:
         model.clip_threshold = preset.train_options["clip_threshold"]
-    batch = preset.batch_size * n_critic
-    x_train = np.random.uniform(-1, 1, (batch * max(steps, warmup), *preset.input_dim)).astype("float32")
-    model.fit(x_train, batch_size=batch, epochs=1, steps_per_epoch=warmup, verbose=0)
+    images = preset.batch_size * n_critic * max(steps, warmup)
+    x_train = np.random.uniform(-1, 1, (images, *preset.input_dim)).astype("float32")
+    batches = model.training_batches(x_train, preset.batch_size, n_critic)
+    model.fit(batches, epochs=1, steps_per_epoch=warmup, verbose=0)
     start = time.perf_counter()
-    model.fit(x_train, batch_size=batch, epochs=1, steps_per_epoch=steps, verbose=0)
+    model.fit(batches, epochs=1, steps_per_epoch=steps, verbose=0)
     return (time.perf_counter() - start) / steps
 
 

@@ -151,7 +151,8 @@ def build_parser(chapter):
     parser.add_argument("--quality-samples", type=int, default=None,
                         help="samples scored each time (default: as many as held-out images, at most 1000)")
     parser.add_argument("--quality-budget", type=float, default=0.1,
-                        help="the most scoring may take, as a fraction of the training time")
+                        help="the most scoring may take, as a share of the training time ('inf': score every "
+                        "--quality-every steps whatever it costs)")
     parser.add_argument("--no-quality", dest="quality", action="store_false",
                         help="do not score sample quality while training")
     if "n_critic" in preset.train_options:
@@ -423,8 +424,8 @@ def _train(info, args, resume):
         keras.utils.set_random_seed(args.seed)
     if args.quality_samples is not None and args.quality_samples < 2:
         sys.exit(f"--quality-samples must be at least 2 (got {args.quality_samples}).")
-    if not 0 < args.quality_budget <= 1:
-        sys.exit(f"--quality-budget is a fraction of the training time in (0, 1] (got {args.quality_budget}).")
+    if not args.quality_budget > 0:
+        sys.exit(f"--quality-budget is a share of the training time above 0, or inf (got {args.quality_budget}).")
     try:
         spec = data_spec(args, conditional=info.conditional)
     except ValueError as error:

@@ -163,7 +163,7 @@ class QualityMonitor(keras.callbacks.Callback):
         reference: a ``Reference``, or a ``PendingReference``.
         every: score every this many epochs (an integer >= 1).
         n_samples: generated images per scoring (>= 2); None: as many as held-out images.
-        budget: the share of the training time that scoring may take, in (0, 1].
+        budget: the share of the training time that scoring may take, above 0 (``inf``: no limit).
         folder: the run folder (a path or ``RunFolder``) to write to; None writes nothing.
         tensorboard: also write the scores to TensorBoard (only with ``folder``).
         seed: seed of the fixed latent batch that is scored.
@@ -178,8 +178,8 @@ class QualityMonitor(keras.callbacks.Callback):
             raise ValueError(f"every must be at least 1 epoch; got {every}.")
         if n_samples is not None and int(n_samples) < 2:
             raise ValueError(f"n_samples must be at least 2; got {n_samples}.")
-        if not 0 < budget <= 1:
-            raise ValueError(f"budget is a fraction of the training time in (0, 1]; got {budget}.")
+        if not budget > 0:
+            raise ValueError(f"budget is a share of the training time above 0 (inf: no limit); got {budget}.")
         self._reference = reference
         # As many samples as held-out images by default, so that the floor is at the same count.
         self.every, self.budget, self.seed = int(every), budget, seed
@@ -461,7 +461,8 @@ def monitor_for_run(spec, input_dim, folder, every=50, n_samples=None, features=
         every: score every this many epochs.
         n_samples: generated images per scoring; None: as many as held-out images.
         features: an extractor, a ``features_for`` name, or None for ``spec.default_features``.
-        budget: the share of the training time that scoring may take, in (0, 1].
+        budget: the share of the training time that scoring may take, above 0 (``inf``: score
+            every ``every`` epochs whatever it costs).
         tensorboard: also write the scores to TensorBoard.
         n_train: at most this many training images as the reference.
         n_held_out: at most this many held-out real images.

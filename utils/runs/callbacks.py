@@ -135,11 +135,9 @@ class SampleGrid(keras.callbacks.Callback):
         images, (rows, cols) = self.model.sample_batch()
         if not np.isfinite(images).all():
             return None
-        path = self.folder.sample(epoch)
         grid = plotting.tile_images(images, rows, cols)
         with self.folder.writing("a sample grid"):
-            path.parent.mkdir(parents=True, exist_ok=True)
-            replace_atomically(path, lambda tmp: plotting.save_grid(grid, tmp))
+            path = self.folder.save_sample_grid(grid, epoch)
         if self.tensorboard:
             if self._writer is None:
                 self._writer = tf.summary.create_file_writer(str(self.folder.logs / "samples"))

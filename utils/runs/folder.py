@@ -155,6 +155,19 @@ class RunFolder:
         """
         return self.images / f"sample_{epoch}.png"
 
+    def save_sample_grid(self, grid, epoch):
+        """Write a grid (``plotting.tile_images``) as the sample of ``epoch``, whole or not at all.
+
+        Returns:
+            The grid's ``Path``.
+        """
+        from utils import plotting
+
+        path = self.sample(epoch)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        replace_atomically(path, lambda tmp: plotting.save_grid(grid, tmp))
+        return path
+
     def archive(self, network_name):
         """Where ``save_model`` puts a whole network (``generator.keras``, ``critic.keras``...).
 

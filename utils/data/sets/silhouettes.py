@@ -38,7 +38,7 @@ class Silhouettes(DataSet):
 
     @classmethod
     def from_command(cls, detail, classes=None, label=None, conditional=False):
-        return cls(classes=detail or classes or "horse")
+        return cls(classes=detail or classes)  # None: horses; '' is refused by name
 
     @classmethod
     def from_run_name(cls, run_name):

@@ -9,7 +9,9 @@ Two kinds of training set reach the book's ``train``:
   book's Keras 2 ``DirectoryIterator``), re-batched to the step's size.
 
 Either way ``fit()`` receives an endless dataset of float32 image batches;
-Keras distributes it across replicas when a strategy has several.
+Keras distributes it across replicas when a strategy has several.  With ``n_critic``
+adversary updates per step, each element holds their real batches side by side,
+``(batch, n_critic, H, W, C)``: the step reads how many updates to make from the data.
 """
 
 import numpy as np
@@ -18,16 +20,32 @@ import tensorflow as tf
 from models.core.arguments import image_array
 
 
-def training_dataset(x_train, batch_size, using_generator=False):
-    """An endless ``tf.data.Dataset`` of float32 image batches of exactly ``batch_size`` images."""
+def training_dataset(x_train, batch_size, using_generator=False, n_critic=1):
+    """An endless ``tf.data.Dataset`` of float32 image batches of exactly ``batch_size`` images
+    (``n_critic`` of them per element, see ``per_update``)."""
     if not using_generator:
         if is_stream(x_train):
             raise ValueError(
                 "x_train is a stream of batches (an iterator or dataset), not an array: "
                 "call train(..., using_generator=True)."
             )
-        return array_batches(x_train, batch_size)
-    return image_batches(x_train, batch_size)
+        return per_update(array_batches(x_train, batch_size * n_critic), n_critic)
+    return per_update(image_batches(x_train, batch_size * n_critic), n_critic)
+
+
+def per_update(dataset, n_critic):
+    """Each element of ``batch × n_critic`` images (and labels) as ``(batch, n_critic, …)``: the
+    real batches of the step's ``n_critic`` adversary updates side by side, update ``i`` taking
+    every ``n_critic``-th image from the ``i``-th; unchanged for one update.  The batch stays
+    the first axis, so that a strategy splits it across replicas."""
+    if n_critic == 1:
+        return dataset
+
+    def side_by_side(*parts):
+        shaped = tuple(tf.reshape(part, (-1, n_critic, *part.shape[1:])) for part in parts)
+        return shaped if len(shaped) > 1 else shaped[0]
+
+    return dataset.map(side_by_side)
 
 
 def array_batches(x_train, batch_size):
@@ -40,9 +58,10 @@ def array_batches(x_train, batch_size):
     return dataset.with_options(options).prefetch(tf.data.AUTOTUNE)
 
 
-def labelled_batches(x_train, y_train, batch_size):
+def labelled_batches(x_train, y_train, batch_size, n_critic=1):
     """An endless dataset of ``(images, labels)`` batches for a conditional model: float32
-    images and int32 labels of shape (batch,), shuffled together."""
+    images and int32 labels of shape (batch,), shuffled together (``n_critic`` batches per
+    element, see ``per_update``)."""
     images = image_array(x_train)
     labels = np.asarray(y_train)
     if labels.ndim == 2 and labels.shape[1] == 1:  # Keras' CIFAR labels are (N, 1)
@@ -55,10 +74,10 @@ def labelled_batches(x_train, y_train, batch_size):
         raise ValueError(f"y_train must hold integer classes (0, 1, ...); got {labels.dtype}.")
     dataset = tf.data.Dataset.from_tensor_slices(
         (images.astype(np.float32, copy=False), labels.astype(np.int32)))
-    dataset = dataset.shuffle(len(images)).repeat().batch(batch_size, drop_remainder=True)
+    dataset = dataset.shuffle(len(images)).repeat().batch(batch_size * n_critic, drop_remainder=True)
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
-    return dataset.with_options(options).prefetch(tf.data.AUTOTUNE)
+    return per_update(dataset.with_options(options), n_critic).prefetch(tf.data.AUTOTUNE)
 
 
 def is_dataset(x):
