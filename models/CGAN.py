@@ -1,6 +1,6 @@
 """A conditional GAN: the user chooses what is drawn.
 
-The chapter's networks with a class label fed to both (``models.core.conditioning``):
+The chapter's networks with a class label fed to both (``models.conditioning``):
 the generator maps ``[z, label]`` to an image, the discriminator judges
 ``[image, label]`` pairs, so it rejects a good horse presented as a cat and the
 generator must draw the class it is asked for.  Labels are integers, shape (N,).
@@ -34,9 +34,9 @@ from keras import ops
 from models.core import backends
 import keras
 
-from models.core import arguments as checks
+from models import arguments as checks
 from models.core.book import BookModel
-from models.core.conditioning import (ConditionalCombinedModel, build_conditional_discriminator,
+from models.conditioning import (ConditionalCombinedModel, build_conditional_discriminator,
                                  build_conditional_generator)
 from models.objectives import objective_for
 

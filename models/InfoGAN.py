@@ -41,10 +41,10 @@ from models.core import backends
 import keras
 from keras import layers
 
-from models.core import arguments as checks
+from models import arguments as checks
 from models.core.book import BookModel, make_optimizer
 from models.objectives.minimax import Minimax
-from models.core.networks import weight_init
+from models.networks import weight_init
 from utils import plotting
 
 GRID_COLUMNS = 10  # the sample grid sweeps the first continuous code over this many values

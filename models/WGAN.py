@@ -10,7 +10,7 @@ The objective is ``models.objectives.wasserstein``, the clipping
 
 import keras
 
-from models.core.arguments import positive_number
+from models.arguments import positive_number
 from models.core.book import BookModel
 from models.objectives.wasserstein import Wasserstein
 from models.penalties.clipping import WeightClipping

@@ -1,4 +1,4 @@
-"""Run by tests/test_backends.py in a process of its own, under the KERAS_BACKEND it sets.
+"""Run by tests/models/core/test_backends.py in a process of its own, under the KERAS_BACKEND it sets.
 
     python tests/backend_probe.py contracts OUT.json
     python tests/backend_probe.py resume RUN_FOLDER EPOCHS OUT.json
@@ -16,8 +16,9 @@ import json
 import sys
 from pathlib import Path
 
+# The project before tests/ (this script's folder, first on the path), whose models/ and utils/
+# hold tests and would hide the packages of the same names.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
@@ -182,11 +183,11 @@ def measured_forms():
 
 def handwritten_difference():
     """The largest difference between the state after one step of the GAN's own jitted step and
-    after the hand-written JAX step (utils/handwritten_jax_step.py), from the same state."""
+    after the hand-written JAX step (utils/commands/handwritten_jax_step.py), from the same state."""
     import jax
 
     from models.GAN import GAN
-    from utils.handwritten_jax_step import handwritten_step, initial_state, trainer_state
+    from utils.commands.handwritten_jax_step import handwritten_step, initial_state, trainer_state
 
     keras.utils.set_random_seed(10)
     gan = GAN(**gan_params(generator_batch_norm_momentum=0.9, discriminator_dropout_rate=0.3))

@@ -13,7 +13,9 @@ import json
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+# The project before tests/ (this script's folder, first on the path), whose models/ and utils/
+# hold tests and would hide the packages of the same names.
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def fingerprint(model):

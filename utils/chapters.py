@@ -13,7 +13,7 @@ from utils import presets
 
 # The objectives a command's --loss can name (``models.objectives``, which needs TensorFlow, so
 # the help answers from here): what each is, and whether it trains on 0/1 targets, where the
-# label hacks apply.  tests/test_objectives.py checks this table against the objectives.
+# label hacks apply.  tests/models/objectives/test_objectives.py checks this table against the objectives.
 LOSSES = {
     "gan": ("the chapter's GAN: binary cross-entropy on a sigmoid discriminator", True),
     "wgan": ("the WGAN's Wasserstein critic, its weights clipped", False),

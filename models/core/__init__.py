@@ -1,3 +1,4 @@
-"""The Keras core of every model: the adversarial step ``fit()`` runs (``adversarial``), the book's
-surface as its subclass (``book``), the frozen combined model, the book's networks, the batches
-and the checks of what enters."""
+"""The Keras model every chapter model shares: the adversarial step ``fit()`` runs
+(``adversarial``, its updates in ``updates``), the book's surface (``book``), the frozen combined
+model, and beside them the execution on each backend (``backends``, ``replicas``), the guards and
+the draws inside a step."""

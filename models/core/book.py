@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import keras
 
-from models.core import arguments as checks
+from models import arguments as checks
 from models.core import backends
 from models.recipe import hacks as gan_hacks
 from models.recipe.options import Recipe
@@ -36,7 +36,7 @@ from models.core.adversarial import AdversarialModel
 from models.ops.precision import resolve_precision
 from models.ops.fast_conv import with_plain_layers
 from utils.data.batches import book_batch, is_dataset, is_stream, labelled_batches, training_dataset
-from models.core.networks import build_discriminator, build_generator
+from models.networks import build_discriminator, build_generator
 from models.penalties import recipe_penalties
 from utils import plotting
 from utils.runs.checkpoint import read_training_state

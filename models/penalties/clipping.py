@@ -8,7 +8,7 @@ once per variable even with several replicas.
 from keras import ops
 
 from models.core import backends
-from models.core.arguments import positive_number
+from models.arguments import positive_number
 from models.penalties.base import Penalty
 
 

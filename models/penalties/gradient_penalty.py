@@ -16,7 +16,7 @@ import keras
 from keras import ops
 
 from models.core import backends
-from models.core.arguments import positive_number
+from models.arguments import positive_number
 from models.core.randomness import Randomness
 from models.ops.constant_slopes import call_with_constant_slopes
 from models.penalties.base import Penalty

@@ -21,7 +21,7 @@ With ``--backends tensorflow,jax,torch`` it adds, per preset, one row per Keras 
 backend per process), the backends run one after another, round after round, each
 row the median of its rounds, compilation and warm-up excluded.  With ``jax`` among them it
 also times, in turns in one JAX process, (g) this project's step and (h) the same step written
-by hand for JAX (``utils.handwritten_jax_step``: ``stateless_call``, ``stateless_apply``), both
+by hand for JAX (``utils.commands.handwritten_jax_step``: ``stateless_call``, ``stateless_apply``), both
 jitted and called directly: what writing the step once with ``keras.ops`` costs there.
 
 It counts the step's FLOPs from the layer shapes (every forward, input-gradient
@@ -368,7 +368,7 @@ def stream_ms_per_batch(image_size, batch_size, batches):
 def book_layers(plain):
     """While ``plain``, networks are built with Keras' own layers and forms, as the book builds
     them (UpSampling2D + Conv2D, Keras' own gradients: ``GDL_CONV_FORM=keras``)."""
-    from models.core import networks
+    from models import networks
     from models.ops import conv_forms
 
     saved = networks.EXACT_UPSAMPLE_CONV, networks.FAST_CONVOLUTIONS
@@ -536,14 +536,14 @@ def backend_rows(chapters, backends, quick=False):
 
 def jax_step_rows(chapters, quick=False):
     """Per preset, on JAX: this project's step against the same step written by hand for JAX
-    (``utils.handwritten_jax_step``), both jitted and called directly, in turns in one process."""
+    (``utils.commands.handwritten_jax_step``), both jitted and called directly, in turns in one process."""
     from utils.chapters import CHAPTERS
 
     steps, warmup, rounds = (2, 1, 3) if quick else (3, 2, 5)
     rows = []
     for chapter in chapters:
         label = CHAPTERS[chapter].label
-        code = ("import json; from utils.handwritten_jax_step import step_seconds; "
+        code = ("import json; from utils.commands.handwritten_jax_step import step_seconds; "
                 f"print('RESULT', json.dumps(step_seconds({chapter!r}, {warmup}, {steps}, {rounds})))")
         found = json.loads(_child_result(code, "jax", f"timing {chapter}'s JAX steps"))
         if "note" in found:

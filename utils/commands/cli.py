@@ -415,7 +415,7 @@ def _train(info, args, resume):
     replicas = strategy.num_replicas_in_sync if strategy else 1
 
     import keras
-    from models.core.arguments import check_batch_fits
+    from models.arguments import check_batch_fits
     from utils.loaders import load_model
     from utils.runs.callbacks import TrainingDiverged, TrainingInterrupted, is_chief
     from utils.runs.folder import RunFolder, RunFolderBusy, RunFolderError, RunFolderTaken

@@ -17,7 +17,7 @@ adversary updates per step, each element holds their real batches side by side,
 import numpy as np
 import tensorflow as tf
 
-from models.core.arguments import image_array
+from models.arguments import image_array
 
 
 def training_dataset(x_train, batch_size, using_generator=False, n_critic=1):

@@ -27,7 +27,7 @@ import numpy as np
 from utils.evaluation import latent, measures
 from utils.evaluation.quality import (LOWER_IS_BETTER, MEASURES, Reference, training_signal,
                                       loss_quality_correlation, read_quality, sample_latents)
-from utils.memorisation import nearest_training_images
+from utils.evaluation.memorisation import nearest_training_images
 from utils.plotting import save_grid, tile_images
 from utils.runs.folder import RunFolder, replace_folder_atomically
 

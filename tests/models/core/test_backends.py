@@ -19,7 +19,7 @@ import pytest
 from models.GAN import GAN
 from tiny import gan_params, images
 
-PROBE = Path(__file__).with_name("backend_probe.py")
+PROBE = Path(__file__).resolve().parents[2] / "backend_probe.py"
 OTHERS = [pytest.param(name, marks=pytest.mark.skipif(importlib.util.find_spec(module) is None,
                                                      reason=f"{name} is not installed"))
           for name, module in (("jax", "jax"), ("torch", "torch"))]

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from fake_data import write_cifar10, write_cifar100
 from utils import loaders
 from utils.data import cifar, silhouettes
 from utils.data.celeb import ImageStream
@@ -342,41 +343,6 @@ def test_tampered_file_fails_the_hash_check(tmp_path, monkeypatch, fresh_silhoue
 # ---------------------------------------------------------------------------
 # load_cifar
 # ---------------------------------------------------------------------------
-
-
-def _cifar_batch(path, labels, label_key):
-    """A batch file in the format of the CIFAR "python version" archives.
-
-    Image of label l: red = 2l, green = 2l + 1, blue = 255 - l (channel planes,
-    as the archives store them), so the tests can check the transposition.
-    """
-    labels = np.asarray(labels)
-    planes = np.stack([2 * labels, 2 * labels + 1, 255 - labels], axis=1).astype(np.uint8)
-    data = np.repeat(planes, 1024, axis=1)  # (n, 3 * 1024)
-    batch = {
-        b"batch_label": b"testing batch",
-        label_key.encode(): [int(l) for l in labels],
-        b"data": data,
-        b"filenames": [f"img_{i}.png".encode() for i in range(len(labels))],
-    }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # Protocol >= 3: Python 3 pickles `bytes` at protocol 2 through
-    # `_codecs.encode`, which Keras' restricted unpickler rightly refuses (the
-    # real archives, written by Python 2, need no such call).
-    path.write_bytes(pickle.dumps(batch, protocol=4))
-
-
-def write_cifar10(folder, per_batch=10):
-    for i in range(1, 6):
-        _cifar_batch(folder / f"data_batch_{i}", np.arange(per_batch) % 10, "labels")
-    _cifar_batch(folder / "test_batch", np.arange(per_batch) % 10, "labels")
-    return folder
-
-
-def write_cifar100(folder):
-    _cifar_batch(folder / "train", np.arange(300) % 100, "fine_labels")
-    _cifar_batch(folder / "test", np.arange(100), "fine_labels")
-    return folder
 
 
 def _check_class(x, y, label, count):

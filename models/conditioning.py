@@ -2,7 +2,7 @@
 
 The generator takes ``[z, label]`` and the discriminator ``[image, label]``,
 with integer labels of shape ``(N,)``.  Both wrap the chapter's own networks
-(``models.core.networks``), built for a slightly wider input:
+(``models.networks``), built for a slightly wider input:
 
 * generator: ``concat(z, one_hot(label))`` → the book's generator.  A one-hot
   vector through the first Dense layer *is* a learned per-class embedding added
@@ -21,7 +21,7 @@ import keras
 from keras import layers
 
 from models.core.combined import CombinedModel
-from models.core.networks import build_discriminator, build_generator
+from models.networks import build_discriminator, build_generator
 
 
 @keras.saving.register_keras_serializable(package="gdl")

@@ -285,7 +285,7 @@ def test_matching_aware_follows_the_data_sets_preset_unless_asked(argv, expected
 
 
 def test_cifar_with_all_ten_labels(data_dir):
-    from test_loaders import write_cifar10
+    from fake_data import write_cifar10
 
     from utils.data import sets
 

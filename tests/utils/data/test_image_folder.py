@@ -12,7 +12,7 @@ from PIL import Image
 from tiny import is_tiny, use_tiny_chapters
 from utils.commands import cli
 from utils.data import sets
-from utils.data.sets.images import ImageFolder, read_image
+from utils.data.sets.images import read_image
 
 
 def write(path, array, **options):

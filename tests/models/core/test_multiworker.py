@@ -9,7 +9,7 @@ import socket
 import subprocess
 import sys
 
-from test_stopping import TINY_COMMAND, saved, wait_for_saved_epoch
+from processes import TINY_COMMAND, saved, wait_for_saved_epoch
 from utils.runs.folder import RunFolder
 
 ARGS = ["--data", "silhouettes", "--batch-size", "8", "--print-every", "5", "--seed", "1",

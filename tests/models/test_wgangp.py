@@ -7,7 +7,7 @@ import tensorflow as tf
 
 from models.penalties.gradient_penalty import gradient_penalty
 from models.WGANGP import WGANGP, RandomWeightedAverage
-from tiny import changed, critic_params, images, snapshot, wgangp_params
+from tiny import changed, images, snapshot, wgangp_params
 from utils import presets
 
 

@@ -16,7 +16,7 @@ import utils.runs.checkpoint
 from models.GAN import GAN
 from models.WGAN import WGAN
 from models.WGANGP import WGANGP
-from test_stopping import TINY_COMMAND, start, wait_for_saved_epoch
+from processes import TINY_COMMAND, start, wait_for_saved_epoch
 from tiny import critic_params, gan_params, images, snapshot
 from utils.commands import cli
 from utils.loaders import load_celeb, load_cifar, load_model
@@ -327,7 +327,7 @@ def test_train_names_a_bad_argument(arguments, message, tmp_path):
 
 
 def test_the_loaders_name_what_cannot_work(data_dir):
-    from test_loaders import write_cifar10
+    from fake_data import write_cifar10
 
     folder = write_cifar10(data_dir / "cifar-10-batches-py")
     with pytest.raises(ValueError, match="no images of class 3"):

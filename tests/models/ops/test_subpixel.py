@@ -6,7 +6,6 @@ precision, XLA and tf.distribute.
 """
 
 import functools
-import io
 import re
 
 import h5py
@@ -16,7 +15,7 @@ import pytest
 import tensorflow as tf
 
 import tiny
-from models.core import networks
+from models import networks
 from models.ops import subpixel
 from utils import presets
 

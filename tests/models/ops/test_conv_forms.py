@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from models.core import networks
+from models import networks
 from models.ops import conv_forms, fast_conv, subpixel
 from utils import presets
 from tiny import assert_close

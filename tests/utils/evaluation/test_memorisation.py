@@ -1,10 +1,10 @@
-"""The memorisation check's nearest-neighbour search (utils.memorisation)."""
+"""The memorisation check's nearest-neighbour search (utils.evaluation.memorisation)."""
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from utils.memorisation import nearest_training_images, save_memorisation_check
+from utils.evaluation.memorisation import nearest_training_images, save_memorisation_check
 
 
 def brute_force(samples, x_train):

@@ -19,7 +19,7 @@ import tensorflow as tf
 from models.CGAN import CGAN
 from models.GAN import GAN
 from models.WGAN import WGAN
-from test_stopping import TINY_COMMAND
+from processes import TINY_COMMAND
 from tiny import critic_params, gan_params, images, use_tiny_camel
 from utils.commands import cli
 from utils.loaders import load_model
@@ -178,11 +178,11 @@ def test_labels_in_range_still_train(tmp_path):
 
 
 def test_a_cifar_batch_with_labels_out_of_range_is_named(data_dir):
-    from test_loaders import _cifar_batch, write_cifar10
+    from fake_data import cifar_batch, write_cifar10
     from utils.loaders import load_cifar
 
     folder = write_cifar10(data_dir / "cifar-10-batches-py")
-    _cifar_batch(folder / "data_batch_3", np.full(10, 12), "labels")
+    cifar_batch(folder / "data_batch_3", np.full(10, 12), "labels")
     with pytest.raises(ValueError, match=r"data_batch_3 holds 10 label\(s\) outside CIFAR-10's classes 0-9"):
         load_cifar(7)
 

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from models.core import networks
+from models import networks
 from models.ops import conv_forms, fast_conv
 from utils import presets
 from tiny import assert_close
@@ -244,6 +244,6 @@ def test_importing_the_models_asks_for_pooled_cpu_memory_unless_told_otherwise(p
         env["TF_CPU_ALLOCATOR_USE_BFC"] = preset_value
     script = "import os, models; print(os.environ['TF_CPU_ALLOCATOR_USE_BFC'])"
     result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True,
-                            cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+                            cwd=os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "..")))  # the project
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip() == expected

@@ -319,7 +319,6 @@ def test_the_command_takes_the_recipe_and_explicit_parts_win(run_dir, monkeypatc
 
 
 def test_the_ablation_trains_each_variant_and_tabulates_it(run_dir, tmp_path):
-    import os
     import sys
 
     from utils.commands import ablation
@@ -328,8 +327,9 @@ def test_the_ablation_trains_each_variant_and_tabulates_it(run_dir, tmp_path):
     with pytest.raises(ValueError, match="variant 'sgd'"):
         ablation.flags_of("sgd")
     out = tmp_path / "ablation"
-    tiny = os.path.join(os.path.dirname(__file__), "tiny_command.py")
-    launcher = ["--launcher", f"{sys.executable} {tiny} 04_01 --batch-size 8 --quality-samples 40"]
+    from processes import TINY_COMMAND
+
+    launcher = ["--launcher", f"{sys.executable} {TINY_COMMAND} 04_01 --batch-size 8 --quality-samples 40"]
     ablation.main(["--variants", "book,ema", "--seeds", "0", "--epochs", "1", "--quality-every", "1",
                    "--steps", "1", "--settle", "1", "--out", str(out), "--parallel", "2", *launcher])
     text = (out / "ablation.md").read_text()

@@ -12,7 +12,7 @@ from models.CGAN import CGAN
 from models.GAN import GAN
 from models.core.updates import Side
 from models.objectives import OBJECTIVES, objective_for
-from tiny import gan_params, images, snapshot, use_tiny_camel
+from tiny import gan_params, images, use_tiny_camel
 from utils.chapters import LOSSES, every_chapter
 from utils.commands import cli
 from utils.loaders import load_model

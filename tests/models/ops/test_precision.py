@@ -3,7 +3,6 @@
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 
 from models.ops.precision import resolve_precision
 from models.GAN import GAN

@@ -24,7 +24,7 @@ def test_forward_macs_by_hand():
 
 def test_the_exact_upsample_conv_counts_what_it_computes():
     """K = 5: an S = 3 convolution with 4× the filters at half the size, 36/100 of the book's."""
-    from models.core import networks
+    from models import networks
 
     exact = GAN(**gan_params(generator_conv_kernel_size=[5, 5]))
     networks.EXACT_UPSAMPLE_CONV = False
