@@ -2,6 +2,7 @@
 
 import json
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -183,3 +184,22 @@ def test_a_diverged_run_offers_to_resume_only_from_a_checkpoint_that_exists(run_
         assert "holds no checkpoint" in message and "--resume" not in message
     else:
         assert f"last good checkpoint (epoch {kept})" in message and "--resume" in message
+
+
+def test_a_command_measures_the_convolution_forms_by_default(run_dir, tmp_path, monkeypatch, capsys):
+    """The suite forces the fast forms (GDL_CONV_FORM=fast, conftest.py) to be the same on every
+    CPU; a user's run leaves it unset: each layer's form is measured, cached, then read back."""
+    from tiny import use_tiny_chapters
+
+    from models.ops import conv_forms
+
+    use_tiny_chapters(monkeypatch)
+    monkeypatch.delenv("GDL_CONV_FORM")
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    decided = len(conv_forms.decisions())
+    model = cli.run("04_01", ["--data", "silhouettes", "--epochs", "2", "--batch-size", "8", "--print-every", "1",
+                              "--no-quality", "--no-tensorboard", "--seed", "0"])
+    assert model.epoch == 2 and "Done: epoch 2" in capsys.readouterr().out
+    sources = {decision["source"] for decision in conv_forms.decisions()[decided:]}
+    assert "measured" in sources and sources <= {"measured", "this process", "cache file"}
+    assert json.loads(Path(conv_forms.cache_path()).read_text())["entries"]
