@@ -95,3 +95,19 @@ def trained(tmp_path):
     gan.save(folder)
     gan.train(images(), 16, 3, folder, print_every_n_batches=1)
     return gan, folder
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "book_networks: the chapter commands train the presets' own "
+                                       "networks, not the tiny ones every other test gets")
+
+
+@pytest.fixture(autouse=True)
+def tiny_chapters(request, monkeypatch):
+    """The chapter commands train tiny networks of each preset's kind (``tiny.tiny_preset``: the
+    same image size, adversary, options and learning rates), unless the test is marked
+    ``book_networks``: what they test does not depend on the networks' size."""
+    if request.node.get_closest_marker("book_networks") is None:
+        from tiny import use_tiny_chapters
+
+        use_tiny_chapters(monkeypatch)

@@ -30,6 +30,13 @@ from utils import presets as _presets
 def _short(chapter, recipe="book", _get=_presets.get):
     preset = _get(chapter, recipe)
     model = dict(preset.model)
+    # The book's layers, each eight filters wide: the same names and shapes of the stack (the
+    # summaries are checked), a fraction of the arithmetic.
+    for name, value in list(model.items()):
+        if name.endswith("_conv_filters"):
+            model[name] = [8] * (len(value) - 1) + [value[-1] if name.startswith("generator") else 8]
+    height, width, _ = model["generator_initial_dense_layer_size"]
+    model["generator_initial_dense_layer_size"] = (height, width, 8)
     if 'batch_size' in model:  # WGAN-GP's constructor takes the batch size too
         model['batch_size'] = 8
     options = dict(preset.train_options)

@@ -67,9 +67,10 @@ def camel_preset(batch_size):
         input_dim=(28, 28, 1), generator_initial_dense_layer_size=(7, 7, 8)))
 
 
-def tiny_preset(preset, batch_size=8):
+def tiny_preset(preset, batch_size=None):
     """A chapter preset with tiny networks of the same kind (adversary, image size, activations,
-    batch norm, optimiser, learning rates and options kept): two small convolutions each side."""
+    batch norm, optimiser, learning rates and options kept): two small convolutions each side;
+    ``batch_size`` None keeps the preset's."""
     from dataclasses import replace
 
     model = dict(preset.model)
@@ -79,10 +80,10 @@ def tiny_preset(preset, batch_size=8):
                   f"{adversary}_conv_strides": [2, 2], "generator_initial_dense_layer_size": (height // 4, width // 4, 8),
                   "generator_upsample": [2, 2], "generator_conv_filters": [8, channels],
                   "generator_conv_kernel_size": [3, 3], "generator_conv_strides": [1, 1], "z_dim": 6})
-    return replace(preset, batch_size=batch_size, model=model)
+    return replace(preset, batch_size=batch_size or preset.batch_size, model=model)
 
 
-def tiny_chapter(chapter, batch_size=8):
+def tiny_chapter(chapter, batch_size=None):
     """A chapter of the registry (``utils.chapters``) whose presets have tiny networks."""
     from dataclasses import replace
 
@@ -95,7 +96,7 @@ def is_tiny(model):
     return list(model.generator_conv_filters) == [8, model.input_dim[-1]]
 
 
-def use_tiny_chapters(monkeypatch=None, batch_size=8):
+def use_tiny_chapters(monkeypatch=None, batch_size=None):
     """Make every chapter of the registry train tiny networks (for the duration of a test when
     ``monkeypatch`` is given, else for the process)."""
     from utils import chapters
