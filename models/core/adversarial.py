@@ -1,8 +1,8 @@
 """One adversarial training step as a Keras model, so that ``fit()`` trains a GAN.
 
-``train_step`` is one of the book's "epochs": ``n_critic`` updates of the
-discriminator or critic, each on its own slice of the batch (fresh real
-images for every update), then one update of the generator — the two updates
+``train_step`` is one of the book's "epochs": an update of the discriminator
+or critic for each real batch the step's data holds (``n_critic`` side by
+side, fresh real images for every update), then one update of the generator — the two updates
 of ``models.core.updates``, one path for every model.  The losses are Keras
 metrics named as the book names them (``d_loss``, ``d_loss_real``, ...), so
 callbacks, ``History`` and TensorBoard see them like any model's loss.

@@ -85,7 +85,7 @@ def folder_name(num):
 
 
 def read_folder(folder, num):
-    """Reads an extracted CIFAR folder with Keras' batch reader.
+    """Reads an extracted CIFAR folder, each batch file with `read_batch` (numpy arrays only).
 
     Args:
         folder: the extracted `cifar-10-batches-py/` or `cifar-100-python/` folder.
