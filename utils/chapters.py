@@ -6,21 +6,41 @@ when first asked for, so that ``gdl-gan --help`` answers without starting Tensor
 """
 
 import argparse
+import ast
 import importlib
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from utils import presets
 
-# The objectives a command's --loss can name (``models.objectives``, which needs TensorFlow, so
-# the help answers from here): what each is, and whether it trains on 0/1 targets, where the
-# label hacks apply.  tests/models/objectives/test_objectives.py checks this table against the objectives.
-LOSSES = {
-    "gan": ("the chapter's GAN: binary cross-entropy on a sigmoid discriminator", True),
-    "wgan": ("the WGAN's Wasserstein critic, its weights clipped", False),
-    "wgan-gp": ("the Wasserstein critic with a gradient penalty (WGAN-GP)", False),
-    "hinge": ("the hinge loss of SAGAN and BigGAN (Lim & Ye 2017)", False),
-    "relativistic": ("the relativistic pairing loss of R3GAN (real and fake scored in pairs)", False),
-}
+def objective_table(folder=Path(__file__).resolve().parent.parent / "models" / "objectives"):
+    """{name: (summary, binary_targets)} of every objective (``models.objectives``), read from its
+    module's source: the objectives import Keras, and a command's ``--help`` answers without
+    starting TensorFlow.  A class's ``name``, ``summary`` and ``binary_targets`` are its own or
+    inherited from a class of the same folder."""
+    classes = {}
+    for path in sorted(folder.glob("*.py")):
+        for node in ast.parse(path.read_text()).body:
+            if isinstance(node, ast.ClassDef):
+                values = {target.id: statement.value.value for statement in node.body
+                          if isinstance(statement, ast.Assign) and isinstance(statement.value, ast.Constant)
+                          for target in statement.targets if isinstance(target, ast.Name)}
+                classes[node.name] = ([base.id for base in node.bases if isinstance(base, ast.Name)], values)
+
+    def attribute(name, key):
+        bases, values = classes[name]
+        if key in values:
+            return values[key]
+        return next((found for base in bases if base in classes
+                     for found in [attribute(base, key)] if found is not None), None)
+
+    return {attribute(name, "name"): (attribute(name, "summary"), bool(attribute(name, "binary_targets")))
+            for name in classes if attribute(name, "name")}
+
+
+# What a command's --loss can name: what each objective is, and whether it trains on 0/1 targets,
+# where the label hacks apply.
+LOSSES = objective_table()
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,8 @@ class Objective:
 
     Attributes:
         name: what ``loss=`` and ``--loss`` call it.
+        summary: one line for the commands' help (``utils.chapters`` reads it from the source,
+            so that ``--help`` answers without starting TensorFlow).
         output_activation: the adversary's last activation ('sigmoid' or None for a score).
         binary_targets: trained on 0/1 targets, so the label hacks (smoothing, flips) apply.
         real_label, fake_label: the targets of a real and of a generated batch.
@@ -35,6 +37,7 @@ class Objective:
     """
 
     name = ""
+    summary = ""
     output_activation = None
     binary_targets = False
     real_label, fake_label = 1.0, -1.0

@@ -13,6 +13,7 @@ from models.objectives.base import Objective
 
 class Hinge(Objective):
     name = "hinge"
+    summary = "the hinge loss of SAGAN and BigGAN (Lim & Ye 2017)"
 
     def adversary_loss(self, labels, scores):
         """mean(relu(1 − y·f)): labels +1 for real images, −1 for generated ones."""

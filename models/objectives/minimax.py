@@ -17,6 +17,7 @@ def binary_accuracy(labels, predictions):
 
 class Minimax(Objective):
     name = "gan"
+    summary = "the chapter's GAN: binary cross-entropy on a sigmoid discriminator"
     output_activation = "sigmoid"
     binary_targets = True
     real_label, fake_label = 1.0, 0.0

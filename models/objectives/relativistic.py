@@ -26,6 +26,7 @@ def _paired(first, second):
 
 class Relativistic(Objective):
     name = "relativistic"
+    summary = "the relativistic pairing loss of R3GAN (real and fake scored in pairs)"
     paired = True
     d_loss_names = ("d_loss",)
     g_loss_names = ("g_loss",)

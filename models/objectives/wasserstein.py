@@ -24,6 +24,7 @@ class Wasserstein(Objective):
     """The Wasserstein loss, with the book's weight clipping at ``clip_threshold`` c (None: none)."""
 
     name = "wgan"
+    summary = "the WGAN's Wasserstein critic, its weights clipped"
     estimates_distance = True
     default_n_critic = 5
     signal_description = "critic's Wasserstein estimate −(d_loss_real + d_loss_fake)"
@@ -43,6 +44,7 @@ class WassersteinGradientPenalty(Wasserstein):
     clipping, the fakes drawn with the generator in training mode (the book's critic model)."""
 
     name = "wgan-gp"
+    summary = "the Wasserstein critic with a gradient penalty (WGAN-GP)"
     fakes_in_training_mode = True
 
     def __init__(self, grad_weight=10.0, batch_size=None):
