@@ -1,15 +1,14 @@
-"""Run by tests/models/core/test_backends.py in a process of its own, under the KERAS_BACKEND it sets.
+"""Run by tests/models/core/test_backends.py in a process of its own, under the KERAS_BACKEND it sets:
 
-    python tests/backend_probe.py contracts OUT.json
-    python tests/backend_probe.py resume RUN_FOLDER EPOCHS OUT.json
-    XLA_FLAGS=--xla_force_host_platform_device_count=2 python tests/backend_probe.py data-parallel OUT.json
+    XLA_FLAGS=--xla_force_host_platform_device_count=2 python tests/backend_probe.py RUN_FOLDER EPOCHS OUT.json
 
-``contracts`` trains each chapter model a little on this backend and writes what the
-book relies on (parameter counts, a frozen discriminator, clipped weights, the
-gradient penalty's value, the recipe's parts) as JSON.  ``resume`` loads a GAN run
-written on any backend, writes its grid images from the run's fixed noise, trains
-it on for ``EPOCHS`` more and writes where it got to.  ``data-parallel`` trains a GAN
-under ``keras.distribution.DataParallel`` over every device JAX sees.
+writes, as JSON, ``contracts``: each chapter model trained a little on this backend, and what
+the book relies on (parameter counts, a frozen discriminator, clipped weights, the gradient
+penalty's value, the recipe's parts); ``resume``: a GAN run written on any backend loaded, its
+grid drawn from the run's fixed noise (saved beside it), trained on for ``EPOCHS`` more, and
+where it got to; on JAX, ``data-parallel``: a GAN trained under
+``keras.distribution.DataParallel`` over every device JAX sees.  One process for all: Keras
+and the backend start once.
 """
 
 import json
@@ -240,12 +239,16 @@ def data_parallel():
             "average_updates": float(numpy(gan.generator_average.updates))}
 
 
+def everything(folder, epochs):
+    """All of this backend's checks in one process (one start of Keras and the backend): the
+    contracts, the run in ``folder`` continued for ``epochs``, and on JAX, last (it sets a global
+    distribution), data-parallel training."""
+    found = {"contracts": contracts(), "resume": resume(folder, epochs)}
+    if keras.backend.backend() == "jax":
+        found["data-parallel"] = data_parallel()
+    return found
+
+
 if __name__ == "__main__":
-    command, *rest = sys.argv[1:]
-    if command == "contracts":
-        result, out = contracts(), rest[0]
-    elif command == "data-parallel":
-        result, out = data_parallel(), rest[0]
-    else:
-        result, out = resume(rest[0], int(rest[1])), rest[2]
-    Path(out).write_text(json.dumps(result))
+    folder, epochs, out = sys.argv[1:]
+    Path(out).write_text(json.dumps(everything(folder, int(epochs))))

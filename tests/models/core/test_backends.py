@@ -26,18 +26,39 @@ OTHERS = [pytest.param(name, marks=pytest.mark.skipif(importlib.util.find_spec(m
 INSTALLED = [name for name, module in (("jax", "jax"), ("torch", "torch")) if importlib.util.find_spec(module)]
 
 
-def probe(backend, *args, tmp_path, **env):
-    out = tmp_path / f"{backend}-{args[0]}.json"
-    env = {**os.environ, "KERAS_BACKEND": backend, **env}
-    result = subprocess.run([sys.executable, str(PROBE), *map(str, args), str(out)], env=env,
+def probe(backend, folder, epochs, out):
+    """Every check of ``backend`` in one process of its own (``backend_probe.everything``)."""
+    env = {**os.environ, "KERAS_BACKEND": backend, "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
+    result = subprocess.run([sys.executable, str(PROBE), str(folder), str(epochs), str(out)], env=env,
                             capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]
     return json.loads(out.read_text())
 
 
+@pytest.fixture(scope="module")
+def probed(tmp_path_factory):
+    """TensorFlow starts a GAN run; each other backend installed, in turn, checks the book's
+    contracts, loads the run (its grid drawn first), trains it on two epochs, and on JAX trains
+    data-parallel.  → (the run folder, TensorFlow's grid before each backend, what each found)."""
+    from utils.runs.saved import load_model
+
+    tmp = tmp_path_factory.mktemp("backends")
+    folder = tmp / "run"
+    keras.utils.set_random_seed(0)
+    gan = GAN(**gan_params(generator_batch_norm_momentum=0.9))
+    gan.save(str(folder))
+    gan.train(images(64), batch_size=8, epochs=2, run_folder=str(folder), print_every_n_batches=2,
+              tensorboard=False)
+    grids, found = {}, {}
+    for backend in INSTALLED:
+        grids[backend] = load_model(GAN, folder).sample_batch()[0]
+        found[backend] = probe(backend, folder, 2, tmp / f"{backend}.json")
+    return folder, grids, found
+
+
 @pytest.mark.parametrize("backend", OTHERS)
-def test_the_books_contracts_hold_on_each_backend(backend, tmp_path):
-    found = probe(backend, "contracts", tmp_path=tmp_path)
+def test_the_books_contracts_hold_on_each_backend(backend, probed):
+    found = probed[2][backend]["contracts"]
     assert found["backend"] == backend
     keras.utils.set_random_seed(1)
     here = GAN(**gan_params(discriminator_batch_norm_momentum=0.9, discriminator_dropout_rate=0.3))
@@ -70,26 +91,21 @@ def test_the_books_contracts_hold_on_each_backend(backend, tmp_path):
 
 
 @pytest.mark.skipif(not INSTALLED, reason="neither JAX nor PyTorch is installed")
-def test_a_run_continues_across_backends_and_draws_the_same_grid(tmp_path):
+def test_a_run_continues_across_backends_and_draws_the_same_grid(probed):
     """TensorFlow starts a run; each other backend loads it, draws the grid from its fixed noise
     (the same images as TensorFlow's from the same weights) and trains on; TensorFlow finishes."""
     from utils.runs.saved import load_model
 
-    folder = tmp_path / "run"
-    keras.utils.set_random_seed(0)
-    gan = GAN(**gan_params(generator_batch_norm_momentum=0.9))
-    gan.save(str(folder))
-    gan.train(images(64), batch_size=8, epochs=2, run_folder=str(folder), print_every_n_batches=2,
-              tensorboard=False)
+    folder, grids, found = probed
     epoch = 2
     for backend in INSTALLED:
-        tensorflow_grid = load_model(GAN, folder).sample_batch()[0]
-        found = probe(backend, "resume", folder, 2, tmp_path=tmp_path)
-        assert found["epoch_loaded"] == epoch and found["d_losses_loaded"] == epoch
-        np.testing.assert_allclose(np.load(folder / f"grid_{backend}.npy"), tensorflow_grid, atol=1e-4)
-        assert found["iterations_after"] == found["iterations_loaded"] + 4  # two real + two fake updates
+        resumed = found[backend]["resume"]
+        assert resumed["backend"] == backend
+        assert resumed["epoch_loaded"] == epoch and resumed["d_losses_loaded"] == epoch
+        np.testing.assert_allclose(np.load(folder / f"grid_{backend}.npy"), grids[backend], atol=1e-4)
+        assert resumed["iterations_after"] == resumed["iterations_loaded"] + 4  # two real + two fake updates
         epoch += 2
-        assert found["epoch_after"] == epoch
+        assert resumed["epoch_after"] == epoch
     back = load_model(GAN, folder)
     assert back.epoch == epoch and len(back.d_losses) == epoch
     back.train(images(64), batch_size=8, epochs=1, run_folder=str(folder), print_every_n_batches=1,
@@ -98,9 +114,7 @@ def test_a_run_continues_across_backends_and_draws_the_same_grid(tmp_path):
 
 
 @pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="jax is not installed")
-def test_jax_trains_data_parallel_with_keras_distribution(tmp_path):
+def test_jax_trains_data_parallel_with_keras_distribution(probed):
     """Two CPU devices in one process: the batch is split across them, the weights replicated."""
-    found = probe("jax", "data-parallel", tmp_path=tmp_path,
-                  XLA_FLAGS="--xla_force_host_platform_device_count=2")
-    assert found == {"devices": 2, "finite": True, "moved": True, "replicated_over": 2,
-                     "average_updates": 8.0}
+    assert probed[2]["jax"]["data-parallel"] == {"devices": 2, "finite": True, "moved": True,
+                                                 "replicated_over": 2, "average_updates": 8.0}
