@@ -51,10 +51,11 @@ def tiny_gan():
 
 
 def test_scores_every_n_steps_and_writes_the_run_folder(tmp_path):
+    # Every scoring, whatever it costs (budget inf): the budget itself is tested below, on a clock.
     gan = tiny_gan()
     train, held_out = real_halves()
     monitor = QualityMonitor(Reference(Projection(), train, held_out, kid_subsets=5), every=2,
-                             budget=1.0, folder=tmp_path)
+                             budget=float("inf"), folder=tmp_path)
     gan.train(train, batch_size=8, epochs=5, run_folder=tmp_path, print_every_n_batches=5,
               callbacks=[monitor])
     assert [r["epoch"] for r in monitor.records] == [2, 4, 5]  # and once more at the end
@@ -124,14 +125,14 @@ def test_a_resumed_run_keeps_its_earlier_scores(tmp_path):
     gan = tiny_gan()
     gan.save(tmp_path)
     gan.train(train, batch_size=8, epochs=4, run_folder=tmp_path, print_every_n_batches=2,
-              callbacks=[QualityMonitor(reference, every=2, budget=1.0, folder=tmp_path)])
+              callbacks=[QualityMonitor(reference, every=2, budget=float("inf"), folder=tmp_path)])
     # A score after the last checkpoint (as if the run was killed before saving) is dropped on resume.
     saved = json.loads((tmp_path / "quality.json").read_text())
     saved["records"].append({**saved["records"][-1], "epoch": 9})
     (tmp_path / "quality.json").write_text(json.dumps(saved))
 
     resumed = load_model(GAN, tmp_path)
-    monitor = QualityMonitor(reference, every=2, budget=1.0, folder=tmp_path)
+    monitor = QualityMonitor(reference, every=2, budget=float("inf"), folder=tmp_path)
     resumed.train(train, batch_size=8, epochs=2, run_folder=tmp_path, print_every_n_batches=2,
                   callbacks=[monitor])
     assert [r["epoch"] for r in monitor.records] == [2, 4, 6]
@@ -147,6 +148,7 @@ def test_short_runs_are_not_scored():
 
 
 @pytest.mark.parametrize("bad, message", [(dict(every=0), "every"), (dict(budget=0), "budget"),
+                                          (dict(budget=float("nan")), "budget"),
                                           (dict(n_samples=1), "n_samples")])
 def test_bad_settings_are_named(bad, message):
     with pytest.raises(ValueError, match=message):
