@@ -80,9 +80,9 @@ def run_dir(tmp_path, monkeypatch):
     return folder
 
 
-@pytest.fixture
-def trained(tmp_path):
-    """A tiny GAN run of 3 epochs saved in tmp_path/saved → (the model, its RunFolder)."""
+@pytest.fixture(scope="session")
+def trained_once(tmp_path_factory):
+    """A tiny GAN run of 3 epochs, trained once per test process: the folder ``trained`` copies."""
     import keras
 
     from models.GAN import GAN
@@ -91,9 +91,24 @@ def trained(tmp_path):
 
     keras.utils.set_random_seed(0)
     gan = GAN(**gan_params())
-    folder = RunFolder(tmp_path / "saved")
+    folder = RunFolder(tmp_path_factory.mktemp("trained") / "saved")
     gan.save(folder)
     gan.train(images(), 16, 3, folder, print_every_n_batches=1)
+    return folder.path
+
+
+@pytest.fixture
+def trained(tmp_path, trained_once):
+    """A tiny GAN run of 3 epochs in tmp_path/saved → (the model, its RunFolder): a copy of one
+    trained run, and its model as ``load_model`` restores it (weights, optimizer, epoch, history)."""
+    import shutil
+
+    from models.GAN import GAN
+    from utils.runs.folder import RunFolder
+    from utils.runs.saved import load_model
+
+    folder = RunFolder(shutil.copytree(trained_once, tmp_path / "saved"))
+    gan = load_model(GAN, folder)
     return gan, folder
 
 
