@@ -189,11 +189,8 @@ def test_a_diverged_run_offers_to_resume_only_from_a_checkpoint_that_exists(run_
 def test_a_command_measures_the_convolution_forms_by_default(run_dir, tmp_path, monkeypatch, capsys):
     """The suite forces the fast forms (GDL_CONV_FORM=fast, conftest.py) to be the same on every
     CPU; a user's run leaves it unset: each layer's form is measured, cached, then read back."""
-    from tiny import use_tiny_chapters
-
     from models.ops import conv_forms
 
-    use_tiny_chapters(monkeypatch)
     monkeypatch.delenv("GDL_CONV_FORM")
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
     decided = len(conv_forms.decisions())

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tiny import is_tiny, use_tiny_chapters
+from tiny import is_tiny
 from utils.commands import cli
 from utils.data import sets
 from utils.data.sets.images import read_image
@@ -121,8 +121,7 @@ COMMANDS = {"04_01": (28, 28, 1), "04_02": (32, 32, 3), "04_03": (64, 64, 3), "c
 
 
 @pytest.mark.parametrize("chapter", COMMANDS)
-def test_every_command_trains_on_a_folder_of_images(chapter, tmp_path, run_dir, monkeypatch, capsys):
-    use_tiny_chapters(monkeypatch)
+def test_every_command_trains_on_a_folder_of_images(chapter, tmp_path, run_dir, capsys):
     folder = tmp_path / "mine"
     if chapter == "cgan":
         drawings(folder / "circles", n=8, seed=1)
@@ -154,7 +153,6 @@ def test_the_commands_refuse_a_folder_by_name(tmp_path, run_dir, capsys):
 
 def test_offline_the_quality_monitor_says_which_features_it_needs_and_trains_on(tmp_path, run_dir, monkeypatch,
                                                                               dead_url, capsys):
-    use_tiny_chapters(monkeypatch)
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "empty-keras-cache"))
     monkeypatch.setenv("GDL_INCEPTION_URL", dead_url)
     folder = drawings(tmp_path / "mine", n=8)

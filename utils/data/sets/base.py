@@ -30,14 +30,18 @@ class RealImages:
     class_names: tuple = ()
 
 
-def drawn_apart(images, n_train, n_held_out, seed):
-    """``RealImages`` from one set of images: a random ``n_held_out`` (at most half) held out,
-    up to ``n_train`` of the rest as the reference; no labels."""
-    images = images[np.random.default_rng(seed).permutation(len(images))]
+def split_off(images, n_train, n_held_out):
+    """``RealImages`` from images in random order: the first ``n_held_out`` (at most half) held
+    out, up to ``n_train`` of the rest as the reference; no labels."""
     n_held_out = min(n_held_out, len(images) // 2)
     held, train = images[:n_held_out], images[n_held_out:n_held_out + n_train]
     no_labels = np.zeros(0, dtype=np.int64)
     return RealImages(train, held, no_labels, no_labels, False)
+
+
+def drawn_apart(images, n_train, n_held_out, seed):
+    """``split_off`` of ``images`` shuffled with ``seed``."""
+    return split_off(images[np.random.default_rng(seed).permutation(len(images))], n_train, n_held_out)
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from utils.data.sets.base import DataSet, RealImages
+from utils.data.sets.base import DataSet, split_off
 
 
 @dataclass(frozen=True)
@@ -26,8 +26,4 @@ class Celeb(DataSet):
         images = []
         while sum(len(batch) for batch in images) < n_train + n_held_out and len(images) < len(stream) * 2:
             images.append(next(stream)[0])
-        images = np.concatenate(images)
-        n_held_out = min(n_held_out, len(images) // 2)
-        no_labels = np.zeros(0, dtype=np.int64)
-        return RealImages(images[n_held_out:n_held_out + n_train], images[:n_held_out], no_labels, no_labels,
-                          False)
+        return split_off(np.concatenate(images), n_train, n_held_out)  # the stream is shuffled already

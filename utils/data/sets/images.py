@@ -130,20 +130,17 @@ class ImageFolder(DataSet):
             ValueError: fewer than two subfolders hold images.
         """
         folder = self._folder()
-        files = self._files(folder)
-        classes = sorted({Path(path).relative_to(folder).parts[0] for path in files
-                          if len(Path(path).relative_to(folder).parts) > 1})
+        parts = {path: Path(path).relative_to(folder).parts for path in self._files(folder)}
+        classes = sorted({where[0] for where in parts.values() if len(where) > 1})
         if len(classes) < 2:
             raise ValueError(
                 f"{folder} has {len(classes)} subfolder(s) of images, but a conditional model learns to draw the "
                 f"class it is asked for, so it needs one subfolder per class, two at least: "
                 f"{folder / 'cat'}{os.sep}*.png, {folder / 'dog'}{os.sep}*.png ...")
-        loose = [path for path in files if len(Path(path).relative_to(folder).parts) == 1]
+        loose = [path for path, where in parts.items() if len(where) == 1]
         if loose:
             warnings.warn(f"{folder}: {len(loose)} image(s) directly in the folder belong to no class "
                           f"subfolder and are left out (first: {loose[0]}).", stacklevel=2)
-        loose_set = frozenset(loose)
-        files = [path for path in files if path not in loose_set]
-        images, kept = self._read(files, input_dim, folder)
-        labels = np.array([classes.index(Path(path).relative_to(folder).parts[0]) for path in kept], "int32")
+        images, kept = self._read([path for path, where in parts.items() if len(where) > 1], input_dim, folder)
+        labels = np.array([classes.index(parts[path][0]) for path in kept], "int32")
         return images, labels, tuple(classes)
