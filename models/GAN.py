@@ -92,7 +92,7 @@ class GAN(BookModel):
         return [float(v) for v in self.generator_step(batch_size)]
 
     def train(self, x_train, batch_size, epochs, run_folder, print_every_n_batches=50,
-              using_generator=False, *, callbacks=(), tensorboard=True):
+              using_generator=False, *, callbacks=(), tensorboard=True, n_critic=None):
         """The book's loop: per "epoch" (one batch), a discriminator step then a generator step.
 
         ``fit()`` underneath, into the run folder (``utils.runs.training.train_run``): grids,
@@ -107,10 +107,12 @@ class GAN(BookModel):
             using_generator: ``x_train`` is a stream of batches.
             callbacks: more Keras callbacks (a quality monitor...).
             tensorboard: write TensorBoard logs to the run folder's ``logs/``.
+            n_critic: discriminator updates per epoch, each on a real batch of its own (None: one,
+                the book's).
         Returns:
             ``fit``'s ``History``.
         Raises:
             TrainingDiverged, TrainingInterrupted, RunFolderTaken: see ``train_run``.
         """
         return self._train(x_train, batch_size, epochs, run_folder, print_every_n_batches,
-                           using_generator, callbacks, tensorboard)
+                           using_generator, callbacks, tensorboard, n_critic=n_critic)

@@ -134,7 +134,7 @@ class InfoGAN(BookModel):
         super()._setup(arguments)
         with backends.replica_scope(self.strategy):
             self.q_optimizer = self._wrap_optimizer(
-                make_optimizer(self.optimiser, self.discriminator_learning_rate))
+                make_optimizer(self.optimiser, self.discriminator_learning_rate, self.recipe.adam_betas))
             self.q_optimizer.build(self.q_head_variables)
 
     @property
@@ -299,14 +299,15 @@ class InfoGAN(BookModel):
         return [float(v) for v in self.generator_step(batch_size)]
 
     def train(self, x_train, batch_size, epochs, run_folder, print_every_n_batches=50,
-              using_generator=False, *, callbacks=(), tensorboard=True):
+              using_generator=False, *, callbacks=(), tensorboard=True, n_critic=None):
         """One "epoch" is one batch: a discriminator step then a generator step, as the GAN's.
 
         The run folder's grids are the code grids of ``sample_batch``.  ``fit()``
-        underneath: ``callbacks`` are passed on; returns its ``History``.
+        underneath: ``callbacks`` are passed on; returns its ``History``.  ``n_critic``:
+        discriminator updates per epoch, as ``GAN.train``.
         """
         return self._train(x_train, batch_size, epochs, run_folder, print_every_n_batches,
-                           using_generator, callbacks, tensorboard)
+                           using_generator, callbacks, tensorboard, n_critic=n_critic)
 
     def progress_names(self):
         return ["d_loss", "g_loss", "d_acc", "g_info"]

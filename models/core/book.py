@@ -44,8 +44,11 @@ from utils.runs.folder import RunFolder, keras3_weights_file
 from utils.runs.training import refuse_another_run, train_run
 
 
-def make_optimizer(name, learning_rate):
-    """The book's ``get_opti``: 'adam' → Adam(β₁=0.5), 'rmsprop' → RMSprop, else Adam."""
+def make_optimizer(name, learning_rate, adam_betas=()):
+    """The book's ``get_opti``: 'adam' → Adam(β₁=0.5), 'rmsprop' → RMSprop, else Adam; with
+    ``adam_betas`` (the recipe's), Adam at those betas whatever ``name`` says."""
+    if adam_betas:
+        return keras.optimizers.Adam(learning_rate=learning_rate, beta_1=adam_betas[0], beta_2=adam_betas[1])
     if name == "adam":
         return keras.optimizers.Adam(learning_rate=learning_rate, beta_1=0.5)
     if name == "rmsprop":
@@ -117,8 +120,9 @@ class BookModel(AdversarialModel):
             self._fixed_noise = None
             self._book_iterators = {}
             self.compile(
-                d_optimizer=make_optimizer(self.optimiser, params[f"{self.ADVERSARY_NAME}_learning_rate"]),
-                g_optimizer=make_optimizer(self.optimiser, self.generator_learning_rate),
+                d_optimizer=make_optimizer(self.optimiser, params[f"{self.ADVERSARY_NAME}_learning_rate"],
+                                           recipe.adam_betas),
+                g_optimizer=make_optimizer(self.optimiser, self.generator_learning_rate, recipe.adam_betas),
                 jit_compile=bool(arguments["jit_compile"]),
             )
 

@@ -11,6 +11,8 @@
 * ``r1_weight``: γ of the R1 penalty, γ/2 · E‖∇ₓ D(x)‖² on real images (Mescheder et al. 2018),
   on the adversary's logit (its score, where it has no sigmoid);
 * ``r2_weight``: γ of the R2 penalty, the same on generated images (R3GAN trains with both);
+* ``adam_betas``: ``(β₁, β₂)``: both networks train with Adam at these betas (StyleGAN2 and R3GAN
+  train with (0, 0.99)) instead of the book's ``optimiser``; empty: the book's;
 * ``penalty``: the user's own term of the adversary's loss, ``f(adversary, real, fake)`` → a
   scalar, or the ``'module:function'`` name of one (what ``run.json`` keeps).
 
@@ -36,7 +38,12 @@ class Recipe:
     spectral_norm: bool = False
     r1_weight: float = 0.0
     r2_weight: float = 0.0
+    adam_betas: tuple = ()
     penalty: object = None
+
+    def __post_init__(self):
+        if isinstance(self.adam_betas, list):  # as run.json keeps it
+            object.__setattr__(self, "adam_betas", tuple(self.adam_betas))
 
     @classmethod
     def from_options(cls, model_name, options):
@@ -64,6 +71,11 @@ class Recipe:
         number("augment_target", 0.0, 1.0)
         number("r1_weight", 0.0, float("inf"))
         number("r2_weight", 0.0, float("inf"))
+        betas = self.adam_betas
+        if not isinstance(betas, tuple) or (betas and (len(betas) != 2 or not all(
+                isinstance(b, (int, float)) and not isinstance(b, bool) and 0 <= b < 1 for b in betas))):
+            raise ValueError(f"adam_betas must be two numbers in [0, 1), (beta_1, beta_2), or () for the "
+                             f"book's optimiser; got {betas!r}.")
         resolve_penalty(self.penalty)
         parse_policies(self.augment)
         if not isinstance(self.spectral_norm, bool):

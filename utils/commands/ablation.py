@@ -1,55 +1,206 @@
-"""The recipe ablation: train a chapter command with each part of the modern recipe on and off,
-over several seeds, and tabulate and plot the sample quality each reached.
+"""The recipe search: train a chapter command with parts of the modern recipe on and off, over
+several seeds, and keep every finished run's scores in a results file in the repository.
 
     python -m utils.commands.ablation --chapter 04_01 --data silhouettes \\
-        --variants book,ema,diffaugment,ada,spectral-norm,r1,hinge,ttur --seeds 0,1,2 \\
-        --epochs 500 --parallel 2 --out run/ablation/gan
+        --variants book,sn+ema+r1=0.1,sn+ema+r1=0.1+adam --seeds 0,1 --epochs 500 --parallel 2
 
-Every run is the real command (``gdl-gan`` ...) in its own process, into
-``<out>/<section>/<variant>-s<seed>_<data>/``, scored every ``--quality-every`` steps by the
-command's own quality monitor (the silhouette classifier's Fréchet distance, precision and
-recall against held-out images).  A finished run is kept, an unfinished one resumed, so the
-ablation can be stopped and started again.  ``--report`` only (re)writes ``ablation.md``
-(the table) and ``ablation.png`` (Fréchet distance against steps and against training time).
-``--time`` instead times one training step of each variant in this process, the variants in
-turns (``utils.commands.benchmark.time_in_turns``), and writes ``step_times.md``: training
-times within one ablation run alongside other work, so only this is a clean cost per step.
-With ``--parallel 2`` each run has one core: compare the training times of one ablation
-with each other, not with a run that had two.
+A variant is parts joined by ``+``, each a name or ``name=value`` (``python -m
+utils.commands.ablation --parts`` lists them): ``r1=0.01`` is R1 with γ = 0.01,
+``adam`` Adam with β = (0, 0.99), ``lr=0.0002`` both learning rates.
+
+Every run is the real command in its own process (``python -m utils.commands.cli CHAPTER``,
+with the code of the tree this file is in), into ``<out>/<section>/<variant>-s<seed>_<data>/``,
+scored every ``--quality-every`` steps by the command's own quality monitor (the mean over
+five draws of the held-out set's size).  When a run finishes, one line goes to
+``<results>/runs.jsonl`` (its flags, CPU and every score) and one row to ``<results>/runs.md``;
+a run already there is skipped, a run cut short is resumed from its checkpoint, so the search
+is continued, session after session, by the same command.  ``--report`` only rewrites
+``<results>/summary.md`` and ``summary.png`` from the results.
+
+Steps cost differently per variant, and runs that share the machine time each other badly:
+``--time`` times one training step of each variant in turns (nothing else running) and
+appends the costs to ``<results>/step_times.jsonl``.  The summary scores each variant at
+the book's time: the steps it makes in the time the book's recipe takes for ``--book-steps``
+steps (its step cost over the book's, measured on one machine), and at four times that.
 """
 
 import argparse
 import json
+import math
 import os
 import subprocess
 import sys
+import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-# Each variant's flags on top of the chapter's book recipe ("+" joins variants).
-VARIANTS = {
-    "book": [],
-    "ema": ["--ema", "0.999"],
-    "diffaugment": ["--augment", "translation,cutout"],
-    "ada": ["--augment", "translation,cutout", "--augment-probability", "0", "--augment-target", "0.6"],
-    "spectral-norm": ["--spectral-norm"],
-    "r1": ["--r1", "1"],
-    "hinge": ["--loss", "hinge"],
-    "ttur": ["--g-learning-rate", "0.0002"],
-    "modern": ["--recipe", "modern"],
+PROJECT = Path(__file__).resolve().parents[2]
+
+
+@dataclass(frozen=True)
+class Part:
+    """One lever of the search: the command's flags for a value (``default`` when none is given;
+    None: the part takes no value)."""
+
+    flags: object
+    default: object = None
+    help: str = ""
+
+
+PARTS = {
+    "book": Part(lambda v: [], help="the chapter's own recipe (nothing added)"),
+    "modern": Part(lambda v: ["--recipe", "modern"], help="the shipped --recipe modern"),
+    "ema": Part(lambda v: ["--ema", v], "0.999", "the generator's average, its decay"),
+    "diffaugment": Part(lambda v: ["--augment", v], "translation,cutout", "DiffAugment's policies"),
+    "ada": Part(lambda v: ["--augment", "translation,cutout", "--augment-probability", "0",
+                           "--augment-target", v], "0.6", "adaptive augmentation, its target"),
+    "sn": Part(lambda v: ["--spectral-norm"], help="spectral normalisation of the adversary"),
+    "spectral-norm": Part(lambda v: ["--spectral-norm"], help="the same as sn"),
+    "r1": Part(lambda v: ["--r1", v], "1", "R1 on the real images, its γ"),
+    "r2": Part(lambda v: ["--r2", v], "1", "R2 on the generated images, its γ"),
+    "hinge": Part(lambda v: ["--loss", "hinge"], help="the hinge loss"),
+    "relativistic": Part(lambda v: ["--loss", "relativistic"], help="the relativistic pairing loss"),
+    "ttur": Part(lambda v: ["--g-learning-rate", v], "0.0002", "the generator's learning rate alone"),
+    "lr": Part(lambda v: ["--d-learning-rate", v, "--g-learning-rate", v], "0.0002", "both learning rates"),
+    "dlr": Part(lambda v: ["--d-learning-rate", v], "0.0002", "the adversary's learning rate"),
+    "glr": Part(lambda v: ["--g-learning-rate", v], "0.0002", "the generator's learning rate"),
+    "adam": Part(lambda v: ["--adam", v], "0,0.99", "Adam for both networks, its β₁,β₂"),
+    "ncritic": Part(lambda v: ["--n-critic", v], "2", "adversary updates per generator update"),
+    "dropout": Part(lambda v: ["--d-dropout", v], "0", "the adversary's dropout rate (0: none)"),
+    "batch": Part(lambda v: ["--batch-size", v], "32", "the batch size"),
 }
 
 
 def flags_of(variant):
-    """The command-line flags of a variant name such as ``'ema+diffaugment'``."""
+    """The command-line flags of a variant such as ``'sn+ema+r1=0.1'``."""
     flags = []
-    for part in variant.split("+"):
-        if part not in VARIANTS:
-            raise ValueError(f"variant {part!r}: choose from {', '.join(VARIANTS)} (join with '+').")
-        flags += VARIANTS[part]
+    for token in variant.split("+"):
+        name, has_value, value = token.partition("=")
+        part = PARTS.get(name)
+        if part is None:
+            raise ValueError(f"variant {variant!r}: no part {name!r}; choose from {', '.join(PARTS)} "
+                             "(join with '+', give a value with '=': r1=0.1).")
+        if has_value and part.default is None:
+            raise ValueError(f"variant {variant!r}: the part {name!r} takes no value.")
+        if has_value and not value:
+            raise ValueError(f"variant {variant!r}: {name}= needs a value, e.g. {name}={part.default}.")
+        flags += part.flags(value if has_value else part.default)
     return flags
+
+
+def cpu_kind():
+    """The CPU's model, family and model numbers, and the flags that decide its speed."""
+    from models.ops.precision import cpu_flags, cpu_model
+
+    numbers = {}
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                if key.strip() in ("cpu family", "model") and key.strip() not in numbers:
+                    numbers[key.strip()] = value.strip()
+    except OSError:
+        pass
+    flags = cpu_flags()
+    shown = [flag for flag in ("avx2", "avx512f", "avx512_bf16", "amx_bf16") if flag in flags]
+    family = f" family {numbers['cpu family']} model {numbers['model']}" if len(numbers) == 2 else ""
+    return f"{cpu_model()}{family} ({' '.join(shown) or 'no AVX2'}), {os.cpu_count()} cores"
+
+
+# ---------------------------------------------------------------------------- results
+
+
+class Results:
+    """The search's results folder: ``runs.jsonl`` (one finished run per line, the record the
+    summary is made from), ``runs.md`` (the same, one readable row per run), ``step_times.jsonl``."""
+
+    def __init__(self, folder):
+        self.folder = Path(folder)
+        self.runs_file = self.folder / "runs.jsonl"
+        self.table_file = self.folder / "runs.md"
+        self.times_file = self.folder / "step_times.jsonl"
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def key(run):
+        return run["chapter"], run["data"], run["variant"], int(run["seed"]), int(run["steps"])
+
+    def _lines(self, path):
+        if not path.exists():
+            return []
+        rows = []
+        for number, line in enumerate(path.read_text().splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                rows.append(json.loads(line))
+            except ValueError:
+                print(f"Note: line {number} of {path} is not JSON (cut short?); it is ignored.",
+                      file=sys.stderr)
+        return rows
+
+    def runs(self):
+        return self._lines(self.runs_file)
+
+    def step_times(self):
+        return self._lines(self.times_file)
+
+    def has(self, key):
+        return any(self.key(run) == key for run in self.runs())
+
+    def add(self, run):
+        """Append one finished run (both files, each line whole, under a lock for parallel runs)."""
+        with self._lock:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            if not self.table_file.exists():
+                self.table_file.write_text(RUNS_HEADER)
+            _append(self.runs_file, json.dumps(run) + "\n")
+            _append(self.table_file, run_row(run) + "\n")
+
+    def add_step_times(self, chapter, data, times, cpu):
+        with self._lock:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            stamp = time.strftime("%Y-%m-%d")
+            _append(self.times_file, "".join(
+                json.dumps({"chapter": chapter, "data": data, "variant": variant, "seconds": seconds,
+                            "book_seconds": times.get("book"), "cpu": cpu, "date": stamp}) + "\n"
+                for variant, seconds in times.items()))
+
+
+def _append(path, text):
+    with open(path, "a") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+RUNS_HEADER = (
+    "# Finished runs of the recipe search\n\n"
+    "Appended by `python -m utils.commands.ablation` as each run finishes (the whole record is in "
+    "runs.jsonl beside this file). FD: the Fréchet distance in the silhouette classifier's features, "
+    "mean of 5 draws of the held-out set's size, ± their sd.\n\n"
+    "| chapter | data | variant | seed | steps | FD at end | best FD (step) | recall at end | floor | "
+    "train s | CPU | date |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+
+
+def run_row(run):
+    scored = [r for r in run["records"] if r.get("fid") is not None]
+    last = scored[-1] if scored else {}
+    best = min(scored, key=lambda r: r["fid"]) if scored else {}
+    spread = f" ± {last['fid_sd']:.1f}" if last.get("fid_sd") is not None else ""
+    cells = [run["chapter"], run["data"], run["variant"], str(run["seed"]), str(run["steps"]),
+             f"{last['fid']:.2f}{spread}" if last else "–",
+             f"{best['fid']:.2f} ({best['epoch']})" if best else "–",
+             f"{last['recall']:.2f}" if last else "–", f"{run['floor']:.2f}",
+             f"{last.get('training_seconds', 0):.0f}" if last else "–", run["cpu"], run["date"]]
+    return "| " + " | ".join(cells) + " |"
+
+
+# ---------------------------------------------------------------------------- training
 
 
 def run_folder(out, section, variant, seed, data_name):
@@ -60,44 +211,72 @@ def finished(folder, epochs):
     quality = folder / "quality.json"
     if not quality.exists():
         return False
-    records = json.loads(quality.read_text())["records"]
+    try:
+        records = json.loads(quality.read_text())["records"]
+    except (ValueError, KeyError, TypeError):
+        return False
     return bool(records) and records[-1]["epoch"] >= epochs
 
 
-def train(chapter, data, variant, seed, args):
-    """One run of the chapter's command (resumed if it was cut short); returns its folder."""
-    from utils.commands.cli import data_spec, build_parser
+def command_of(chapter, args):
+    """The chapter's command in a fresh Python, on the code of this tree."""
+    if args.launcher:
+        return args.launcher.split()
+    return [sys.executable, "-m", "utils.commands.cli", chapter.key]
+
+
+def train(chapter, data, data_name, variant, seed, args, results):
+    """One run (resumed if it was cut short), added to ``results`` once finished.
+
+    Returns:
+        True when the run is in the results, False when it failed (its log is named).
+    """
     from utils.runs.checkpoint import read_training_state
     from utils.runs.folder import RunFolder
 
-    parser_args = build_parser(chapter.key).parse_args(["--data", data])
-    data_name = data_spec(parser_args, conditional=chapter.conditional).run_name
+    key = (chapter.key, data, variant, seed, args.epochs)
+    if results.has(key):
+        return True
     folder = run_folder(args.out, chapter.preset.section, variant, seed, data_name)
-    if finished(folder, args.epochs):
-        return folder
-    command = [*(args.launcher.split() if args.launcher else [chapter.command]), "--data", data, "--epochs", str(args.epochs), "--seed", str(seed),
-               "--run-id", f"{variant}-s{seed}", "--print-every", str(args.quality_every),
-               "--quality-every", str(args.quality_every), "--quality-budget", "inf",
-               "--no-tensorboard", *flags_of(variant)]
-    checkpoint = RunFolder(folder).checkpoint
-    if checkpoint.exists():  # cut short: go on from the epoch its checkpoint holds
-        done = (read_training_state(checkpoint) or {}).get("epoch", 0)
-        command = [*command, "--resume"]
-        command[command.index("--epochs") + 1] = str(max(args.epochs - done, 1))
-    env = {**os.environ, "GDL_RUN_DIR": str(args.out)}
-    if args.parallel > 1:
-        threads = str(max(1, (os.cpu_count() or 2) // args.parallel))
-        env.update(TF_NUM_INTRAOP_THREADS=threads, TF_NUM_INTEROP_THREADS="1", OMP_NUM_THREADS=threads)
     log = folder.parent / f"{folder.name}.log"
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with open(log, "a") as handle:
-        result = subprocess.run(command, env=env, stdout=handle, stderr=subprocess.STDOUT)
-    if result.returncode:
-        print(f"{' '.join(command)} failed ({result.returncode}); see {log}", file=sys.stderr)
-    return folder
+    if not finished(folder, args.epochs):
+        command = [*command_of(chapter, args), "--data", data, "--epochs", str(args.epochs),
+                   "--seed", str(seed), "--run-id", f"{variant}-s{seed}",
+                   "--print-every", str(args.quality_every), "--quality-every", str(args.quality_every),
+                   "--quality-budget", "inf", "--no-tensorboard", *flags_of(variant)]
+        checkpoint = RunFolder(folder).checkpoint
+        if checkpoint.exists():  # cut short: go on from the epoch its checkpoint holds
+            done = (read_training_state(checkpoint) or {}).get("epoch", 0)
+            command = [*command, "--resume"]
+            command[command.index("--epochs") + 1] = str(max(args.epochs - done, 1))
+        env = {**os.environ, "GDL_RUN_DIR": str(args.out),
+               "PYTHONPATH": os.pathsep.join([str(PROJECT), os.environ.get("PYTHONPATH", "")])}
+        if args.parallel > 1:
+            threads = str(max(1, (os.cpu_count() or 2) // args.parallel))
+            env.update(TF_NUM_INTRAOP_THREADS=threads, TF_NUM_INTEROP_THREADS="1", OMP_NUM_THREADS=threads,
+                       XLA_FLAGS=f"--xla_cpu_multi_thread_eigen={'false' if threads == '1' else 'true'}")
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with open(log, "a") as handle:
+            result = subprocess.run(command, env=env, stdout=handle, stderr=subprocess.STDOUT)
+        if result.returncode or not finished(folder, args.epochs):
+            print(f"{variant} seed {seed}: {' '.join(command)} failed ({result.returncode}); see {log}",
+                  file=sys.stderr)
+            return False
+    quality = json.loads((folder / "quality.json").read_text())
+    keep = ("epoch", "fid", "fid_sd", "kid", "kid_se", "precision", "recall", "coverage",
+            "density", "training_seconds", "finite")
+    results.add({
+        "chapter": chapter.key, "data": data, "variant": variant, "seed": seed, "steps": args.epochs,
+        "flags": flags_of(variant), "cpu": cpu_kind(), "parallel": args.parallel,
+        "date": time.strftime("%Y-%m-%d"), "floor": quality["floor"]["fid"],
+        "draws": quality.get("draws", 1), "n_samples": quality["n_samples"],
+        "records": [{k: r[k] for k in keep if k in r} for r in quality["records"]],
+    })
+    print(f"{variant} seed {seed}: finished, in {results.runs_file}", flush=True)
+    return True
 
 
-def step_times(chapter, data, variants, batch_size=None, steps=10, repeats=3):
+def step_times(chapter, data, variants, steps=10, repeats=3):
     """Seconds per training step of each variant (its model as its command builds it), in turns.
 
     Returns:
@@ -107,146 +286,248 @@ def step_times(chapter, data, variants, batch_size=None, steps=10, repeats=3):
 
     from utils.commands import benchmark, cli
 
-    preset = chapter.preset_for(data)
-    batch_size = batch_size or preset.batch_size
-    x_train = np.random.default_rng(0).uniform(-1, 1, (max(8 * batch_size, 512), *preset.input_dim)).astype("float32")
     runners = []
     for variant in variants:
         args = cli.build_parser(chapter.key).parse_args(["--data", data, *flags_of(variant)])
         chosen = cli.chosen_preset(chapter, args)
+        batch_size = args.batch_size or chosen.batch_size
+        x_train = np.random.default_rng(0).uniform(
+            -1, 1, (max(8 * batch_size, 512), *chosen.input_dim)).astype("float32")
         keras.utils.set_random_seed(0)
         model = chapter.model_class(**cli.model_arguments(args, chosen), **cli.model_options(args, chapter))
         options = cli.train_options(args, chosen, chapter)
-        runners.append(benchmark.our_steps(model, x_train, batch_size, options.get("n_critic", 1),
+        runners.append(benchmark.our_steps(model, x_train, batch_size, options.get("n_critic") or 1,
                                            options.get("clip_threshold")))
     seconds = benchmark.time_in_turns(runners, warmup=3, steps=steps, repeats=repeats)
     return dict(zip(variants, seconds))
 
 
-def collect(out):
-    """{variant: {seed: quality.json}} of every run under ``out``."""
-    runs = {}
-    for quality in sorted(Path(out).glob("*/*/quality.json")):
-        name = quality.parent.name.rsplit("_", 1)[0]
-        variant, seed = name.rsplit("-s", 1)
-        runs.setdefault(variant, {})[int(seed)] = json.loads(quality.read_text())
-    return runs
+# ---------------------------------------------------------------------------- summary
 
 
-def _series(summary, key):
-    return {r["epoch"]: r[key] for r in summary["records"] if r.get(key) is not None}
+def cost_ratios(times, chapter, data):
+    """Each variant's step cost over the book's, from the latest timing that holds both."""
+    ratios = {}
+    for row in times:
+        if row["chapter"] == chapter and row["data"] == data and row.get("book_seconds"):
+            ratios[row["variant"]] = row["seconds"] / row["book_seconds"]
+    return ratios
 
 
-def table(runs, steps, settle):
-    """Markdown: per variant, the mean ± sd over seeds of the Fréchet distance at ``steps``, the
-    worst after ``settle`` steps, and precision/recall and training time at the last step."""
-    floor = np.mean([s["floor"]["fid"] for seeds in runs.values() for s in seeds.values()])
-    head = ["variant", "seeds", *(f"FID@{s}" for s in steps), f"worst FID ≥{settle}",
-            "precision", "recall", "train s"]
-    lines = [f"Held-out real images' Fréchet distance (the floor): {floor:.2f}.", "",
-             "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+def score_at(run, step):
+    """The last finite record of ``run`` at or before ``step`` (None: none yet)."""
+    scored = [r for r in run["records"] if r["epoch"] <= step and r.get("fid") is not None]
+    return scored[-1] if scored else None
 
-    def cell(values, digits=1):
-        values = [v for v in values if v is not None and np.isfinite(v)]
-        if not values:
-            return "–"
-        return f"{np.mean(values):.{digits}f} ± {np.std(values):.{digits}f}" if len(values) > 1 \
-            else f"{values[0]:.{digits}f}"
 
-    for variant, seeds in runs.items():
-        fids = [_series(s, "fid") for s in seeds.values()]
-        last = [max(f) if f else None for f in fids]
-        row = [variant, str(len(seeds))]
-        row += [cell([f.get(step) for f in fids]) for step in steps]
-        row.append(cell([max((v for e, v in f.items() if e >= settle), default=None) for f in fids]))
-        for key, digits in (("precision", 2), ("recall", 2), ("training_seconds", 0)):
-            row.append(cell([_series(s, key).get(e) for s, e in zip(seeds.values(), last)], digits))
-        lines.append("| " + " | ".join(row) + " |")
+def summarise(runs, ratios, book_steps):
+    """Per (variant, steps): the scores at the book's time and at four times it, over seeds.
+
+    Returns:
+        A list of dicts, best first (by the mean FD at the book's time, in multiples of the floor).
+    """
+    groups = {}
+    for run in runs:
+        groups.setdefault((run["variant"], run["steps"]), []).append(run)
+    rows = []
+    for (variant, steps), group in groups.items():
+        ratio = ratios.get(variant)
+        at_book = int(book_steps / ratio) if ratio else book_steps
+        at_four = 4 * at_book
+        row = {"variant": variant, "steps": steps, "seeds": sorted(r["seed"] for r in group),
+               "ratio": ratio, "book_time_steps": at_book}
+        for name, step in (("book_time", at_book), ("four_times", at_four)):
+            if step > steps:
+                continue
+            scores = [score_at(r, step) for r in group]
+            if any(s is None for s in scores):
+                continue
+            multiples = [s["fid"] / r["floor"] for s, r in zip(scores, group)]
+            row[name] = {"fid": [s["fid"] for s in scores], "multiple": multiples,
+                         "recall": [s["recall"] for s in scores],
+                         "kid": [s["kid"] for s in scores]}
+            later = [[x["fid"] / r["floor"] for x in r["records"]
+                      if x["epoch"] > step and x.get("fid") is not None] for r in group]
+            row[name]["worst_later"] = [max(v) if v else None for v in later]
+        ends = [score_at(r, steps) for r in group]
+        row["end"] = {"fid": [s["fid"] for s in ends if s], "multiple": [
+            s["fid"] / r["floor"] for s, r in zip(ends, group) if s]}
+        rows.append(row)
+    key = lambda row: np.mean(row["book_time"]["multiple"]) if "book_time" in row else math.inf
+    return sorted(rows, key=key)
+
+
+def _cell(values, digits=1):
+    values = [v for v in values if v is not None]
+    if not values:
+        return "–"
+    if len(values) == 1:
+        return f"{values[0]:.{digits}f}"
+    return f"{np.mean(values):.{digits}f} ± {np.std(values, ddof=1):.{digits}f}"
+
+
+def summary_text(rows, runs, ratios, book_steps):
+    floors = sorted({round(r["floor"], 2) for r in runs})
+    lines = [f"# Recipe search: summary of {len(runs)} finished runs", "",
+             "Written by `python -m utils.commands.ablation --report` from runs.jsonl. Scores: the "
+             "Fréchet distance (FD) in multiples of the held-out floor "
+             f"({', '.join(map(str, floors))}), mean ± sd over seeds, each seed's FD the mean of "
+             "5 draws. The book's time: the steps a variant makes in the time the book's recipe "
+             f"takes for {book_steps} steps (its step cost over the book's, from step_times.jsonl; "
+             "'?' where not timed yet: then at the same step count).", "",
+             "| variant | steps run | seeds | cost × book | steps in the book's time | FD × floor there "
+             "| worst seed | recall there | FD × floor at 4× the time | worst later × floor | FD × floor at end |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for row in rows:
+        book, four = row.get("book_time"), row.get("four_times")
+        lines.append("| " + " | ".join([
+            row["variant"], str(row["steps"]), ",".join(map(str, row["seeds"])),
+            f"{row['ratio']:.2f}" if row["ratio"] else "?", str(row["book_time_steps"]),
+            _cell(book["multiple"], 2) if book else "–",
+            f"{max(book['multiple']):.2f}" if book else "–",
+            _cell(book["recall"], 2) if book else "–",
+            _cell(four["multiple"], 2) if four else "–",
+            _cell(four["worst_later"], 2) if four else "–",
+            _cell(row["end"]["multiple"], 2)]) + " |")
     return "\n".join(lines) + "\n"
 
 
-def plot(runs, path):
-    """Fréchet distance against steps and against training time, mean over seeds per variant."""
+def plot(runs, ratios, path):
+    """FD (in floors) against steps and against the book's time, mean over seeds per variant."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure, (by_step, by_time) = plt.subplots(1, 2, figsize=(12, 4.5))
-    for variant, seeds in runs.items():
-        steps = sorted(set.intersection(*(set(_series(s, "fid")) for s in seeds.values())))
-        if not steps:
+    figure, (by_step, by_time) = plt.subplots(1, 2, figsize=(13, 5))
+    groups = {}
+    for run in runs:
+        groups.setdefault((run["variant"], run["steps"]), []).append(run)
+    for (variant, steps), group in sorted(groups.items()):
+        common = sorted(set.intersection(*({r["epoch"] for r in run["records"] if r.get("fid")}
+                                           for run in group)))
+        if not common:
             continue
-        fid = np.array([[_series(s, "fid")[e] for e in steps] for s in seeds.values()])
-        seconds = np.array([[_series(s, "training_seconds").get(e, np.nan) for e in steps]
-                            for s in seeds.values()])
-        line, = by_step.plot(steps, fid.mean(0), label=variant)
-        by_step.fill_between(steps, fid.min(0), fid.max(0), color=line.get_color(), alpha=0.15)
-        by_time.plot(np.nanmean(seconds, 0), fid.mean(0), color=line.get_color(), label=variant)
-    floor = np.mean([s["floor"]["fid"] for seeds in runs.values() for s in seeds.values()])
-    for axis, label in ((by_step, "training step"), (by_time, "training seconds (mean over seeds)")):
-        axis.axhline(floor, color="black", linestyle="--", linewidth=1, label="held-out real")
-        axis.axhline(2 * floor, color="gray", linestyle=":", linewidth=1, label="2 × floor")
+        values = np.array([[next(r["fid"] for r in run["records"] if r["epoch"] == e) / run["floor"]
+                            for e in common] for run in group])
+        label = f"{variant} ({steps})"
+        line, = by_step.plot(common, values.mean(0), label=label, linewidth=1)
+        by_step.fill_between(common, values.min(0), values.max(0), color=line.get_color(), alpha=0.1)
+        ratio = ratios.get(variant)
+        if ratio:
+            by_time.plot(np.array(common) * ratio, values.mean(0), color=line.get_color(), linewidth=1)
+    for axis, label in ((by_step, "training step"), (by_time, "time, in the book's steps")):
+        for level, style in ((1, "--"), (2, ":"), (3, "-.")):
+            axis.axhline(level, color="gray", linestyle=style, linewidth=1)
         axis.set_yscale("log")
         axis.set_xlabel(label)
-        axis.set_ylabel("Fréchet distance (mean over seeds; band: min–max)")
-    by_step.legend(fontsize=8)
+        axis.set_ylabel("FD / held-out floor (mean over seeds; band: min–max)")
+    by_step.legend(fontsize=7, ncol=2)
     figure.tight_layout()
-    figure.savefig(path, dpi=110)
+    figure.savefig(path, dpi=100)
     plt.close(figure)
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--chapter", default="04_01")
+def report(results, chapter, data, book_steps):
+    runs = [r for r in results.runs() if r["chapter"] == chapter and r["data"] == data]
+    if not runs:
+        return None
+    ratios = cost_ratios(results.step_times(), chapter, data)
+    text = summary_text(summarise(runs, ratios, book_steps), runs, ratios, book_steps)
+    (results.folder / "summary.md").write_text(text)
+    plot(runs, ratios, results.folder / "summary.png")
+    return text
+
+
+# ---------------------------------------------------------------------------- command
+
+
+def _list(text, name, convert=str):
+    try:
+        values = [convert(v.strip()) for v in text.split(",") if v.strip()]
+    except ValueError:
+        sys.exit(f"ablation: --{name} {text!r}: expected comma-separated {convert.__name__}s, e.g. 0,1.")
+    if not values:
+        sys.exit(f"ablation: --{name} is empty.")
+    return values
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog="python -m utils.commands.ablation",
+                                     description=__doc__.split("\n\n")[0])
+    parser.add_argument("--chapter", default="04_01", help="04_01, 04_02, 04_03, cgan or infogan")
     parser.add_argument("--data", default="silhouettes")
-    parser.add_argument("--variants", default="book,ema,diffaugment,ada,spectral-norm,r1,hinge,ttur")
-    parser.add_argument("--seeds", default="0,1,2")
-    parser.add_argument("--epochs", type=int, default=500)
+    parser.add_argument("--variants", default="book", help="comma-separated; parts joined by '+'")
+    parser.add_argument("--seeds", default="0,1")
+    parser.add_argument("--epochs", type=int, default=500, help="steps of each run")
     parser.add_argument("--quality-every", type=int, default=50)
-    parser.add_argument("--parallel", type=int, default=1, help="runs at once (each gets cores / N threads)")
-    parser.add_argument("--out", default="run/ablation")
-    parser.add_argument("--steps", default="200,300,500", help="the table's steps")
-    parser.add_argument("--settle", type=int, default=200, help="the worst score from this step on")
-    parser.add_argument("--report", action="store_true", help="only write the table and the plot")
+    parser.add_argument("--parallel", type=int, default=2, help="runs at once (each gets cores / N threads)")
+    parser.add_argument("--out", default="run/search", help="where the runs' folders go")
+    parser.add_argument("--results", default=None,
+                        help="the results folder (default: docs/search/<section>-<data>)")
+    parser.add_argument("--book-steps", type=int, default=500,
+                        help="the book's run the variants are timed against, in its steps")
+    parser.add_argument("--report", action="store_true", help="only rewrite the summary")
     parser.add_argument("--time", action="store_true",
                         help="only time one training step of each variant, in turns (no training runs)")
+    parser.add_argument("--parts", action="store_true", help="list the parts a variant is made of")
     parser.add_argument("--launcher", default=None,
                         help="the command to run instead of the chapter's (e.g. the tests' tiny one)")
-    args = parser.parse_args(argv)
-    from utils.chapters import get
+    return parser
 
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    if args.parts:
+        for name, part in PARTS.items():
+            value = f"={part.default}" if part.default is not None else ""
+            print(f"{name + value:<36} {part.help}")
+        return
+    from utils.chapters import every_chapter, get
+
+    keys = list(every_chapter())
+    if args.chapter not in keys:
+        sys.exit(f"ablation: --chapter {args.chapter!r}: choose one of {', '.join(keys)}.")
     chapter = get(args.chapter)
-    variants = args.variants.split(",")
-    for variant in variants:
-        flags_of(variant)
-    seeds = [int(s) for s in args.seeds.split(",")]
-    if args.time:
-        import platform
+    variants = _list(args.variants, "variants")
+    try:
+        for variant in variants:
+            flags_of(variant)
+    except ValueError as error:
+        sys.exit(f"ablation: --variants: {error}")
+    seeds = _list(args.seeds, "seeds", int)
+    for name in ("epochs", "quality_every", "parallel", "book_steps"):
+        if getattr(args, name) < 1:
+            sys.exit(f"ablation: --{name.replace('_', '-')} must be at least 1 (got {getattr(args, name)}).")
+    if args.launcher is not None and not args.launcher.split():
+        sys.exit("ablation: --launcher is empty: give the command to run, or leave it out.")
+    from utils.commands.cli import build_parser as command_parser, data_spec
 
+    parsed = command_parser(chapter.key).parse_args(["--data", args.data])
+    try:
+        data_name = data_spec(parsed, conditional=chapter.conditional).run_name
+    except (ValueError, SystemExit) as error:
+        sys.exit(f"ablation: --data {args.data!r}: {error}")
+    results = Results(args.results or PROJECT / "docs" / "search" / f"{chapter.preset.section}-{data_name}")
+    if args.time:
         times = step_times(chapter, args.data, variants)
+        cpu = cpu_kind()
+        results.add_step_times(chapter.key, args.data, times, cpu)
         book = times.get("book")
-        lines = [f"ms per training step, {chapter.command} --data {args.data}, timed in turns "
-                 f"({platform.processor() or platform.machine()}, {os.cpu_count()} cores):", "",
-                 "| variant | ms per step | × book |", "|---|---|---|"]
-        lines += [f"| {variant} | {1000 * s:.0f} | {s / book:.2f} |" if book else
-                  f"| {variant} | {1000 * s:.0f} | – |" for variant, s in times.items()]
-        text = "\n".join(lines) + "\n"
-        Path(args.out).mkdir(parents=True, exist_ok=True)
-        Path(args.out, "step_times.md").write_text(text)
-        print(text)
+        print(f"ms per training step, {chapter.command} --data {args.data}, in turns ({cpu}):")
+        for variant, seconds in times.items():
+            print(f"  {variant:<40} {1000 * seconds:8.1f}" + (f"  × book {seconds / book:.2f}" if book else ""))
         return
     if not args.report:
         jobs = [(variant, seed) for seed in seeds for variant in variants]
         with ThreadPoolExecutor(max_workers=args.parallel) as pool:
-            list(pool.map(lambda job: train(chapter, args.data, *job, args), jobs))
-    runs = {variant: seeds for variant, seeds in collect(args.out).items() if variant in variants}
-    if not runs:
-        sys.exit(f"No finished runs under {args.out}.")
-    steps = [int(s) for s in args.steps.split(",")]
-    text = table(runs, steps, args.settle)
-    Path(args.out, "ablation.md").write_text(text)
-    plot(runs, Path(args.out, "ablation.png"))
+            done = list(pool.map(lambda job: train(chapter, args.data, data_name, *job, args, results), jobs))
+        if not all(done):
+            print(f"{done.count(False)} of {len(done)} runs failed; run the same command again to retry "
+                  "them.", file=sys.stderr)
+    text = report(results, chapter.key, args.data, args.book_steps)
+    if text is None:
+        sys.exit(f"ablation: no finished runs of {chapter.key} on {args.data} in {results.runs_file}.")
     print(text)
 
 

@@ -149,7 +149,10 @@ def build_parser(chapter):
                         "against held-out real images) every N steps, within --quality-budget of the training "
                         "time; written to quality.json and quality.png")
     parser.add_argument("--quality-samples", type=int, default=None,
-                        help="samples scored each time (default: as many as held-out images, at most 1000)")
+                        help="samples per draw (default: as many as held-out images, at most 1000)")
+    parser.add_argument("--quality-draws", type=int, default=5,
+                        help="draws of --quality-samples scored each time; the scores are their mean, "
+                        "the Fréchet distance's spread between draws beside it (default: 5)")
     parser.add_argument("--quality-budget", type=float, default=0.1,
                         help="the most scoring may take, as a share of the training time ('inf': score every "
                         "--quality-every steps whatever it costs)")
@@ -158,6 +161,10 @@ def build_parser(chapter):
     if "n_critic" in preset.train_options:
         parser.add_argument("--n-critic", type=int, default=preset.train_options["n_critic"],
                             help="critic updates per generator update")
+    elif not any(option.keyword == "n_critic" for option in info.options):
+        parser.add_argument("--n-critic", type=int, default=None,
+                            help="discriminator updates per generator update, each on its own real batch "
+                            "(default: the loss's, 1)")
     if "clip_threshold" in preset.train_options:
         parser.add_argument("--clip-threshold", type=float,
                             default=preset.train_options["clip_threshold"],
@@ -230,11 +237,30 @@ def add_recipe_options(parser, preset):
         "R1 penalty gamma/2 * |grad D(real)|^2 on real images (0: off)"))
     group.add_argument("--r2", dest="r2_weight", type=float, default=None, metavar="GAMMA", help=(
         "R2 penalty gamma/2 * |grad D(fake)|^2 on generated images (0: off)"))
+    group.add_argument("--adam", dest="adam_betas", type=adam_betas, default=None, metavar="B1,B2", help=(
+        "train both networks with Adam at these betas instead of the book's optimiser, e.g. 0,0.99"))
     adversary = "critic" if "critic_learning_rate" in preset.model else "discriminator"
+    group.add_argument("--d-dropout", type=float, default=None, metavar="RATE", help=(
+        f"the {adversary}'s dropout rate (0: none; default: the preset's, "
+        f"{preset.model[f'{adversary}_dropout_rate']})"))
     group.add_argument("--d-learning-rate", type=float, default=None, help=(
         f"the {adversary}'s learning rate (default: the preset's, {preset.model[f'{adversary}_learning_rate']})"))
     group.add_argument("--g-learning-rate", type=float, default=None, help=(
         f"the generator's learning rate (default: the preset's, {preset.model['generator_learning_rate']})"))
+
+
+def adam_betas(text):
+    """--adam's type: 'B1,B2', two numbers in [0, 1)."""
+    try:
+        betas = tuple(float(value) for value in text.split(","))
+    except ValueError:
+        betas = ()
+    if len(betas) != 2 or not all(0 <= beta < 1 for beta in betas):
+        raise argparse.ArgumentTypeError(f"{text!r}: give beta_1,beta_2, two numbers in [0, 1), e.g. 0,0.99")
+    return betas
+
+
+adam_betas.__name__ = "betas"
 
 
 def recipe_options(args, preset):
@@ -291,7 +317,7 @@ def quality_monitor(args, spec, preset, folder):
     try:
         return monitor_for_run(spec, preset.input_dim, folder, every=args.quality_every,
                                n_samples=args.quality_samples, budget=args.quality_budget,
-                               tensorboard=args.tensorboard)
+                               tensorboard=args.tensorboard, draws=args.quality_draws)
     except FeatureWeightsUnavailable as error:
         print(f"Sample quality will not be scored while training: {spec.run_name} is scored in the "
               f"'{spec.default_features}' feature space (the silhouette classifier knows only silhouettes "
@@ -314,6 +340,9 @@ def model_arguments(args, preset, num_classes=None):
     for flag, name in (("d_learning_rate", adversary_rate), ("g_learning_rate", "generator_learning_rate")):
         if getattr(args, flag, None) is not None:
             model[name] = getattr(args, flag)
+    dropout = "critic_dropout_rate" if "critic_dropout_rate" in model else "discriminator_dropout_rate"
+    if getattr(args, "d_dropout", None) is not None:
+        model[dropout] = args.d_dropout or None
     if "batch_size" in model:
         model["batch_size"] = args.batch_size
     if "grad_weight" in model:
@@ -374,6 +403,8 @@ def train_options(args, preset, info):
     """The keywords of ``train`` the command passes: the preset's (n_critic, clip_threshold) and
     the command's own (gdl-cgan's --n-critic)."""
     options = {name: getattr(args, name) for name in preset.train_options}
+    if "n_critic" not in options and getattr(args, "n_critic", None) is not None:
+        options["n_critic"] = args.n_critic
     options.update({option.keyword: getattr(args, option.keyword) for option in info.options
                     if option.to == "train"})
     return options
@@ -422,8 +453,12 @@ def _train(info, args, resume):
 
     if args.seed is not None:
         keras.utils.set_random_seed(args.seed)
-    if args.quality_samples is not None and args.quality_samples < 2:
-        sys.exit(f"--quality-samples must be at least 2 (got {args.quality_samples}).")
+    if args.quality_samples is not None and args.quality_samples < 4:
+        sys.exit(f"--quality-samples must be at least 4 (got {args.quality_samples}).")
+    if args.d_dropout is not None and not 0 <= args.d_dropout < 1:
+        sys.exit(f"--d-dropout is a rate in [0, 1) (0: no dropout); got {args.d_dropout}.")
+    if args.quality_draws < 1:
+        sys.exit(f"--quality-draws must be at least 1 (got {args.quality_draws}).")
     if not args.quality_budget > 0:
         sys.exit(f"--quality-budget is a share of the training time above 0, or inf (got {args.quality_budget}).")
     try:
@@ -550,3 +585,7 @@ def main_cgan(argv=None):
 
 def main_infogan(argv=None):
     run("infogan", argv)
+
+
+if __name__ == "__main__":  # python -m utils.commands.cli CHAPTER ARGS (the recipe search runs it so)
+    run(sys.argv[1], sys.argv[2:])

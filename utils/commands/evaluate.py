@@ -31,7 +31,10 @@ def build_parser():
                         help="the run's data when the folder does not record it: silhouettes:horse, "
                         "silhouettes:all, camel, cifar:7, celeb or images:DIR")
     parser.add_argument("--samples", type=int, default=None,
-                        help="generated images scored (default: as many as held-out images)")
+                        help="generated images per draw (default: as many as held-out images)")
+    parser.add_argument("--draws", type=int, default=5,
+                        help="draws of --samples images; the measures are their mean, the Fréchet "
+                        "distance's spread and KID's standard error beside them")
     parser.add_argument("--reference", type=int, default=10000,
                         help="at most this many training images to compare with")
     parser.add_argument("--held-out", type=int, default=2000, help="at most this many held-out images")
@@ -47,10 +50,10 @@ def main(argv=None):
 def evaluate(argv=None):
     """Parse ``argv``, evaluate, print the table; returns the report (also in eval/metrics.json)."""
     args = build_parser().parse_args(argv)
-    for name in ("samples", "reference", "held_out"):
+    for name, least in (("samples", 4), ("reference", 2), ("held_out", 2), ("draws", 1)):
         value = getattr(args, name)
-        if value is not None and value < 2:
-            sys.exit(f"gdl-eval: --{name.replace('_', '-')} must be at least 2 (got {value}).")
+        if value is not None and value < least:
+            sys.exit(f"gdl-eval: --{name.replace('_', '-')} must be at least {least} (got {value}).")
 
     from utils.data import sets
     from utils.evaluation.features import FeatureWeightsUnavailable
@@ -61,7 +64,8 @@ def evaluate(argv=None):
         data = sets.parse(args.data) if args.data else None
         report = evaluate_run(args.run_folder, features=args.features, data=data,
                               n_samples=args.samples, n_reference=args.reference,
-                              n_held_out=args.held_out, classifier=args.classifier, seed=args.seed)
+                              n_held_out=args.held_out, classifier=args.classifier, seed=args.seed,
+                              draws=args.draws)
     except (EvaluationError, SavedRunError, FeatureWeightsUnavailable, FileNotFoundError,
             ValueError) as error:
         sys.exit(f"gdl-eval: {error}")

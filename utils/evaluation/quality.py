@@ -2,9 +2,13 @@
 
 Losses of an adversarial game say little about the pictures; these scores do.
 Every ``every`` epochs (the book's steps) the generator draws the same latent
-batch, a feature extractor embeds it, and the Fréchet distance, KID, precision,
+points, a feature extractor embeds them, and the Fréchet distance, KID, precision,
 recall, density and coverage against the training images are recorded.  The
-floor, held-out real images scored the same way, is computed once.
+samples come in several draws (5 by default), each as large as the held-out set,
+so that each draw is scored at the floor's sample count: a record holds the mean of
+each measure over the draws, the Fréchet distance's spread between draws
+(``fid_sd``) and KID's standard error (``kid_se``).  The floor, held-out real
+images scored the same way, is computed once.
 
 The cost is bounded: the callback times itself and skips a scoring that would
 bring its total time above ``budget`` (10% by default) of the training time so
@@ -82,6 +86,42 @@ class Reference:
         scores.update(measures.precision_recall(self.train, fake))
         scores.update(measures.density_coverage(self.train, fake))
         return {key: float(value) if key != "n_samples" else int(value) for key, value in scores.items()}
+
+    def score_draws(self, fake_features, draws):
+        """Every measure over ``draws`` equal draws of ``fake_features``: the mean of each over
+        the draws, the Fréchet distance of each draw and its spread, and KID's standard error.
+
+        One draw of a few hundred samples moves the Fréchet distance by several units between
+        draws of the same generator; the mean over draws, with its spread beside it, is what
+        tells two generators apart.
+
+        Args:
+            fake_features: features (M, D), M >= 4 · ``draws``; each draw is M // ``draws`` rows
+                in order (rows beyond ``draws`` equal draws are left out).
+            draws: how many draws (an integer >= 1).
+        Returns:
+            ``score``'s dict with each measure the mean over draws, ``n_samples`` the size of one
+            draw, plus ``draws``, ``fid_draws`` (one per draw), ``fid_sd`` (their sample standard
+            deviation) and ``kid_se`` (the standard error of the mean KID over draws); the last
+            two are None for a single draw.
+        """
+        draws = int(draws)
+        if draws < 1:
+            raise ValueError(f"draws must be at least 1; got {draws}.")
+        fake = np.asarray(fake_features, np.float64)
+        size = len(fake) // draws
+        if size < 4:
+            raise ValueError(f"{len(fake)} samples cannot make {draws} draws of at least 4.")
+        scores = [self.score(fake[k * size:(k + 1) * size]) for k in range(draws)]
+        result = {key: float(np.mean([s[key] for s in scores])) for key in scores[0] if key != "n_samples"}
+        fids = [s["fid"] for s in scores]
+        kids = [s["kid"] for s in scores]
+        several = draws > 1
+        result.update(
+            n_samples=size, draws=draws, fid_draws=fids,
+            fid_sd=float(np.std(fids, ddof=1)) if several else None,
+            kid_se=float(np.std(kids, ddof=1) / np.sqrt(draws)) if several else None)
+        return result
 
     def floor(self):
         """The held-out real images' scores: what a generator drawing real images would get."""
@@ -162,22 +202,27 @@ class QualityMonitor(keras.callbacks.Callback):
     Args:
         reference: a ``Reference``, or a ``PendingReference``.
         every: score every this many epochs (an integer >= 1).
-        n_samples: generated images per scoring (>= 2); None: as many as held-out images.
+        n_samples: generated images per draw (>= 4); None: as many as held-out images.
+        draws: draws of ``n_samples`` images per scoring (>= 1); the record holds their mean.
         budget: the share of the training time that scoring may take, above 0 (``inf``: no limit).
         folder: the run folder (a path or ``RunFolder``) to write to; None writes nothing.
         tensorboard: also write the scores to TensorBoard (only with ``folder``).
         seed: seed of the fixed latent batch that is scored.
     Raises:
-        ValueError: ``every``, ``n_samples`` or ``budget`` is out of range.
+        ValueError: ``every``, ``n_samples``, ``draws`` or ``budget`` is out of range.
     """
 
     def __init__(self, reference, every=50, n_samples=None, budget=0.10, folder=None,
-                 tensorboard=True, seed=0):
+                 tensorboard=True, seed=0, draws=5):
         super().__init__()
         if int(every) < 1:
             raise ValueError(f"every must be at least 1 epoch; got {every}.")
-        if n_samples is not None and int(n_samples) < 2:
-            raise ValueError(f"n_samples must be at least 2; got {n_samples}.")
+        if n_samples is not None and int(n_samples) < 4:
+            raise ValueError(f"n_samples must be at least 4 (precision and recall use the 3rd nearest "
+                             f"neighbour); got {n_samples}.")
+        if isinstance(draws, bool) or int(draws) != draws or draws < 1:
+            raise ValueError(f"draws must be a whole number of at least 1; got {draws}.")
+        self.draws = int(draws)
         if not budget > 0:
             raise ValueError(f"budget is a share of the training time above 0 (inf: no limit); got {budget}.")
         self._reference = reference
@@ -212,7 +257,8 @@ class QualityMonitor(keras.callbacks.Callback):
         if isinstance(self._reference, PendingReference) and not self._last_cost:
             started = clock()
             pending = self._reference
-            self._last_cost = pending.estimate_seconds(self.model.input_dim, self._n_samples)
+            self._last_cost = pending.estimate_seconds(
+                self.model.input_dim, self.draws * (self._n_samples or pending.n_held_out))
             self.scoring_seconds += clock() - started
 
     @property
@@ -260,7 +306,7 @@ class QualityMonitor(keras.callbacks.Callback):
             step: the epochs completed, recorded as the record's ``"epoch"``; a record of the
                 same or a later epoch is replaced.
         Returns:
-            The record: ``{"epoch": step, **Reference.score(...)}``, or ``{"epoch": step,
+            The record: ``{"epoch": step, **Reference.score_draws(...)}``, or ``{"epoch": step,
             "finite": False}`` when the generator drew NaN or infinite images.
         """
         from utils.evaluation.latent import generate
@@ -271,12 +317,12 @@ class QualityMonitor(keras.callbacks.Callback):
         recurring = clock()
 
         if self._latents is None:
-            self._latents = sample_latents(self.model.z_dim, self.n_samples, self.seed)
+            self._latents = sample_latents(self.model.z_dim, self.draws * self.n_samples, self.seed)
         images = generate(getattr(self.model, "sampler", self.model.generator), self._latents)
         if not np.isfinite(images).all():
             record = {"epoch": int(step), "finite": False}
         else:
-            record = {"epoch": int(step), **reference.score(reference.features(images))}
+            record = {"epoch": int(step), **reference.score_draws(reference.features(images), self.draws)}
         # Training time so far, scoring excluded, continued across resumed runs.
         record["training_seconds"] = round(self._earlier_seconds + self.training_seconds(), 3)
         self.records = [r for r in self.records if r["epoch"] < step] + [record]
@@ -294,6 +340,7 @@ class QualityMonitor(keras.callbacks.Callback):
             "features": reference.features.name,
             "features_description": reference.features.description,
             "n_samples": self.n_samples,
+            "draws": self.draws,
             "n_train_reference": reference.n_train,
             "n_held_out": reference.n_held_out,
             "floor": reference.floor(),
@@ -382,6 +429,11 @@ def save_quality_plot(summary, path):
     for k, name in enumerate(MEASURES, start=1):
         axes = figure.add_subplot(2, 3, k)
         axes.plot(steps, [r[name] for r in records], marker="o", markersize=3, linewidth=1)
+        spread = [r.get("fid_sd") if name == "fid" else None for r in records]
+        if any(value is not None for value in spread):  # one standard deviation between draws
+            values = np.array([r[name] for r in records])
+            spread = np.array([value or 0.0 for value in spread])
+            axes.fill_between(steps, values - spread, values + spread, alpha=0.2, linewidth=0)
         axes.axhline(summary["floor"][name], linestyle="--", color="gray", linewidth=1,
                      label="held-out real images")
         better = "lower" if name in LOWER_IS_BETTER else "higher"
@@ -390,7 +442,11 @@ def save_quality_plot(summary, path):
         if k > 3:
             axes.set_xlabel("step")
     figure.axes[0].legend(fontsize="small")
-    figure.suptitle(f"Sample quality: {summary['n_samples']} samples, features {summary['features']}")
+    draws = summary.get("draws", 1)
+    count = f"{draws} draws of {summary['n_samples']}" if draws > 1 else str(summary["n_samples"])
+    figure.suptitle(f"Sample quality: {count} samples (mean; band: ±1 sd between draws), "
+                    f"features {summary['features']}" if draws > 1 else
+                    f"Sample quality: {count} samples, features {summary['features']}")
     figure.tight_layout()
     figure.savefig(path)
     return path
@@ -447,7 +503,7 @@ def loss_quality_correlation(records, signal, measure="fid", window=None):
 
 
 def monitor_for_run(spec, input_dim, folder, every=50, n_samples=None, features=None,
-                    budget=0.10, tensorboard=True, n_train=2000, n_held_out=1000):
+                    budget=0.10, tensorboard=True, n_train=2000, n_held_out=1000, draws=5):
     """The ``QualityMonitor`` the commands add: the run's data (a ``DataSet`` of ``utils.data.sets``), scored in its
     default feature space unless ``features`` (an extractor or a ``features_for`` name) is given.
 
@@ -459,13 +515,14 @@ def monitor_for_run(spec, input_dim, folder, every=50, n_samples=None, features=
         input_dim: the model's image shape (H, W, C); the real images are loaded at it.
         folder: the run folder to write to, as for ``QualityMonitor``.
         every: score every this many epochs.
-        n_samples: generated images per scoring; None: as many as held-out images.
+        n_samples: generated images per draw; None: as many as held-out images.
         features: an extractor, a ``features_for`` name, or None for ``spec.default_features``.
         budget: the share of the training time that scoring may take, above 0 (``inf``: score
             every ``every`` epochs whatever it costs).
         tensorboard: also write the scores to TensorBoard.
         n_train: at most this many training images as the reference.
         n_held_out: at most this many held-out real images.
+        draws: draws of ``n_samples`` per scoring, averaged.
     Returns:
         A ``QualityMonitor`` whose reference (a ``PendingReference``) is built at its first scoring.
     Raises:
@@ -483,4 +540,4 @@ def monitor_for_run(spec, input_dim, folder, every=50, n_samples=None, features=
 
     reference = PendingReference(features, load_real_images, n_train, n_held_out)
     return QualityMonitor(reference, every=every, n_samples=n_samples, budget=budget,
-                          folder=folder, tensorboard=tensorboard)
+                          folder=folder, tensorboard=tensorboard, draws=draws)

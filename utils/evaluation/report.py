@@ -81,7 +81,7 @@ def _progress(message):
 
 
 def evaluate_run(folder, features=None, data=None, n_samples=None, n_reference=10000,
-                 n_held_out=2000, classifier=None, seed=0, say=_progress):
+                 n_held_out=2000, classifier=None, seed=0, say=_progress, draws=5):
     """Evaluate the run in ``folder`` and write ``eval/``; returns the report (also in metrics.json).
 
     Args:
@@ -89,11 +89,14 @@ def evaluate_run(folder, features=None, data=None, n_samples=None, n_reference=1
         features: an extractor, or a ``features_for`` name ('silhouette',
             'inception', a ``.keras`` file); by default the data's own.
         data: a data set (``utils.data.sets``) when the folder does not record its data.
-        n_samples: generated images scored; by default as many as held-out images.
+        n_samples: generated images per draw; by default as many as held-out images.
         n_reference, n_held_out: at most this many training and held-out images.
         classifier: a silhouette classifier weights file instead of the shipped one.
         seed: seed of the real images picked, the latent points and the interpolations.
         say: called with each progress line.
+        draws: draws of ``n_samples`` images whose measures are averaged (the Fréchet
+            distance's spread between them and KID's standard error beside the means);
+            the pictures, memorisation and class counts use the first draw.
     Returns:
         The report, a JSON-ready dict (``measures``, ``counts``, ``memorisation``,
         ``mode_coverage``, ``pictures``...), as written to ``eval/metrics.json``.
@@ -131,10 +134,12 @@ def evaluate_run(folder, features=None, data=None, n_samples=None, n_reference=1
     say(f"Loading real images ({spec.run_name})")
     real = spec.real_images(model.input_dim, n_train=n_reference, n_held_out=n_held_out, seed=seed)
     n_samples = int(n_samples or len(real.held_out))
-    say(f"Drawing {n_samples} samples at epoch {model.epoch}")
-    latents = sample_latents(model.z_dim, n_samples, seed)
-    samples = latent.generate(model.sampler, latents)
-    if not np.isfinite(samples).all():
+    draws = int(draws)
+    say(f"Drawing {draws} × {n_samples} samples at epoch {model.epoch}")
+    latents = sample_latents(model.z_dim, draws * n_samples, seed)
+    every_draw = latent.generate(model.sampler, latents)
+    samples = every_draw[:n_samples]
+    if not np.isfinite(every_draw).all():
         raise EvaluationError(f"The generator of {folder} draws non-finite images: the run diverged.")
 
     # Read before anything is written: a damaged file fails here, naming itself.
@@ -143,16 +148,17 @@ def evaluate_run(folder, features=None, data=None, n_samples=None, n_reference=1
 
     def fill(out):
         """Everything of eval/, written into ``out`` (a staging folder swapped in whole)."""
-        say(f"Embedding {len(real.train)} training, {len(real.held_out)} held-out and {n_samples} "
+        say(f"Embedding {len(real.train)} training, {len(real.held_out)} held-out and {draws} × {n_samples} "
             f"generated images ({features.name})")
         reference = Reference(features, real.train, real.held_out)
         report.update({
             "run": str(folder), "model_class": type(model).__name__, "epoch": int(model.epoch),
             "data": spec.run_name, "features": features.name,
             "features_description": features.description,
-            "counts": {"samples": n_samples, "train_reference": reference.n_train,
+            "counts": {"samples": n_samples, "draws": draws, "train_reference": reference.n_train,
                        "held_out": reference.n_held_out, "held_out_unseen": real.held_out_unseen},
-            "measures": {"samples": reference.score(features(samples)), "held_out": reference.floor()},
+            "measures": {"samples": reference.score_draws(features(every_draw), draws),
+                         "held_out": reference.floor()},
             "pictures": {},
         })
         pictures = report["pictures"]
@@ -364,6 +370,9 @@ def table_rows(report):
     samples, floor = report["measures"]["samples"], report["measures"]["held_out"]
     rows = [(name, samples[name], floor[name], "lower" if name in LOWER_IS_BETTER else "higher")
             for name in MEASURES]
+    if samples.get("draws", 1) > 1:  # the means' steadiness, beside them
+        rows.insert(1, ("fid: sd between draws", samples["fid_sd"], None, "–"))
+        rows.insert(3, ("kid: standard error", samples["kid_se"], None, "–"))
     memo = report["memorisation"]
     rows.append(("median distance to nearest training image", memo["median_sample"],
                  memo["median_held_out"], "not lower"))
@@ -389,7 +398,7 @@ def format_table(report):
     counts = report["counts"]
     lines = [f"{report['model_class']} at epoch {report['epoch']} on {report['data']}; features: "
              f"{report['features']}",
-             f"{counts['samples']} samples and {counts['held_out']} held-out real images "
+             f"{_draws(counts)} samples and {counts['held_out']} held-out real images "
              f"({'never trained on' if counts['held_out_unseen'] else 'left out of the reference'}), "
              f"each against {counts['train_reference']} training images",
              f"{'measure':<44} {'samples':>10} {'held-out':>10}  better"]
@@ -429,6 +438,11 @@ def control_lines(report):
         lines.append(f"categorical code vs animal on {match['n_images']} held-out images: NMI "
                      f"{match['nmi']:.3f}, best-matching accuracy {match['accuracy']:.3f}")
     return lines
+
+
+def _draws(counts):
+    draws = counts.get("draws", 1)
+    return f"{draws} draws of {counts['samples']}" if draws > 1 else str(counts["samples"])
 
 
 def _number(value):

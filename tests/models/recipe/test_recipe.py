@@ -264,6 +264,8 @@ def test_r1_moves_only_the_real_update_and_is_not_in_the_reported_loss():
     (dict(augment_probability=1.5), "augment_probability"),
     (dict(r1_weight=-1), "r1_weight"),
     (dict(spectral_norm="yes"), "spectral_norm must be True or False"),
+    (dict(adam_betas=(0.5,)), "adam_betas must be two numbers"),
+    (dict(adam_betas=(0.0, 1.0)), "adam_betas must be two numbers"),
 ])
 def test_bad_recipe_options_are_named(options, message):
     with pytest.raises((TypeError, ValueError), match=message):
@@ -272,12 +274,12 @@ def test_bad_recipe_options_are_named(options, message):
 
 def test_the_recipe_is_kept_with_the_run_and_in_the_keras_config(tmp_path):
     options = dict(ema=0.99, augment="translation", augment_probability=0.5, augment_target=0.6,
-                   spectral_norm=True, r1_weight=2.0)
+                   spectral_norm=True, r1_weight=2.0, adam_betas=(0.0, 0.99))
     gan = GAN(**gan_params(), **options)
     gan.save(tmp_path)
     gan.train(images(16), 8, 1, tmp_path)
     record = json.loads((tmp_path / "run.json").read_text())
-    assert {key: record["options"][key] for key in options} == options
+    assert {key: record["options"][key] for key in options} == {**options, "adam_betas": [0.0, 0.99]}
     assert load_model(GAN, tmp_path).recipe == gan.recipe == GAN.from_config(gan.get_config()).recipe
 
 
@@ -315,33 +317,6 @@ def test_the_command_takes_the_recipe_and_explicit_parts_win(run_dir, monkeypatc
     assert float(book.g_optimizer.learning_rate) == pytest.approx(0.003)
 
 
-# -- the ablation -----------------------------------------------------------------------------------
-
-
-def test_the_ablation_trains_each_variant_and_tabulates_it(run_dir, tmp_path):
-    import sys
-
-    from utils.commands import ablation
-
-    assert ablation.flags_of("ema+r1") == ["--ema", "0.999", "--r1", "1"]
-    with pytest.raises(ValueError, match="variant 'sgd'"):
-        ablation.flags_of("sgd")
-    out = tmp_path / "ablation"
-    from processes import TINY_COMMAND
-
-    launcher = ["--launcher", f"{sys.executable} {TINY_COMMAND} 04_01 --batch-size 8 --quality-samples 40"]
-    ablation.main(["--variants", "book,ema", "--seeds", "0", "--epochs", "1", "--quality-every", "1",
-                   "--steps", "1", "--settle", "1", "--out", str(out), "--parallel", "2", *launcher])
-    text = (out / "ablation.md").read_text()
-    assert "| book | 1 |" in text and "| ema | 1 |" in text and (out / "ablation.png").exists()
-    runs = ablation.collect(out)
-    assert set(runs) == {"book", "ema"} and runs["ema"][0]["records"][-1]["epoch"] == 1
-    assert runs["ema"][0]["records"][-1]["training_seconds"] > 0
-    ablation.main(["--variants", "book", "--seeds", "0", "--epochs", "2", "--quality-every", "1",
-                   "--steps", "1,2", "--settle", "1", "--out", str(out), *launcher])
-    assert ablation.collect(out)["book"][0]["records"][-1]["epoch"] == 2  # resumed from its checkpoint
-
-
 def test_a_chapter_without_a_measured_modern_recipe_says_so(run_dir):
     with pytest.raises(SystemExit, match="gdl-wgan --recipe modern: The wgan preset .* has no modern recipe yet"):
         cli.run("04_02", ["--data", "silhouettes", "--recipe", "modern"])
@@ -349,11 +324,28 @@ def test_a_chapter_without_a_measured_modern_recipe_says_so(run_dir):
         presets.get("04_03", recipe="modern")
 
 
-def test_the_ablation_times_each_variants_step_in_turns(monkeypatch, tmp_path):
-    from tiny import use_tiny_camel
-    from utils.commands import ablation
+@pytest.mark.parametrize("make", [lambda **o: GAN(**gan_params(), **o), lambda **o: WGANGP(**wgangp_params(), **o)])
+def test_adam_betas_train_both_networks_with_adam_and_off_is_the_books(make):
+    book = make()  # the book's optimiser: RMSprop, or its Adam with beta_1 = 0.5
+    for optimizer in (book.d_optimizer, book.g_optimizer):
+        if book.optimiser == "adam":
+            assert float(optimizer.beta_1) == 0.5 and float(optimizer.beta_2) == 0.999
+        else:
+            assert type(optimizer).__name__ == "RMSprop"
+    modern = make(adam_betas=(0.0, 0.99))
+    for optimizer in (modern.d_optimizer, modern.g_optimizer):
+        assert type(optimizer).__name__ == "Adam"
+        assert (float(optimizer.beta_1), float(optimizer.beta_2)) == (0.0, 0.99)
 
-    use_tiny_camel(monkeypatch, batch_size=8)
-    ablation.main(["--time", "--variants", "book,spectral-norm+r1", "--out", str(tmp_path)])
-    text = (tmp_path / "step_times.md").read_text()
-    assert "| book |" in text and "| spectral-norm+r1 |" in text and "1.00 |" in text
+
+def test_the_command_sets_adam_dropout_and_updates_per_step(run_dir):
+    model = cli.run("04_01", ["--data", "silhouettes", "--epochs", "2", "--adam", "0,0.99", "--d-dropout", "0",
+                              "--n-critic", "3", "--no-quality", "--no-tensorboard"])
+    assert model.recipe.adam_betas == (0.0, 0.99) and model.discriminator_dropout_rate is None
+    assert not any(isinstance(layer, keras.layers.Dropout) for layer in model.discriminator.layers)
+    assert int(model.d_optimizer.iterations) == 2 * 3 * 2  # 3 updates per step, each real then fake
+    assert int(model.g_optimizer.iterations) == 2
+    with pytest.raises(SystemExit):
+        cli.run("04_01", ["--data", "silhouettes", "--adam", "0.9"])
+    with pytest.raises(SystemExit, match="--d-dropout is a rate"):
+        cli.run("04_01", ["--data", "silhouettes", "--d-dropout", "1.5"])

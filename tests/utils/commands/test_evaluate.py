@@ -83,13 +83,17 @@ def test_gdl_eval_names_what_is_missing(tmp_path, run_dir):
     GAN(**gan_params()).save(unnamed)  # a run, but nothing says what it trained on
     with pytest.raises(SystemExit, match="--data silhouettes:horse"):
         evaluate.main([str(unnamed)])
-    with pytest.raises(SystemExit, match="--samples must be at least 2"):
-        evaluate.main([str(unnamed), "--samples", "1"])
+    with pytest.raises(SystemExit, match="--samples must be at least 4"):
+        evaluate.main([str(unnamed), "--samples", "3"])
+    with pytest.raises(SystemExit, match="--draws must be at least 1"):
+        evaluate.main([str(unnamed), "--draws", "0"])
     with pytest.raises(SystemExit, match="choose one of"):
         evaluate.main([str(unnamed), "--data", "mnist"])
 
 
 def test_quality_options_are_checked(run_dir):
+    with pytest.raises(SystemExit, match="--quality-draws must be at least 1"):
+        cli.main_gan(["--data", "silhouettes", "--quality-draws", "0"])
     for budget in ("0", "-0.5", "nan"):
         with pytest.raises(SystemExit, match="--quality-budget"):
             cli.main_gan(["--data", "silhouettes", "--quality-budget", budget])
