@@ -107,12 +107,12 @@ class CGAN(BookModel):
 
     # -- the conditional networks ------------------------------------------------------------
 
-    def _build_networks(self, params, dtype, output_activation, synchronized, spectral_norm=False):
+    def _build_networks(self, params, dtype, output_activation, synchronized, **adversary_options):
         adversary = build_conditional_discriminator(
             params["num_classes"], params["input_dim"],
             *(params[f"{self.ADVERSARY_NAME}_{name}"] for name in self.ADVERSARY_ARGUMENTS),
             output_activation=output_activation, name=self.ADVERSARY_NAME, dtype=dtype,
-            synchronized=synchronized, spectral_norm=spectral_norm)
+            synchronized=synchronized, **adversary_options)
         generator = build_conditional_generator(
             params["num_classes"], params["z_dim"],
             *(params[f"generator_{name}"] for name in self.GENERATOR_ARGUMENTS),

@@ -151,11 +151,11 @@ class InfoGAN(BookModel):
     def make_objective(self, arguments):
         return Minimax()
 
-    def _build_networks(self, params, dtype, output_activation, synchronized, spectral_norm=False):
+    def _build_networks(self, params, dtype, output_activation, synchronized, **adversary_options):
         # The book's generator, fed the noise and the codes.
         latent_size = params["z_dim"] + self.categorical_dim + self.continuous_dim
         return super()._build_networks({**params, "z_dim": latent_size}, dtype, output_activation,
-                                       synchronized, spectral_norm)
+                                       synchronized, **adversary_options)
 
     def _build_q_network(self):
         """Dense(q_dense_size) → LeakyReLU(0.2) → [categorical logits, continuous means] on the Flatten output."""

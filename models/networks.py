@@ -14,6 +14,7 @@ import keras
 from keras import layers
 
 from models.ops import fast_conv, subpixel
+from models.recipe.minibatch_std import MinibatchStd
 
 # The generators' UpSampling2D + Conv2D pairs are models/ops/subpixel.py's Conv2D, which can
 # compute the convolution on the image before upsampling: the same layers, weights and
@@ -65,6 +66,7 @@ def build_discriminator(
     synchronized=False,
     fast_convolutions=None,
     spectral_norm=False,
+    minibatch_std=False,
 ):
     """Conv stack → Flatten → Dense(1).
 
@@ -74,7 +76,9 @@ def build_discriminator(
     ``fast_convolutions`` (default: the module's ``FAST_CONVOLUTIONS``, True) uses
     ``models.ops.fast_conv.Conv2D``: same layers and results, with the input gradient in
     the form measured fastest here (``models.ops.conv_forms``).  ``spectral_norm`` wraps every
-    conv and the output layer in ``keras.layers.SpectralNormalization`` (``models.recipe``).
+    conv and the output layer in ``keras.layers.SpectralNormalization`` (``models.recipe``);
+    ``minibatch_std`` adds the batch's standard deviation as a feature map before the last conv
+    (``models.recipe.minibatch_std``).
     """
     _check_lengths(name, conv_filters, conv_kernel_size, conv_strides)
 
@@ -88,6 +92,8 @@ def build_discriminator(
     for i, (filters, kernel_size, strides) in enumerate(
         zip(conv_filters, conv_kernel_size, conv_strides)
     ):
+        if minibatch_std and i == len(conv_filters) - 1:
+            x = MinibatchStd(name=f"{name}_minibatch_std", dtype=dtype)(x)
         conv_args = dict(
             strides=strides,
             padding="same",

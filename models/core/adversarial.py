@@ -65,13 +65,17 @@ class AdversarialModel(AdversarialUpdates, keras.Model):
             # Off TensorFlow the penalties' layers (the gradient penalty's interpolation) are
             # tracked too, for their random state.
             self.penalty_layers = [layer for penalty in self.penalties for layer in penalty.layers]
+        states = [state for penalty in self.penalties for state in penalty.states]
+        if states:  # what a penalty keeps between updates (LeCam's anchors), saved with the model
+            self.penalty_states = states
         # The book's gan.model: z → D(G(z)) with the adversary frozen.
         self.model = self.combined_model(generator, adversary)
         self.model.view = self.adversary_view
         self.augmentation = (Augmentation(recipe.policies, recipe.augment_probability, recipe.augment_target,
                                           name="augmentation")
                              if recipe.policies else None)
-        self.generator_average = (GeneratorAverage(generator, recipe.ema, name="generator_average")
+        self.generator_average = (GeneratorAverage(generator, recipe.ema, recipe.ema_rampup,
+                                                   name="generator_average")
                                   if recipe.ema else None)
         self.hacks = Hacks()
         self.losses_tracker = LossMeans([*self.d_loss_names, *self.g_loss_names])

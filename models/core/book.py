@@ -96,7 +96,7 @@ class BookModel(AdversarialModel):
         hacks = gan_hacks.Hacks(**{name: arguments.get(name, 0.0) for name in gan_hacks.NAMES}).check()
         objective.check_hacks(model_name, hacks)
         recipe = Recipe.from_options(model_name, arguments.get("recipe") or {})
-        penalties = (*objective.penalties(), *recipe_penalties(recipe))
+        penalties = (*objective.penalties(), *recipe_penalties(recipe, objective))
         for penalty in penalties:
             penalty.check(model_name, params, self.ADVERSARY_NAME)
         self._check_recipe(recipe, objective, params["input_dim"])
@@ -105,7 +105,8 @@ class BookModel(AdversarialModel):
         with backends.replica_scope(strategy):
             adversary, generator = self._build_networks(
                 params, policy, objective.output_activation,
-                synchronized=strategy is not None and strategy.num_replicas_in_sync > 1, spectral_norm=recipe.spectral_norm)
+                synchronized=strategy is not None and strategy.num_replicas_in_sync > 1,
+                spectral_norm=recipe.spectral_norm, minibatch_std=recipe.minibatch_std)
             AdversarialModel.__init__(self, adversary, generator, objective, penalties=penalties,
                                       recipe=recipe, name=self.SECTION, dtype=policy)
             # Plain attributes, as the book's: Keras would wrap lists in tracked containers.
@@ -143,7 +144,9 @@ class BookModel(AdversarialModel):
                 f"augment={recipe.augment!r}: 'color' needs colour images, and these have "
                 f"{input_dim[-1]} channel(s); use 'translation,cutout'.")
 
-    def _build_networks(self, params, dtype, output_activation, synchronized, spectral_norm=False):
+    def _build_networks(self, params, dtype, output_activation, synchronized, **adversary_options):
+        """The adversary and the generator; ``adversary_options`` are the recipe's parts built into
+        the adversary (``build_discriminator``'s ``spectral_norm``, ``minibatch_std``)."""
         adversary = build_discriminator(
             params["input_dim"],
             *(params[f"{self.ADVERSARY_NAME}_{name}"] for name in self.ADVERSARY_ARGUMENTS),
@@ -151,7 +154,7 @@ class BookModel(AdversarialModel):
             name=self.ADVERSARY_NAME,
             dtype=dtype,
             synchronized=synchronized,
-            spectral_norm=spectral_norm,
+            **adversary_options,
         )
         generator = build_generator(
             params["z_dim"],

@@ -96,6 +96,8 @@ class AdversarialUpdates:
             losses.update({p.reported_as: v for p, v in zip(penalties, values) if p.reported_as})
             for side, (scores, extras) in outputs.items():
                 shown[side] = dataclasses.replace(shown[side], scores=scores, extras=extras)
+            for penalty in penalties:
+                penalty.observe(shown)
             if REAL in sides:
                 self.observe_real_scores(shown[REAL].scores)
         for penalty in self.penalties:

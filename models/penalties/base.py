@@ -26,6 +26,7 @@ class Penalty:
             forward and backward pass of the adversary per update, beside the batches'.
         weight: the factor of its value in the adversary's loss.
         layers: Keras layers it draws with (their random state travels with the model's).
+        states: Keras layers holding what it keeps between updates (saved with the model).
     """
 
     name = ""
@@ -36,6 +37,7 @@ class Penalty:
     own_points = False
     weight = 1.0
     layers = ()
+    states = ()
 
     def prepare(self, sides):
         """What it draws before the step's gradient is taken (``sides``: the step's ``Side``s by
@@ -45,6 +47,10 @@ class Penalty:
     def value(self, scored, prepared=None):
         """The penalty's value on what the update scored (a ``Scored``), before ``weight``."""
         raise NotImplementedError
+
+    def observe(self, sides):
+        """What it keeps of the step just taken (``sides``: its ``Side``s by name, scored); nothing
+        here."""
 
     def after_update(self, adversary):
         """What follows each adversary update (a constraint on its weights); nothing here."""

@@ -16,8 +16,13 @@ batch-norm statistics too, which no optimizer sees.
 
 The decay warms up as ``min(decay, (1 + t) / (10 + t))`` after ``t`` generator updates
 (as TensorFlow's ``ExponentialMovingAverage`` with ``num_updates``), so that a short
-run's average is not dominated by the untrained weights it started from.
+run's average is not dominated by the untrained weights it started from.  With a
+``rampup`` r instead (StyleGAN2-ADA's ``ema_rampup``), the average's half-life, h
+updates at the full decay, is capped at r·t: the decay after t updates is
+0.5 ** (1 / min(h, r·t)), so the average forgets its start at a pace that grows with the run.
 """
+
+import math
 
 import keras
 from keras import ops
@@ -29,11 +34,13 @@ class GeneratorAverage(keras.layers.Layer):
     Args:
         generator: the trained generator (a built Keras model); it is cloned.
         decay: the average's decay per generator update, in (0, 1), e.g. 0.999.
+        rampup: the cap on the half-life as a share of the updates so far (0: the warm-up above).
     """
 
-    def __init__(self, generator, decay, **kwargs):
+    def __init__(self, generator, decay, rampup=0.0, **kwargs):
         super().__init__(**kwargs)
         self.decay = float(decay)
+        self.rampup = float(rampup)
         self.network = keras.models.clone_model(generator)  # same name: saved as the generator
         self.network.set_weights(generator.get_weights())
         self.updates = self.add_weight(shape=(), initializer="zeros", trainable=False, name="updates",
@@ -44,7 +51,12 @@ class GeneratorAverage(keras.layers.Layer):
         """Move the average towards ``generator``'s weights (one generator update later); the
         batch-norm statistics are copied, as they are not learned by gradient."""
         t = self.updates
-        decay = ops.minimum(self.decay, (1.0 + t) / (10.0 + t))
+        if self.rampup:
+            half_life = math.log(0.5) / math.log(self.decay)
+            ramped = ops.maximum(ops.minimum(half_life, self.rampup * t), 1e-8)
+            decay = ops.power(0.5, 1.0 / ramped)
+        else:
+            decay = ops.minimum(self.decay, (1.0 + t) / (10.0 + t))
         for average, trained in zip(self.network.trainable_weights, generator.trainable_weights):
             value = ops.cast(trained, average.dtype)
             average.assign(value + ops.cast(decay, average.dtype) * (average - value))

@@ -1,16 +1,21 @@
 """The modern recipe's parts as options of every model, all off by default (the book's recipe).
 
 * ``ema``: the decay of an average of the generator's weights that draws the samples
-  (``models.recipe.average``); 0 is off, 0.999 a usual value;
+  (``models.recipe.average``); 0 is off, 0.999 a usual value; ``ema_rampup`` (with it) caps
+  the average's half-life at this share of the updates so far (StyleGAN2-ADA's ramp, 0.05);
 * ``augment``: differentiable augmentation of every image the adversary sees
   (``models.recipe.augment``): ``'translation'``, ``'cutout'``, ``'color'``, comma-separated;
   ``augment_probability`` is the chance each policy hits an image, and a non-zero
   ``augment_target`` adapts it (ADA) towards that rate of real images scored as real;
 * ``spectral_norm``: every layer of the adversary with a kernel divided by its largest
   singular value (Miyato et al. 2018), through ``keras.layers.SpectralNormalization``;
+* ``minibatch_std``: the batch's standard deviation as one more feature map before the
+  adversary's last conv (``models.recipe.minibatch_std``; ProGAN, StyleGAN);
 * ``r1_weight``: γ of the R1 penalty, γ/2 · E‖∇ₓ D(x)‖² on real images (Mescheder et al. 2018),
   on the adversary's logit (its score, where it has no sigmoid);
 * ``r2_weight``: γ of the R2 penalty, the same on generated images (R3GAN trains with both);
+* ``lecam_weight``: λ of LeCam regularisation, the adversary's logits held near the running
+  means of the other side's (``models.penalties.lecam``; for little data);
 * ``adam_betas``: ``(β₁, β₂)``: both networks train with Adam at these betas (StyleGAN2 and R3GAN
   train with (0, 0.99)) instead of the book's ``optimiser``; empty: the book's;
 * ``penalty``: the user's own term of the adversary's loss, ``f(adversary, real, fake)`` → a
@@ -32,12 +37,15 @@ from models.recipe.augment import parse_policies
 @dataclass(frozen=True)
 class Recipe:
     ema: float = 0.0
+    ema_rampup: float = 0.0
     augment: str = ""
     augment_probability: float = 1.0
     augment_target: float = 0.0
     spectral_norm: bool = False
+    minibatch_std: bool = False
     r1_weight: float = 0.0
     r2_weight: float = 0.0
+    lecam_weight: float = 0.0
     adam_betas: tuple = ()
     penalty: object = None
 
@@ -67,10 +75,15 @@ class Recipe:
                 raise ValueError(f"{name} must be a number in {bounds}, got {value!r}.")
 
         number("ema", 0.0, 1.0)
+        number("ema_rampup", 0.0, float("inf"))
+        if self.ema_rampup and not self.ema:
+            raise ValueError(f"ema_rampup={self.ema_rampup!r} ramps the generator's average, which is off "
+                             "(ema=0): set ema too, e.g. ema=0.999.")
         number("augment_probability", 0.0, 1.0, high_open=False)
         number("augment_target", 0.0, 1.0)
         number("r1_weight", 0.0, float("inf"))
         number("r2_weight", 0.0, float("inf"))
+        number("lecam_weight", 0.0, float("inf"))
         betas = self.adam_betas
         if not isinstance(betas, tuple) or (betas and (len(betas) != 2 or not all(
                 isinstance(b, (int, float)) and not isinstance(b, bool) and 0 <= b < 1 for b in betas))):
@@ -78,14 +91,16 @@ class Recipe:
                              f"book's optimiser; got {betas!r}.")
         resolve_penalty(self.penalty)
         parse_policies(self.augment)
-        if not isinstance(self.spectral_norm, bool):
-            raise ValueError(f"spectral_norm must be True or False, got {self.spectral_norm!r}.")
+        for name in ("spectral_norm", "minibatch_std"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}.")
         return self
 
     def as_dict(self):
-        """The options as plain values: the user's penalty by its ``'module:function'`` name (a
+        """The options as plain values (``adam_betas`` a list): the user's penalty by its ``'module:function'`` name (a
         function that has none is refused where the run is saved: ``saved_penalty``)."""
         options = asdict(self)
+        options["adam_betas"] = list(self.adam_betas)  # as JSON keeps it
         if callable(self.penalty):
             options["penalty"] = qualified_name(self.penalty) or repr(self.penalty)
         return options

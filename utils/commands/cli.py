@@ -224,6 +224,8 @@ def add_recipe_options(parser, preset):
         f"book: the chapter's own; modern: the parts the ablation chose for it ({chosen})"))
     group.add_argument("--ema", type=float, default=None, metavar="DECAY", help=(
         "draw samples with an average of the generator's weights of this decay, e.g. 0.999 (0: off)"))
+    group.add_argument("--ema-rampup", type=float, default=None, metavar="R", help=(
+        "with --ema: cap the average's half-life at R times the updates so far, e.g. 0.05 (0: off)"))
     group.add_argument("--augment", default=None, metavar="POLICIES", help=(
         "differentiable augmentation of every image the discriminator/critic sees: "
         "comma-separated translation, cutout, color ('' : off)"))
@@ -233,10 +235,14 @@ def add_recipe_options(parser, preset):
         "adapt the probability (ADA) so that this share of real images is scored real, e.g. 0.6"))
     group.add_argument("--spectral-norm", action=argparse.BooleanOptionalAction, default=None, help=(
         "spectral normalisation of the discriminator's/critic's layers"))
+    group.add_argument("--minibatch-std", action=argparse.BooleanOptionalAction, default=None, help=(
+        "the batch's standard deviation as one more feature map of the discriminator's/critic's last conv"))
     group.add_argument("--r1", dest="r1_weight", type=float, default=None, metavar="GAMMA", help=(
         "R1 penalty gamma/2 * |grad D(real)|^2 on real images (0: off)"))
     group.add_argument("--r2", dest="r2_weight", type=float, default=None, metavar="GAMMA", help=(
         "R2 penalty gamma/2 * |grad D(fake)|^2 on generated images (0: off)"))
+    group.add_argument("--lecam", dest="lecam_weight", type=float, default=None, metavar="LAMBDA", help=(
+        "LeCam regularisation: the scores held near the running means of the other side's, e.g. 0.01 (0: off)"))
     group.add_argument("--adam", dest="adam_betas", type=adam_betas, default=None, metavar="B1,B2", help=(
         "train both networks with Adam at these betas instead of the book's optimiser, e.g. 0,0.99"))
     adversary = "critic" if "critic_learning_rate" in preset.model else "discriminator"
@@ -257,7 +263,7 @@ def adam_betas(text):
         betas = ()
     if len(betas) != 2 or not all(0 <= beta < 1 for beta in betas):
         raise argparse.ArgumentTypeError(f"{text!r}: give beta_1,beta_2, two numbers in [0, 1), e.g. 0,0.99")
-    return betas
+    return list(betas)
 
 
 adam_betas.__name__ = "betas"

@@ -258,7 +258,7 @@ def test_r1_moves_only_the_real_update_and_is_not_in_the_reported_loss():
 
 
 @pytest.mark.parametrize("options, message", [
-    (dict(emma=0.9), "unexpected keyword argument.*'emma'.*ema, augment"),
+    (dict(emma=0.9), "unexpected keyword argument.*'emma'.*ema, ema_rampup, augment"),
     (dict(ema=1.0), r"ema must be a number in \[0.0, 1.0\)"),
     (dict(augment="flip"), "augment='flip': expected a comma-separated choice of translation, cutout, color"),
     (dict(augment_probability=1.5), "augment_probability"),
@@ -349,3 +349,96 @@ def test_the_command_sets_adam_dropout_and_updates_per_step(run_dir):
         cli.run("04_01", ["--data", "silhouettes", "--adam", "0.9"])
     with pytest.raises(SystemExit, match="--d-dropout is a rate"):
         cli.run("04_01", ["--data", "silhouettes", "--d-dropout", "1.5"])
+
+
+def test_minibatch_std_appends_the_batchs_spread_before_the_last_conv():
+    from models.recipe.minibatch_std import MinibatchStd
+
+    varied = images(8, 8, seed=1)
+    out = np.asarray(MinibatchStd()(varied))
+    assert out.shape == (8, 8, 8, 2)
+    np.testing.assert_allclose(out[..., :1], varied)
+    np.testing.assert_allclose(out[..., 1], np.sqrt(varied.var(axis=0) + 1e-8).mean(), rtol=1e-5)
+    copies = np.repeat(varied[:1], 8, axis=0)  # a collapsed generator's batch
+    assert float(np.asarray(MinibatchStd()(copies))[..., 1].max()) < 1e-3 < float(out[0, 0, 0, 1])
+
+    gan = GAN(**gan_params(), minibatch_std=True)
+    names = [layer.name for layer in gan.discriminator.layers]
+    last_conv = max(i for i, name in enumerate(names) if "_conv_" in name)
+    assert names[last_conv - 1] == "discriminator_minibatch_std"
+    assert not any("minibatch_std" in layer.name for layer in GAN(**gan_params()).discriminator.layers)
+    # The adversary now sees an image by the batch it comes in: its last conv reads the spread.
+    batch = images(8, 8, seed=2)
+
+    def batch_effect(model):  # how much the last conv's output of 4 images moves with their batch
+        conv = [layer for layer in model.discriminator.layers if "_conv_" in layer.name][-1]
+        last = keras.Model(model.discriminator.inputs, conv.output)
+        alone = np.asarray(last(batch[:4]))
+        return np.abs(alone - np.asarray(last(np.concatenate([batch[:4], copies[:4]])))[:4]).max()
+
+    keras.utils.set_random_seed(0)
+    without = batch_effect(GAN(**gan_params()))
+    assert batch_effect(gan) > 100 * without + 1e-6
+
+
+def test_the_average_ramps_its_half_life_with_the_updates():
+    generator = GAN(**gan_params()).generator
+    average = GeneratorAverage(generator, decay=0.99, rampup=0.5)
+    half_life = np.log(0.5) / np.log(0.99)
+    expected = [w.copy() for w in generator.get_weights()]
+    trainable = {id(v) for v in generator.trainable_weights}
+    rng = np.random.default_rng(1)
+    for t in range(4):
+        new = [w + rng.normal(size=w.shape).astype("float32") for w in expected]
+        generator.set_weights(new)
+        average.update(generator)
+        decay = 0.5 ** (1 / max(min(half_life, 0.5 * t), 1e-8))  # t = 0: a copy
+        expected = [decay * e + (1 - decay) * n if id(v) in trainable else n
+                    for e, n, v in zip(expected, new, generator.weights)]
+    for got, want in zip(average.network.get_weights(), expected):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="ema_rampup=0.05 ramps the generator's average, which is off"):
+        GAN(**gan_params(), ema_rampup=0.05)
+
+
+def test_the_command_sets_minibatch_std_the_ramp_and_lecam(run_dir):
+    model = cli.run("04_01", ["--data", "silhouettes", "--epochs", "1", "--minibatch-std", "--ema", "0.99",
+                              "--ema-rampup", "0.05", "--lecam", "0.01", "--no-quality", "--no-tensorboard"])
+    assert model.recipe.minibatch_std and model.recipe.ema_rampup == 0.05 and model.recipe.lecam_weight == 0.01
+    assert model.generator_average.rampup == 0.05
+
+
+def test_lecam_pulls_each_sides_logits_towards_the_other_sides_running_mean():
+    from models.core.updates import Scored
+    from models.penalties import LeCam
+
+    objective = Minimax()
+    lecam = LeCam(0.5, objective)
+    lecam.anchors.real.assign(1.0)
+    lecam.anchors.fake.assign(-1.0)
+    probabilities = lambda logits: 1 / (1 + np.exp(-np.array(logits, "float32")[:, None]))
+    real = Side(None, scores=probabilities([2.0, -3.0]))  # relu(2 - (-1))² = 9, relu(-3 + 1) = 0
+    fake = Side(None, scores=probabilities([0.5, -2.0]))  # relu(1 - 0.5)² = 0.25, relu(1 + 2)² = 9
+    value = float(lecam.value(Scored(None, {"real": real, "fake": fake})))
+    assert value == pytest.approx(9 / 2 + (0.25 + 9) / 2, rel=1e-4)
+    lecam.observe({"real": real, "fake": fake})
+    assert float(lecam.anchors.real) == pytest.approx(0.99 * 1.0 + 0.01 * -0.5, rel=1e-4)
+    assert float(lecam.anchors.fake) == pytest.approx(0.99 * -1.0 + 0.01 * -0.75, rel=1e-4)
+
+
+def test_lecam_changes_the_update_and_its_anchors_are_saved_and_resumed(tmp_path):
+    def trained(**options):
+        keras.utils.set_random_seed(0)
+        gan = GAN(**gan_params(), **options)
+        gan.save(tmp_path / str(len(options)))
+        gan.train(images(32), 8, 2, tmp_path / str(len(options)), print_every_n_batches=2)
+        return gan
+
+    plain, lecam = trained(), trained(lecam_weight=1.0)
+    assert lecam.penalties[-1].name == "lecam_weight"
+    anchors = lecam.penalties[-1].anchors
+    assert float(anchors.real) != 0.0 and float(anchors.fake) != 0.0 and float(anchors.real) != float(anchors.fake)
+    assert any(not np.allclose(a, b) for a, b in zip(snapshot(plain.discriminator), snapshot(lecam.discriminator)))
+    resumed = load_model(GAN, tmp_path / "1")
+    again = resumed.penalties[-1].anchors
+    assert (float(again.real), float(again.fake)) == (float(anchors.real), float(anchors.fake))
