@@ -632,13 +632,29 @@ def main(argv=None):
     if unknown:
         parser.error(f"unknown backend(s) {unknown}; choose from {list(BACKENDS)}")
     args.backends = backends
+    from utils.backends import problem
+
+    for backend in backends:
+        if problem(backend, f"--backends {backend}"):
+            parser.exit(2, f"gdl-bench: {problem(backend, f'--backends {backend}')}\n")
+    # (a)-(e) are TensorFlow's rows: timed unless --backends leaves TensorFlow out.
+    args.tensorflow_rows = not backends or "tensorflow" in backends
+    if args.tensorflow_rows and problem("tensorflow", "gdl-bench"):
+        parser.exit(2, f"gdl-bench: {problem('tensorflow', 'gdl-bench (rows (a)-(e))')} Or time other "
+                       "backends alone: --backends jax,torch.\n")
+    if args.xla and not args.tensorflow_rows:
+        parser.error("--xla times TensorFlow's row (d): add tensorflow to --backends, or leave --xla out")
+    if not args.tensorflow_rows and "keras" not in sys.modules:
+        os.environ.setdefault("KERAS_BACKEND", backends[0])
     chapters = args.chapters.split(",")
     known = ("04_01", "04_02", "04_03")
     unknown = [c for c in chapters if c not in known]
     if unknown:
         parser.error(f"unknown chapter(s) {unknown}; choose from {list(known)}")
     folder = args.out or os.path.join(run_root(), "bench")
-    os.makedirs(folder, exist_ok=True)
+    unwritable = writable_folder_problem(folder)
+    if unwritable:
+        parser.exit(2, f"gdl-bench: --out {folder}: {unwritable}\n")
     log = os.path.join(folder, "tensorflow.log")
     quiet = _QuietRetracing()
     logging.getLogger("tensorflow").addFilter(quiet)
@@ -650,6 +666,19 @@ def main(argv=None):
     finally:
         logging.getLogger("tensorflow").removeFilter(quiet)
     print(f"TensorFlow's own messages: {log}")
+
+
+def writable_folder_problem(folder):
+    """None when ``folder`` is (or can be made) a folder this process can write in, else why not."""
+    if os.path.exists(folder) and not os.path.isdir(folder):
+        return "it is a file, not a folder; give a folder for benchmark.json and .csv."
+    try:
+        os.makedirs(folder, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder):
+            pass
+    except OSError as error:
+        return f"cannot write there ({error.strerror or error}); give a folder you can write in."
+    return None
 
 
 @contextlib.contextmanager
@@ -681,7 +710,12 @@ def _bench(chapters, args, folder):
 
     machine = cpu_summary() + (", with a GPU" if gpu_available() else "")
     print(f"Machine: {machine}", flush=True)
-    measured, rows, forms = benchmark(chapters, quick=args.quick, xla=args.xla)
+    if args.tensorflow_rows:
+        measured, rows, forms = benchmark(chapters, quick=args.quick, xla=args.xla)
+    else:
+        print("Rows (a)-(e) are TensorFlow's: not timed (add tensorflow to --backends to time them).",
+              flush=True)
+        measured, rows, forms = {}, [], []
     backend_forms = {}
     if args.backends:
         fit_rows, backend_forms = backend_rows(chapters, args.backends, quick=args.quick)
@@ -692,8 +726,9 @@ def _bench(chapters, args, folder):
     print(f"\n{'preset':<15} {'variant':<31} " + " ".join(f"{c:>12}" for c in COLUMNS[2:]))
     for row in rows:
         print(_format_row(row))
-    print("\nmatmul rate (2048×2048, fastest of the readings taken in every round): " + ", ".join(
-        f"{name} {rate:.0f} GFLOP/s" for name, rate in rates.items()))
+    if rates:
+        print("\nmatmul rate (2048×2048, fastest of the readings taken in every round): " + ", ".join(
+            f"{name} {rate:.0f} GFLOP/s" for name, rate in rates.items()))
     unsteady = [name for name, values in measured.items() if values and min(values) < 0.85 * max(values)]
     if unsteady:
         print(f"warning: the {' and '.join(unsteady)} matmul rate varied by more than 15% during the run "

@@ -10,6 +10,7 @@ current step and saves the run; ``--resume`` continues it.
 
 import argparse
 import contextlib
+import os
 import shlex
 import signal
 import sys
@@ -32,8 +33,6 @@ def make_strategy(name):
     errors about it name neither the variable nor the fix.  Without ``--distribute`` a
     ``TF_CONFIG`` in the environment is ignored, with a note.
     """
-    import os
-
     if name != "multi-worker" and os.environ.get("TF_CONFIG"):
         print(f"Note: TF_CONFIG is set but --distribute is {name}: this run trains here and writes "
               "its own run folder, ignoring the cluster (pass --distribute multi-worker to join it).",
@@ -419,7 +418,13 @@ def train_options(args, preset, info):
 def run(chapter, argv=None):
     info = chapter_info(chapter)
     args = build_parser(chapter).parse_args(argv)
-    choose_backend(args.backend)
+    choose_backend(args.backend, info.command)
+    distributed_backend = args.backend or os.environ.get("KERAS_BACKEND", "tensorflow")
+    if args.distribute != "none" and distributed_backend != "tensorflow":
+        refuse(info.command, f"--distribute {args.distribute} is TensorFlow's tf.distribute; with "
+                             f"{distributed_backend} leave it out (one device per process; to split batches over "
+                             "several devices on JAX, see keras.distribution in docs/backends.md), or "
+                             "train with --backend tensorflow.")
     preset = chosen_preset(info, args)
     args.batch_size_given = args.batch_size is not None
     for name, preset_value in (("epochs", preset.epochs), ("batch_size", preset.batch_size),
@@ -556,9 +561,23 @@ def _train(info, args, resume):
     return model
 
 
-def choose_backend(backend):
+def refuse(command, message):
+    """Stop on bad input: one line naming what was asked and the fix, exit status 2 (argparse's)."""
+    print(f"{command}: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
+def choose_backend(backend, command="gdl"):
     """Make ``backend`` (None: leave it) the Keras backend of this process: set before Keras is
-    imported, or refused with the command to run when Keras already runs on another."""
+    imported, or refused with the command to run when Keras already runs on another; a backend
+    (asked here or by KERAS_BACKEND) that cannot run here is named with how to install it."""
+    from utils.backends import problem
+
+    asked = backend or os.environ.get("KERAS_BACKEND")
+    if asked and "keras" not in sys.modules:
+        trouble = problem(asked, f"--backend {asked}" if backend else f"KERAS_BACKEND={asked}")
+        if trouble:
+            refuse(command, trouble)
     if backend is None:
         return
     if "keras" in sys.modules:
@@ -568,8 +587,6 @@ def choose_backend(backend):
             sys.exit(f"--backend {backend}: Keras already runs on {keras.backend.backend()} in this "
                      f"process; start a new one (KERAS_BACKEND={backend} python ...).")
         return
-    import os
-
     os.environ["KERAS_BACKEND"] = backend
 
 

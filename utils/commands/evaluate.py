@@ -50,6 +50,9 @@ def main(argv=None):
 def evaluate(argv=None):
     """Parse ``argv``, evaluate, print the table; returns the report (also in eval/metrics.json)."""
     args = build_parser().parse_args(argv)
+    from utils.commands.cli import choose_backend
+
+    choose_backend(None, "gdl-eval")
     for name, least in (("samples", 4), ("reference", 2), ("held_out", 2), ("draws", 1)):
         value = getattr(args, name)
         if value is not None and value < least:

@@ -338,3 +338,66 @@ def test_fit_seconds_times_the_presets_fit_here():
     from utils.commands import benchmark
 
     assert 0 < benchmark.fit_seconds("04_01", steps=1, warmup=1) < 60
+
+
+def refuse_work(monkeypatch):
+    def no(*args, **kwargs):
+        raise AssertionError("timed although its input was refused")
+
+    for name in ("benchmark", "backend_rows", "jax_step_rows"):
+        monkeypatch.setattr(benchmark, name, no)
+
+
+def test_a_missing_backend_is_named_before_any_work(monkeypatch, tmp_path, capsys):
+    from utils import backends
+
+    refuse_work(monkeypatch)
+    monkeypatch.setattr(backends, "installed", lambda backend: backend != "torch")
+    with pytest.raises(SystemExit) as stop:
+        benchmark.main(["--backends", "torch", "--out", str(tmp_path)])
+    assert stop.value.code == 2
+    assert "--backends torch: PyTorch is not installed here; install it with pip install -e '.[torch]'" in \
+        capsys.readouterr().err
+    monkeypatch.setattr(backends, "installed", lambda backend: backend == "jax")
+    with pytest.raises(SystemExit) as stop:  # (a)-(e) need TensorFlow
+        benchmark.main(["--out", str(tmp_path)])
+    assert stop.value.code == 2 and "--backends jax,torch" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as stop:
+        benchmark.main(["--backends", "jax", "--xla", "--out", str(tmp_path)])
+    assert stop.value.code == 2 and "--xla times TensorFlow's row (d)" in capsys.readouterr().err
+
+
+def test_an_output_that_cannot_be_written_is_named_before_any_work(monkeypatch, tmp_path, capsys):
+    refuse_work(monkeypatch)
+    a_file = tmp_path / "table.json"
+    a_file.write_text("{}")
+    for out, message in ((a_file, "it is a file, not a folder"), (a_file / "sub", "cannot write there")):
+        with pytest.raises(SystemExit) as stop:
+            benchmark.main(["--out", str(out)])
+        assert stop.value.code == 2 and f"--out {out}: {message}" in capsys.readouterr().err
+
+
+def test_other_backends_are_timed_without_tensorflow(tmp_path):
+    """``--backends jax`` in a Python where TensorFlow cannot be imported: no TensorFlow row, no
+    TensorFlow import, the backends' rows written."""
+    import subprocess
+    import sys
+
+    code = f"""
+import sys
+sys.modules["tensorflow"] = None  # as if not installed: importing it fails
+sys.path.insert(0, {str(benchmark.__file__).rsplit('/utils/', 1)[0]!r})
+from utils.commands import benchmark
+row = dict(preset="camel GAN", variant="(f) fit() on jax", ms_per_step=1.0, images_per_s=64.0)
+benchmark.backend_rows = lambda chapters, backends, quick=False: ([row], {{"jax": []}})
+benchmark.jax_step_rows = lambda chapters, quick=False: []
+benchmark.main(["--backends", "jax", "--chapters", "04_01", "--out", {str(tmp_path)!r}])
+import keras
+print("BACKEND", keras.backend.backend())
+"""
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            env={k: v for k, v in __import__("os").environ.items() if k != "KERAS_BACKEND"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Rows (a)-(e) are TensorFlow's: not timed" in result.stdout and "BACKEND jax" in result.stdout
+    saved = json.loads((tmp_path / "benchmark.json").read_text())
+    assert [row["variant"] for row in saved["rows"]] == ["(f) fit() on jax"]

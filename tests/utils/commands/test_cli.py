@@ -200,3 +200,31 @@ def test_a_command_measures_the_convolution_forms_by_default(run_dir, tmp_path, 
     sources = {decision["source"] for decision in conv_forms.decisions()[decided:]}
     assert "measured" in sources and sources <= {"measured", "this process", "cache file"}
     assert json.loads(Path(conv_forms.cache_path()).read_text())["entries"]
+
+
+@pytest.mark.parametrize("env, argv, message", [
+    ({"KERAS_BACKEND": "theano"}, [], "KERAS_BACKEND=theano: Keras 3 runs on tensorflow, jax, torch, not 'theano'"),
+    ({"KERAS_BACKEND": "numpy"}, [], "KERAS_BACKEND=numpy: Keras' numpy backend only runs models"),
+    ({}, ["--backend", "jax", "--distribute", "mirrored"], "--distribute mirrored is TensorFlow's tf.distribute"),
+])
+def test_a_backend_that_cannot_train_here_is_named_before_any_work(env, argv, message, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-m", "utils.commands.cli", "04_01", "--data", "silhouettes", *argv],
+                            capture_output=True, text=True,
+                            cwd=os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(cli.__file__)))),
+                            env={**os.environ, "GDL_RUN_DIR": str(tmp_path), **env})
+    assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr
+    assert not any(tmp_path.iterdir())  # nothing started
+
+
+def test_a_missing_backend_says_how_to_install_it(monkeypatch):
+    from utils import backends
+
+    monkeypatch.setattr(backends, "installed", lambda backend: backend != "torch")
+    assert backends.problem("torch", "--backend torch") == (
+        "--backend torch: PyTorch is not installed here; install it with pip install -e '.[torch]' "
+        "(docs/backends.md), or use tensorflow or jax.")
+    assert backends.problem("jax", "--backend jax") is None
