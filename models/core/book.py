@@ -40,7 +40,7 @@ from models.networks import build_discriminator, build_generator
 from models.penalties import recipe_penalties
 from utils import plotting
 from utils.runs.checkpoint import read_training_state
-from utils.runs.folder import RunFolder, keras3_weights_file
+from utils.runs.folder import RunFolder, keras3_weights_file, replace_atomically
 from utils.runs.training import refuse_another_run, train_run
 
 
@@ -292,25 +292,28 @@ class BookModel(AdversarialModel):
             return super().save(filepath, *args, **kwargs)
         folder = RunFolder(filepath)
         refuse_another_run(self, folder)
-        folder.path.mkdir(parents=True, exist_ok=True)
-        with open(folder.run_record, "w") as f:
-            json.dump({"model_class": type(self).__name__, "options": self.model_options()}, f)
         names = self.param_names()
         params = [self._params[name] for name in names]
-        with open(folder.params_json, "w") as f:
-            json.dump(dict(zip(names, params)), f, indent=2)
-        with open(folder.params_pkl, "wb") as f:
-            pickle.dump(params, f)
-        self.plot_model(folder)
+        record = {"model_class": type(self).__name__, "options": self.model_options()}
+        with folder.writing("the run's arguments"):
+            folder.path.mkdir(parents=True, exist_ok=True)
+            replace_atomically(folder.run_record, lambda tmp: Path(tmp).write_text(json.dumps(record)))
+            replace_atomically(folder.params_json, lambda tmp: Path(tmp).write_text(
+                json.dumps(dict(zip(names, params)), indent=2)))
+            replace_atomically(folder.params_pkl, lambda tmp: _pickle_to(params, tmp))
+            self.plot_model(folder)
 
     def save_model(self, run_folder):
         """Whole-model ``.keras`` archives of both networks (the book saved ``.h5`` models); the
         generator's is the one samples are drawn with (its average, where the recipe keeps one)."""
         folder = RunFolder(run_folder)
-        folder.path.mkdir(parents=True, exist_ok=True)
-        for network in (self.adversary, self.sampling_generator):
-            # Keras' own layers in the archive, so that it loads without this project.
-            with_plain_layers(network).save(folder.archive(network.name))
+        with folder.writing("the networks' .keras archives"):
+            folder.path.mkdir(parents=True, exist_ok=True)
+            for network in (self.adversary, self.sampling_generator):
+                # Keras' own layers in the archive, so that it loads without this project; written
+                # whole or not at all (a temporary archive, then a rename).
+                plain = with_plain_layers(network)
+                replace_atomically(folder.archive(network.name), lambda tmp, plain=plain: plain.save(tmp))
 
     def load_weights(self, filepath, *args, **kwargs):
         """Load a weights file: Keras' ``.weights.h5``, or the book's ``weights/weights.h5`` name.
@@ -383,3 +386,8 @@ def _missing_diagram_tools():
         ("graphviz", shutil.which("dot") is not None),
     ) if not found]
     return " and ".join(missing)
+
+
+def _pickle_to(value, path):
+    with open(path, "wb") as f:
+        pickle.dump(value, f)

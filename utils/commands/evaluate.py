@@ -61,6 +61,7 @@ def evaluate(argv=None):
     from utils.data import sets
     from utils.evaluation.features import FeatureWeightsUnavailable
     from utils.evaluation.report import EvaluationError, evaluate_run, format_table
+    from utils.runs.folder import RunFolderError
     from utils.runs.saved import SavedRunError
 
     try:
@@ -70,7 +71,7 @@ def evaluate(argv=None):
                               n_held_out=args.held_out, classifier=args.classifier, seed=args.seed,
                               draws=args.draws)
     except (EvaluationError, SavedRunError, FeatureWeightsUnavailable, FileNotFoundError,
-            ValueError) as error:
+            ValueError, RunFolderError) as error:
         sys.exit(f"gdl-eval: {error}")
     print(format_table(report))
     return report

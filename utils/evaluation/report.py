@@ -190,7 +190,8 @@ def evaluate_run(folder, features=None, data=None, n_samples=None, n_reference=1
             json.dump(report, f, indent=1)
         write_summary(report, out / "summary.html")
 
-    replace_folder_atomically(folder.evaluation, fill)
+    with folder.writing("the evaluation (eval/)", then="run gdl-eval again"):
+        replace_folder_atomically(folder.evaluation, fill)
     return report
 
 

@@ -5,7 +5,14 @@ and which class wrote it) is stored as a group inside the Keras weights file,
 so that one atomic file replacement saves all of it: weights, state and history
 of a checkpoint always agree, whatever interrupts the save.  Keras' own
 ``load_weights`` reads such a file and ignores the extra group.
+
+The file is built in memory and then written with plain file writes: HDF5 writing
+to a full disk raises a ``RuntimeError`` instead of an ``OSError`` and leaves
+objects that fail again when they are freed (at exit, a segmentation fault);
+a plain write fails once, with the disk's ``OSError``, which the run folder names.
 """
+
+import io
 
 import h5py
 import numpy as np
@@ -28,8 +35,8 @@ def write_checkpoint(model, path):
     """
 
     def write(tmp):
-        model.save_weights(tmp)
-        with h5py.File(tmp, "a") as f:
+        buffer = weights_in_memory(model)
+        with h5py.File(buffer, "a") as f:
             state = f.create_group(STATE_GROUP)
             state.attrs["epoch"] = int(model.epoch)
             state.attrs["model_class"] = type(model).__name__
@@ -38,8 +45,28 @@ def write_checkpoint(model, path):
             state.create_dataset("fixed_noise", data=np.asarray(model.fixed_noise, dtype="float32"))
             state.create_dataset("d_losses", data=loss_table(model.d_losses, model.d_loss_names))
             state.create_dataset("g_losses", data=loss_table(model.g_losses, model.g_loss_names))
+        with open(tmp, "wb") as f:
+            f.write(buffer.getbuffer())
 
     return replace_atomically(path, write)
+
+
+def weights_in_memory(model):
+    """What ``model.save_weights`` writes to a ``.weights.h5`` file, as an in-memory HDF5 file.
+
+    Keras' own saving steps (``saving_lib``'s weights store and state walk), pointed at a
+    ``BytesIO``: ``save_weights`` itself takes only a path.
+
+    Returns:
+        A ``BytesIO`` holding the HDF5 file.
+    """
+    from keras.src.saving import saving_lib
+
+    buffer = io.BytesIO()
+    store = saving_lib.H5IOStore(buffer, mode="w")
+    saving_lib._save_state(model, store, None, "", set())
+    store.close()
+    return buffer
 
 
 def non_finite_weights(model):

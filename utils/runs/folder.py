@@ -38,6 +38,9 @@ class RunFolderTaken(FileExistsError):
 class RunFolderError(OSError):
     """Writing the run folder failed (a full or read-only disk); the message says what was kept."""
 
+    def __str__(self):
+        return self.strerror if self.strerror else super().__str__()
+
 
 class RunFolder:
     """The paths of one run; ``os.fspath(folder)`` is the folder itself.
@@ -188,27 +191,42 @@ class RunFolder:
         return self.checkpoint.exists()
 
     @contextlib.contextmanager
-    def writing(self, what):
+    def writing(self, what, then=None):
         """Turn a failed write (a full or read-only disk) into one clear error saying what was kept.
 
         Args:
             what: what the block writes, for the message (e.g. ``"the checkpoint"``).
+            then: what to do once space or rights are back (default: continue the run, or start
+                it again when it has no checkpoint yet).
         Raises:
-            RunFolderError: an ``OSError`` was raised in the block.
+            RunFolderError: an ``OSError`` was raised in the block (or HDF5's ``RuntimeError``
+                carrying the disk's errno).
         """
         try:
             yield
         except RunFolderError:
             raise
-        except OSError as error:
+        except (OSError, RuntimeError) as raised:
+            error = raised if isinstance(raised, OSError) else disk_error(raised)
+            if error is None:
+                raise
             if self.holds_run():
                 kept = f"The last complete checkpoint, {self.checkpoint}, is kept and loads."
+                then = then or "continue the run (--resume, or load_model and train)"
             else:
                 kept = "No checkpoint had been saved yet."
+                then = then or "run the same command again"
             raise RunFolderError(
                 error.errno, f"Could not write {what} in {self.path} ({error.strerror or error}). "
-                f"{kept} Free some space or make the folder writable, then continue the run "
-                f"(--resume, or load_model and train).") from error
+                f"{kept} Free some space or make the folder writable, then {then}.") from error
+
+    def _refuse_unwritable(self, error, doing):
+        held = "No checkpoint had been saved yet." if not self.holds_run() else \
+            f"The last complete checkpoint, {self.checkpoint}, is kept and loads."
+        raise RunFolderError(
+            error.errno, f"Could not {doing} {self.path} ({error.strerror or error}). {held} Free some "
+            f"space or make the folder writable (or train into another: --run-id, GDL_RUN_DIR), "
+            f"then run again.") from None
 
     def remove_leftovers(self):
         """Temporary files of saves that a ``kill -9`` cut short (the saved files are whole)."""
@@ -227,8 +245,11 @@ class RunFolder:
         Raises:
             RunFolderBusy: another process (or another ``locked()`` here) holds the folder.
         """
-        self.path.mkdir(parents=True, exist_ok=True)
-        handle = open(self.lock_file, "a+")
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+            handle = open(self.lock_file, "a+")
+        except OSError as error:
+            self._refuse_unwritable(error, "create the run folder's lock file in")
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -238,10 +259,15 @@ class RunFolder:
             raise RunFolderBusy(
                 f"{self.path} is being trained into by {owner}. Wait until it finishes, "
                 f"or train into another run folder (--run-id).") from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"process {os.getpid()}")
-        handle.flush()
+        try:
+            handle.seek(0)
+            handle.truncate()
+            handle.write(f"process {os.getpid()}")
+            handle.flush()
+        except OSError as error:
+            with contextlib.suppress(OSError):  # closing flushes, and fails the same way
+                handle.close()
+            self._refuse_unwritable(error, "write the run folder's lock file in")
         self.held = True
         try:
             yield self
@@ -249,6 +275,18 @@ class RunFolder:
             self.held = False
             fcntl.flock(handle, fcntl.LOCK_UN)
             handle.close()
+
+
+def disk_error(error):
+    """The ``OSError`` an HDF5 ``RuntimeError`` stands for (h5py reports a failed write, such as a
+    full disk, as "... errno = 28, error message = 'No space left on device' ..."), or None."""
+    import re
+
+    found = re.search(r"errno = (\d+)", str(error))
+    if not found:
+        return None
+    number = int(found.group(1))
+    return OSError(number, os.strerror(number))
 
 
 def keras3_weights_file(filepath):

@@ -55,22 +55,55 @@ def test_load_model_refuses_non_finite_weights(trained):
 # -- full and read-only disks -----------------------------------------------------------------
 
 
-@pytest.mark.parametrize("code", [errno.ENOSPC, errno.EROFS])
-def test_a_failed_save_stops_with_the_folder_and_what_was_kept(trained, monkeypatch, code):
+HDF5_FULL_DISK = RuntimeError(  # how h5py reports a full disk
+    "Can't decrement id ref count (file write failed: time = Mon Dec  7 01:58:47 2026\n, filename = "
+    "'x.weights.h5', file descriptor = 4, errno = 28, error message = 'No space left on device')")
+
+
+@pytest.mark.parametrize("error", [OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)),
+                                   OSError(errno.EROFS, os.strerror(errno.EROFS)), HDF5_FULL_DISK])
+def test_a_failed_save_stops_with_the_folder_and_what_was_kept(trained, monkeypatch, error):
     gan, folder = trained
     before = folder.checkpoint.read_bytes()
+    real = utils.runs.checkpoint.replace_atomically
 
-    def fail(self, path, *args, **kwargs):
-        with open(path, "wb") as f:
-            f.write(b"half a checkpoint")
-        raise OSError(code, os.strerror(code))
+    def half_then_fail(path, write):
+        def broken(tmp):
+            with open(tmp, "wb") as f:
+                f.write(b"half a checkpoint")
+            raise error
+        return real(path, broken)
 
-    monkeypatch.setattr(GAN, "save_weights", fail)
-    with pytest.raises(RunFolderError, match=r"Could not write the checkpoint in .*saved.*last complete checkpoint"):
+    monkeypatch.setattr(utils.runs.checkpoint, "replace_atomically", half_then_fail)
+    with pytest.raises(RunFolderError, match=r"Could not write the checkpoint in .*saved \(.*\)\. The last complete checkpoint"):
         gan.train(images(), 16, 2, folder, print_every_n_batches=1)
     monkeypatch.undo()
     assert folder.checkpoint.read_bytes() == before and not leftovers(folder)
     assert load_model(GAN, folder).epoch == 3
+
+
+def test_an_error_that_is_not_the_disks_is_not_blamed_on_it(tmp_path):
+    folder = RunFolder(tmp_path)
+    with pytest.raises(RuntimeError, match="something else"):
+        with folder.writing("the checkpoint"):
+            raise RuntimeError("something else")
+
+
+def test_the_networks_archives_are_written_whole_or_not_at_all(trained, monkeypatch):
+    gan, folder = trained
+    gan.save_model(folder)
+    archive = folder.archive(gan.sampling_generator.name)
+    before = archive.read_bytes()
+
+    def cut_short(self, path, *args, **kwargs):
+        with open(path, "wb") as f:
+            f.write(b"PK a third of an archive")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(keras.Model, "save", cut_short)
+    with pytest.raises(KeyboardInterrupt):
+        gan.save_model(folder)
+    assert archive.read_bytes() == before and not leftovers(folder)
 
 
 def test_the_command_names_a_full_disk_without_a_traceback(run_dir, monkeypatch):
@@ -101,13 +134,13 @@ def test_ctrl_c_before_training_starts_ends_cleanly(run_dir, monkeypatch, capsys
 def test_an_interrupt_during_a_save_keeps_the_last_checkpoint_and_the_run_resumes(trained, monkeypatch):
     gan, folder = trained
     handlers = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
-    real_write = GAN.save_weights
+    real_weights = utils.runs.checkpoint.weights_in_memory
 
-    def interrupted_save(self, path, *args, **kwargs):
-        real_write(self, path, *args, **kwargs)
-        raise KeyboardInterrupt  # a second Ctrl-C while the file is being written
+    def interrupted_save(model):
+        real_weights(model)
+        raise KeyboardInterrupt  # a second Ctrl-C while the checkpoint is being made
 
-    monkeypatch.setattr(GAN, "save_weights", interrupted_save)
+    monkeypatch.setattr(utils.runs.checkpoint, "weights_in_memory", interrupted_save)
     with pytest.raises(KeyboardInterrupt):
         gan.train(images(), 16, 2, folder, print_every_n_batches=1)
     monkeypatch.undo()
