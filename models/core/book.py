@@ -334,6 +334,12 @@ class BookModel(AdversarialModel):
                 self._restore(state)
 
     def _restore(self, state):
+        for kind, names in (("d_losses", self.d_loss_names), ("g_losses", self.g_loss_names)):
+            widths = {len(row) for row in state[kind]}
+            if widths and widths != {len(names)}:
+                raise ValueError(
+                    f"its {kind} hold {widths.pop()} losses per step where this model reports "
+                    f"{len(names)} ({', '.join(names)}): it was trained with another loss or model options")
         self.epoch = state["epoch"]
         self.fixed_noise = state["fixed_noise"]
         self.d_losses = state["d_losses"]

@@ -111,3 +111,15 @@ class Recipe:
 
 
 NAMES = tuple(field.name for field in fields(Recipe))
+
+# The options that decide which variables a checkpoint holds, by whether they are on: the average's
+# network, the augmentation's probability, the adversary's layers, LeCam's anchors, Adam's slots.
+CHECKPOINT_PARTS = ("ema", "augment", "spectral_norm", "minibatch_std", "lecam_weight", "adam_betas")
+
+
+def checkpoint_differences(recorded, asked):
+    """The options of ``asked`` that would build a model whose checkpoint holds other variables
+    than a model built with ``recorded`` (both dicts of options), as ``{name: (recorded, asked)}``."""
+    defaults = Recipe().as_dict()
+    return {name: (recorded.get(name, defaults[name]), asked[name]) for name in CHECKPOINT_PARTS
+            if name in asked and bool(asked[name]) != bool(recorded.get(name, defaults[name]))}

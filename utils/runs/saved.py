@@ -212,7 +212,22 @@ def load_model(model_class, folder, **options):
         raise SavedRunError(
             f"{source} does not fit {model_class.__name__}'s constructor ({', '.join(expected)}){said}: "
             f"the params were written by another model.")
-    options = {**recorded_options(folder), **options}  # what the caller says wins
+    recorded = recorded_options(folder)
+    if not folder.run_record.exists() and folder.checkpoint.exists() and not options:
+        raise SavedRunError(
+            f"{folder.run_record} is missing: it records the options the run was built with (its loss, "
+            f"the recipe's parts), without which its checkpoint cannot be read right. Restore it, or "
+            f"pass the run's options to load_model (e.g. loss='hinge', ema=0.999).")
+    from models.recipe.options import checkpoint_differences
+
+    differ = checkpoint_differences(recorded, options) if folder.run_record.exists() else {}
+    if differ:
+        said = ", ".join(f"{name}={new!r} (the run has {old!r})" for name, (old, new) in differ.items())
+        raise SavedRunError(
+            f"load_model({model_class.__name__}, '{folder}', {said}): that would change what the run's "
+            f"checkpoint holds, so it could not be saved back into the run. Load it without "
+            f"{', '.join(differ)}, or start a new run.")
+    options = {**recorded, **options}  # what the caller says wins
     model = model_class(**params, **options) if given is not None else model_class(*params, **options)
     if not folder.checkpoint.exists():
         raise FileNotFoundError(
@@ -222,6 +237,11 @@ def load_model(model_class, folder, **options):
     try:
         model.load_weights(folder.checkpoint)
     except (OSError, ValueError) as error:
+        if not folder.run_record.exists():
+            raise SavedRunError(
+                f"{folder.checkpoint} does not fit a {model_class.__name__} built with the options "
+                f"given ({error}), and {folder.run_record.name}, which records the run's, is missing: "
+                f"restore it, or pass the run's options to load_model.") from None
         raise SavedRunError(
             f"{folder.checkpoint} cannot be loaded into a {model_class.__name__} built from "
             f"{folder.params_json.name} ({error}). Restore it from a backup, or start again in "

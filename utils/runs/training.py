@@ -9,12 +9,15 @@ model only says how its batches are made.
 """
 
 import contextlib
+import json
+import sys
+from pathlib import Path
 
 import numpy as np
 
 from utils.runs.callbacks import TrainingDiverged, TrainingInterrupted, is_chief, run_callbacks
-from utils.runs.folder import RunFolder, RunFolderTaken
-from utils.runs.saved import checked_training_state
+from utils.runs.folder import RunFolder, RunFolderTaken, replace_atomically
+from utils.runs.saved import checked_training_state, recorded_options
 
 
 def train_run(model, dataset, run_folder, epochs, every, callbacks=(), tensorboard=True):
@@ -45,6 +48,8 @@ def train_run(model, dataset, run_folder, epochs, every, callbacks=(), tensorboa
         refuse_another_run(model, folder)
         folder.make()
         if chief:
+            keep_options_recorded(model, folder)
+        if chief:
             # Only the holder clears what a killed save left: another worker would delete the
             # temporary file of a save the chief is writing at that moment.
             folder.remove_leftovers()
@@ -61,6 +66,27 @@ def train_run(model, dataset, run_folder, epochs, every, callbacks=(), tensorboa
     if stop.received is not None:
         raise TrainingInterrupted(stop.received, model.epoch, folder)
     return history
+
+
+def keep_options_recorded(model, folder):
+    """``run.json`` follows the model that trains into the folder: options it was loaded with that
+    differ from those recorded (a new R1 weight, other hacks) are written there and said, so that
+    ``run.json`` and the checkpoints that follow agree."""
+    if not hasattr(model, "model_options"):
+        return
+    current = json.loads(json.dumps(model.model_options()))
+    existed = folder.run_record.exists()
+    recorded = recorded_options(folder) if existed else {}
+    changed = {name: value for name, value in current.items() if recorded.get(name) != value}
+    if not changed:
+        return
+    record = {"model_class": type(model).__name__, "options": current}
+    with folder.writing("run.json"):
+        replace_atomically(folder.run_record, lambda tmp: Path(tmp).write_text(json.dumps(record)))
+    if existed:
+        print(f"Note: {folder.run_record} now records " + ", ".join(
+            f"{name} {value!r} (was {recorded.get(name)!r})" for name, value in changed.items())
+            + f": the run trains on with them from epoch {model.epoch}.", file=sys.stderr)
 
 
 def refuse_another_run(model, folder):

@@ -372,3 +372,53 @@ def test_the_printed_resume_command_quotes_what_the_shell_would_split(run_dir, m
     message = exit_message(capsys, cli.main_gan, *args)
     command = message.strip().splitlines()[-1].strip()
     assert shlex.split(command) == ["gdl-gan", *args, "--resume"]
+
+
+# -- what a checkpoint holds and what run.json says never disagree ------------------------------
+
+
+def trained_run(folder, **options):
+    from models.GAN import GAN
+
+    gan = GAN(**gan_params(), **options)
+    gan.save(folder)
+    gan.train(images(32), 8, 2, folder, print_every_n_batches=2)
+    return gan
+
+
+def test_an_option_that_changes_the_checkpoint_is_refused_on_load(tmp_path):
+    from models.GAN import GAN
+    from utils.runs.saved import SavedRunError
+
+    trained_run(tmp_path, ema=0.99)
+    with pytest.raises(SavedRunError, match=r"ema=0.0 \(the run has 0.99\).*Load it without ema"):
+        load_model(GAN, tmp_path, ema=0.0)
+    with pytest.raises(SavedRunError, match=r"spectral_norm=True \(the run has False\)"):
+        load_model(GAN, tmp_path, spectral_norm=True)
+    assert load_model(GAN, tmp_path).recipe.ema == 0.99  # the run is as it was
+
+
+def test_run_json_follows_an_option_the_run_trains_on_with(tmp_path, capsys):
+    from models.GAN import GAN
+
+    trained_run(tmp_path, ema=0.99)
+    gan = load_model(GAN, tmp_path, ema=0.9, r1_weight=0.5)  # another decay: the same variables
+    gan.train(images(32), 8, 2, tmp_path, print_every_n_batches=2)
+    assert "run.json now records ema 0.9 (was 0.99), r1_weight 0.5 (was 0.0)" in capsys.readouterr().err
+    again = load_model(GAN, tmp_path)
+    assert (again.recipe.ema, again.recipe.r1_weight, again.epoch) == (0.9, 0.5, 4)
+
+
+def test_a_missing_run_json_is_named_not_blamed_on_the_checkpoint(tmp_path):
+    from models.GAN import GAN
+    from utils.runs.saved import SavedRunError
+
+    trained_run(tmp_path, loss="hinge")
+    (tmp_path / "run.json").unlink()
+    with pytest.raises(SavedRunError, match="run.json is missing: it records the options"):
+        load_model(GAN, tmp_path)
+    with pytest.raises(SavedRunError, match=r"d_losses hold 3 losses per step where this model reports 6"):
+        load_model(GAN, tmp_path, loss="gan")
+    gan = load_model(GAN, tmp_path, loss="hinge")
+    gan.train(images(32), 8, 1, tmp_path, print_every_n_batches=1)  # and run.json is written again
+    assert load_model(GAN, tmp_path).objective.name == "hinge"
