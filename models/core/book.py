@@ -191,6 +191,27 @@ class BookModel(AdversarialModel):
         config = {key: value for key, value in config.items() if key not in ("name", "trainable", "dtype")}
         return cls(**config)
 
+    def set_learning_rates(self, adversary=None, generator=None):
+        """Train on with other learning rates (a resumed run): each optimizer's rate and the book
+        argument that records it (``save`` then writes it to params.json).
+
+        Returns:
+            ``{"adversary" / "generator": (old, new)}`` for each rate given.
+        """
+        changed = {}
+        for role, value, name in (("adversary", adversary, f"{self.ADVERSARY_NAME}_learning_rate"),
+                                  ("generator", generator, "generator_learning_rate")):
+            if value is None:
+                continue
+            optimizers = [self.g_optimizer] if role == "generator" else \
+                [o for o in self.optimizers if o is not self.g_optimizer]
+            for optimizer in optimizers:
+                optimizer.learning_rate = value
+            changed[role] = (self._params[name], value)
+            self._params[name] = value
+            object.__setattr__(self, name, value)
+        return changed
+
     def get_opti(self, lr):
         """The book's helper, kept for readers who call it."""
         return make_optimizer(self.optimiser, lr)

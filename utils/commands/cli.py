@@ -10,6 +10,7 @@ current step and saves the run; ``--resume`` continues it.
 
 import argparse
 import contextlib
+import json
 import os
 import shlex
 import signal
@@ -374,14 +375,58 @@ def model_options(args, info):
     return options
 
 
-def options_ignored_on_resume(info, args, model):
-    """The model options asked for on the command line that differ from the resumed run's,
-    as "name value (asked other)"; options left at their defaults are not counted as asked."""
-    asked = model_options(args, info)
-    defaults = model_options(build_parser(info.key).parse_args(["--data", args.data]), info)
-    kept = model.model_options()
-    return ", ".join(f"{name} {kept[name]} (asked {value})" for name, value in asked.items()
-                     if name in kept and value != defaults[name] and value != kept[name])
+def given_options(chapter, argv):
+    """The destinations of the options written on the command line ``argv`` (not defaulted)."""
+    parser = build_parser(chapter)
+    for action in parser._actions:
+        action.default = argparse.SUPPRESS
+    return set(vars(parser.parse_args(argv)))
+
+
+# Book arguments a resumed run cannot change: they build its networks.
+FIXED_ON_RESUME = {"d_dropout": "--d-dropout", "grad_weight": "--grad-weight"}
+
+
+def options_asked_on_resume(info, args, given):
+    """The model options a ``--resume`` command line asks for: each one written, and all the
+    recipe chooses where ``--recipe`` is written."""
+    from models.recipe.options import NAMES
+
+    options = model_options(args, info)
+    chosen = set(NAMES) | {"loss"} if "recipe" in given else set()
+    return {name: value for name, value in options.items() if name in given or name in chosen}
+
+
+def resume_with(info, args, given, folder, options):
+    """Load the run in ``folder`` for --resume with what the command line asks: each option it
+    writes is honoured and said, or refused by name (those that change what the checkpoint holds,
+    and the book arguments that build the networks)."""
+    from models.recipe.options import checkpoint_differences
+    from utils.loaders import load_model
+    from utils.runs.saved import recorded_options
+
+    fixed = [flag for name, flag in FIXED_ON_RESUME.items() if name in given]
+    asked = options_asked_on_resume(info, args, given)
+    recorded = recorded_options(folder)
+    differ = checkpoint_differences(recorded, asked) if folder.run_record.exists() else {}
+    if fixed or differ:
+        named = fixed + [f"{name} {new!r} (the run's: {old!r})" for name, (old, new) in differ.items()]
+        refuse(info.command, f"--resume cannot change {', '.join(named)}: the run's checkpoint and networks "
+                             f"were built with its own. Drop {'them' if len(named) > 1 else 'it'}, or start a "
+                             f"new run with {'them' if len(named) > 1 else 'it'} (--run-id).")
+    model = load_model(info.model_class, folder, **options, **asked)
+    kept = json.loads(json.dumps(model.model_options()))
+    changes = [f"{name} {kept[name]!r} (was {recorded.get(name)!r})" for name in asked
+               if name in kept and recorded.get(name) != kept[name]]
+    rates = {role: getattr(args, flag) for role, flag in (("adversary", "d_learning_rate"),
+                                                          ("generator", "g_learning_rate")) if flag in given}
+    changes += [f"the {role}'s learning rate {new} (was {old})"
+                for role, (old, new) in model.set_learning_rates(**rates).items() if old != new]
+    if changes:
+        model.save(folder)  # run.json and params.json follow
+        print(f"{info.command}: --resume trains on with {', '.join(changes)} from epoch {model.epoch} "
+              f"({folder.run_record.name} and {folder.params_json.name} record it).", file=sys.stderr)
+    return model
 
 
 def resumed_batch_size(args, folder, command):
@@ -438,6 +483,11 @@ def run(chapter, argv=None):
         if getattr(args, name) < 1:
             sys.exit(f"--{name.replace('_', '-')} must be at least 1 (got {getattr(args, name)}).")
     given = list(argv if argv is not None else sys.argv[1:])
+    args.given = given_options(chapter, given)
+    asked = model_options(args, info)
+    if not asked.get("augment") and {"augment_target", "augment_probability"} & args.given:
+        refuse(info.command, "--augment-target and --augment-probability set the augmentation's strength, "
+                             "and no augmentation is on: add --augment translation,cutout (or leave them out).")
     resume = shlex.join([info.command, *given, *([] if "--resume" in given else ["--resume"])])
     try:
         return _train(info, args, resume)
@@ -458,7 +508,6 @@ def _train(info, args, resume):
 
     import keras
     from models.arguments import check_batch_fits
-    from utils.loaders import load_model
     from utils.runs.callbacks import TrainingDiverged, TrainingInterrupted, is_chief
     from utils.runs.folder import RunFolder, RunFolderBusy, RunFolderError, RunFolderTaken
 
@@ -511,13 +560,8 @@ def _train(info, args, resume):
             if args.resume:
                 if not folder.holds_run():
                     sys.exit(f"Nothing to resume: {folder} holds no saved run. Drop --resume to start one.")
-                model = load_model(info.model_class, folder, **options)
+                model = resume_with(info, args, args.given, folder, options)
                 print(f"Resuming {folder} at epoch {model.epoch}.")
-                ignored = options_ignored_on_resume(info, args, model)
-                if ignored:
-                    print(f"{info.command}: --resume keeps the run's own options (run.json): "
-                          f"{ignored}. To train with other ones, start a new run (--run-id).",
-                          file=sys.stderr)
             else:
                 if folder.holds_run():
                     sys.exit(f"{folder} already holds a run. Pass --resume to continue it, "

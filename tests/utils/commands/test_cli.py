@@ -37,11 +37,29 @@ def test_gan_command_trains_on_the_silhouettes_and_resumes(run_dir, capsys):
         cli.main_gan(args)
 
     capsys.readouterr()
-    cli.main_gan(args[:-2] + ["--resume", "--epochs", "2", "--label-smoothing", "0.1"])
+    cli.main_gan(args[:-2] + ["--resume", "--epochs", "2", "--label-smoothing", "0.1", "--g-learning-rate", "0.001"])
     history = json.loads((folder / "history.json").read_text())
     assert history["epoch"] == 5 and len(history["d_losses"]) == 5
-    # An option asked for on resuming that the run does not have is named, not silently dropped.
-    assert "keeps the run's own options (run.json): label_smoothing 0.0 (asked 0.1)" in capsys.readouterr().err
+    # An option asked for on resuming is honoured and said; run.json and params.json follow.
+    err = capsys.readouterr().err
+    assert ("--resume trains on with label_smoothing 0.1 (was 0.0), the generator's learning rate 0.001 "
+            "(was 0.0004) from epoch 3") in err
+    assert json.loads((folder / "params.json").read_text())["generator_learning_rate"] == 0.001
+    resumed = cli.run("04_01", args[:-2] + ["--resume", "--epochs", "1"])
+    assert resumed.hacks.label_smoothing == 0.1 and float(resumed.g_optimizer.learning_rate) == pytest.approx(0.001)
+
+
+def test_resume_refuses_by_name_what_it_cannot_change(run_dir, capsys):
+    args = ["--data", "silhouettes", "--epochs", "1", "--batch-size", "8", "--no-quality", "--no-tensorboard"]
+    cli.main_gan([*args, "--ema", "0.99"])
+    for extra, named in ((["--ema", "0"], "ema 0.0 (the run's: 0.99)"), (["--spectral-norm"], "spectral_norm True"),
+                         (["--d-dropout", "0"], "--d-dropout"), (["--recipe", "modern"], "spectral_norm True")):
+        with pytest.raises(SystemExit) as stop:
+            cli.main_gan([*args, "--resume", *extra])
+        assert stop.value.code == 2 and named in capsys.readouterr().err
+    with pytest.raises(SystemExit) as stop:
+        cli.main_gan([*args, "--run-id", "other", "--augment-target", "0.6"])
+    assert stop.value.code == 2 and "no augmentation is on" in capsys.readouterr().err
 
 
 def test_resume_with_nothing_saved_says_so(run_dir):
