@@ -25,7 +25,7 @@ from keras import ops
 
 from models.core import backends
 from models.core.combined import CombinedModel
-from models.core.guards import LossMeans, NonFiniteUpdates, is_floating
+from models.core.guards import WEIGHT_LIMIT, LossMeans, NonFiniteUpdates, is_floating
 from models.core.randomness import Randomness
 from models.core.replicas import OptimizerStates, compiled_step
 from models.core.updates import AdversarialUpdates
@@ -242,6 +242,12 @@ class AdversarialModel(AdversarialUpdates, keras.Model):
         local = self.strategy.experimental_local_results(self.finite_guard.count.value)
         return int(sum(float(value) for value in local))
 
+    def exploded_weights(self):
+        """The paths of the trained weights beyond ``WEIGHT_LIMIT`` now: finite, but a run cannot
+        train on from them (``models.core.guards``)."""
+        return [v.path for v in self.trainable_weights
+                if is_floating(v) and (np.abs(keras.ops.convert_to_numpy(v)) > WEIGHT_LIMIT).any()]
+
     def non_finite_state(self):
         """The paths of the variables a checkpoint would hold that are NaN or infinite now."""
         return [v.path for v in self.checkpoint_variables()
@@ -293,7 +299,7 @@ class AdversarialModel(AdversarialUpdates, keras.Model):
         """The step's losses into the metric (the last adversary update's, as the book keeps),
         and whether they and every weight, batch-norm statistics included, are finite."""
         losses = ops.concatenate([ops.cast(d, "float32"), ops.cast(g, "float32")], axis=0)
-        self.finite_guard.update_state([losses, *self.weights])
+        self.finite_guard.update_state([losses, *self.weights], bounded=self.trainable_weights)
         self.losses_tracker.update_state(losses)
         logs = self.losses_tracker.result()
         if self.strategy is not None:

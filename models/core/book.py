@@ -191,6 +191,45 @@ class BookModel(AdversarialModel):
         config = {key: value for key, value in config.items() if key not in ("name", "trainable", "dtype")}
         return cls(**config)
 
+    # Where each setting a divergence can come from usually lies: beyond it, it is named first.
+    USUAL = {"learning_rate": 0.01, "r1_weight": 100.0, "r2_weight": 100.0, "lecam_weight": 10.0,
+             "grad_weight": 100.0}
+    FLAGS = {"adversary": "--d-learning-rate", "generator": "--g-learning-rate", "r1_weight": "--r1",
+             "r2_weight": "--r2", "lecam_weight": "--lecam", "grad_weight": "--grad-weight"}
+
+    def divergence_settings(self):
+        """The settings a divergence can come from, ``{name: (flag, value, out of usual range)}``:
+        both learning rates and every penalty weight that is set."""
+        settings = {}
+        for role, name in (("adversary", f"{self.ADVERSARY_NAME}_learning_rate"),
+                           ("generator", "generator_learning_rate")):
+            value = float(self._params[name])
+            settings[role] = (self.FLAGS[role], value, value > self.USUAL["learning_rate"])
+        for penalty in self.penalties:
+            if penalty.name in self.FLAGS:
+                value = float(getattr(penalty, "gamma", penalty.weight))
+                settings[penalty.name] = (self.FLAGS[penalty.name], value, value > self.USUAL[penalty.name])
+        return settings
+
+    def divergence_advice(self):
+        """What to lower after a divergence: the settings beyond their usual range, named, else the
+        learning rates.
+
+        Returns:
+            ``(advice, lower)``: the sentence, and ``{flag: value}`` to train with instead (a tenth of
+            the usual bound for a setting beyond it; else each learning rate divided by ten).
+        """
+        settings = self.divergence_settings()
+        wild = {name: setting for name, setting in settings.items() if setting[2]}
+        if wild:
+            lower = {flag: 0.1 * self.USUAL["learning_rate" if name in ("adversary", "generator") else name]
+                     for name, (flag, _, _) in wild.items()}
+            named = ", ".join(f"{flag} {value:g}" for flag, value, _ in wild.values())
+            return f"Lower {named} (far beyond the usual range)", lower
+        rates = {flag: value for role, (flag, value, _) in settings.items() if role in ("adversary", "generator")}
+        return (f"Lower the learning rates (now {' and '.join(f'{f} {v:g}' for f, v in rates.items())})",
+                {flag: value / 10 for flag, value in rates.items()})
+
     def set_learning_rates(self, adversary=None, generator=None):
         """Train on with other learning rates (a resumed run): each optimizer's rate and the book
         argument that records it (``save`` then writes it to params.json).

@@ -2,11 +2,16 @@
 
 ``LossMeans`` holds the mean of each of the step's losses (the logs ``fit()`` reports);
 ``NonFiniteUpdates`` counts the updates that left a loss, weight or optimizer state NaN
-or infinite, which the run's divergence guard reads after every step.
+or infinite, or a trained weight beyond ``WEIGHT_LIMIT``, which the run's divergence guard
+reads after every step.
 """
 
 import keras
 from keras import ops
+
+# No weight of a sound GAN comes near this; one update at a huge learning rate (or penalty weight)
+# goes past it while staying finite, and nothing trains on from such weights, whatever the rates.
+WEIGHT_LIMIT = 1e4
 
 
 class NonFiniteUpdates(keras.metrics.Metric):
@@ -22,9 +27,13 @@ class NonFiniteUpdates(keras.metrics.Metric):
         super().__init__(name=name, **kwargs)
         self.count = self.add_variable(shape=(), initializer="zeros", name="count")
 
-    def update_state(self, tensors):
-        finite = all_finite(tensors)
-        self.count.assign_add(ops.cast(ops.logical_not(finite), self.dtype))
+    def update_state(self, tensors, bounded=()):
+        """Count one if a tensor of ``tensors`` holds NaN or ±inf, or one of ``bounded`` (trained
+        weights) holds a value beyond ``WEIGHT_LIMIT``."""
+        sound = all_finite(tensors)
+        if bounded:
+            sound = ops.logical_and(sound, all_within(bounded, WEIGHT_LIMIT))
+        self.count.assign_add(ops.cast(ops.logical_not(sound), self.dtype))
 
     def result(self):
         return self.count
@@ -36,6 +45,12 @@ def all_finite(tensors):
     ``isfinite`` on every element: a max, min or clip could turn a NaN into a number.
     """
     checks = [ops.all(ops.isfinite(ops.convert_to_tensor(t))) for t in tensors if is_floating(t)]
+    return ops.all(ops.stack(checks)) if checks else ops.convert_to_tensor(True)
+
+
+def all_within(tensors, limit):
+    """One boolean: whether every value of the floating-point ``tensors`` is within ±``limit``."""
+    checks = [ops.all(ops.abs(ops.convert_to_tensor(t)) <= limit) for t in tensors if is_floating(t)]
     return ops.all(ops.stack(checks)) if checks else ops.convert_to_tensor(True)
 
 

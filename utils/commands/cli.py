@@ -375,6 +375,23 @@ def model_options(args, info):
     return options
 
 
+def advised_command(command, argv, lower, resume):
+    """The command line ``argv`` with the flags of ``lower`` set to its values (``--resume``
+    added when ``resume``, removed otherwise), quoted for the shell."""
+    kept, skip = [], False
+    for token in argv:
+        if skip:
+            skip = False
+            continue
+        flag = token.split("=", 1)[0]
+        if flag in lower or flag == "--resume":
+            skip = flag != "--resume" and "=" not in token
+            continue
+        kept.append(token)
+    kept += [part for flag, value in lower.items() for part in (flag, f"{value:g}")]
+    return shlex.join([command, *kept, *(["--resume"] if resume else [])])
+
+
 def given_options(chapter, argv):
     """The destinations of the options written on the command line ``argv`` (not defaulted)."""
     parser = build_parser(chapter)
@@ -483,6 +500,7 @@ def run(chapter, argv=None):
         if getattr(args, name) < 1:
             sys.exit(f"--{name.replace('_', '-')} must be at least 1 (got {getattr(args, name)}).")
     given = list(argv if argv is not None else sys.argv[1:])
+    args.argv = given
     args.given = given_options(chapter, given)
     asked = model_options(args, info)
     if not asked.get("augment") and {"augment_target", "augment_probability"} & args.given:
@@ -587,9 +605,10 @@ def _train(info, args, resume):
                          f"the run is saved in {folder}. Continue it with:\n  {resume}\n")
         sys.exit(128 + stop.signum)
     except TrainingDiverged as error:
+        again = advised_command(info.command, args.argv, error.lower, resume=error.kept_epoch is not None)
         if error.kept_epoch is None:
-            sys.exit(f"\n{error}")
-        sys.exit(f"\n{error}\nContinue from the last good checkpoint (epoch {error.kept_epoch}) with:\n  {resume}")
+            sys.exit(f"\n{error}\nStart again with:\n  {again}")
+        sys.exit(f"\n{error}\nContinue from the last good checkpoint (epoch {error.kept_epoch}) with:\n  {again}")
     except (RunFolderBusy, RunFolderTaken, RunFolderError, ValueError) as error:  # SavedRunError too
         sys.exit(f"{info.command}: {error}")
     if not chief:

@@ -17,6 +17,7 @@ import numpy as np
 import tensorflow as tf
 import keras
 
+from models.core.guards import WEIGHT_LIMIT
 from utils import plotting
 from utils.runs.checkpoint import loss_table, non_finite_weights, read_training_state, write_checkpoint
 from utils.runs.folder import replace_atomically
@@ -41,16 +42,19 @@ class TrainingInterrupted(KeyboardInterrupt):
 class TrainingDiverged(FloatingPointError):
     """A loss, weight or optimizer state became NaN or infinite; nothing non-finite was saved.
 
-    ``kept_epoch`` is the epoch of the last good checkpoint in the run folder, None if none.
+    ``kept_epoch`` is the epoch of the last good checkpoint in the run folder, None if none;
+    ``lower`` the settings to train with instead, ``{flag: value}`` (a command's flags).
 
     Args:
         message: what went non-finite, at which epoch, and what the run folder keeps.
         kept_epoch: as above.
+        lower: as above.
     """
 
-    def __init__(self, message, kept_epoch=None):
+    def __init__(self, message, kept_epoch=None, lower=None):
         super().__init__(message)
         self.kept_epoch = kept_epoch
+        self.lower = dict(lower or {})
 
 
 def is_chief(strategy=None):
@@ -91,7 +95,13 @@ def _non_finite_updates(model):
 def _sound(model):
     """Whether the model's last step left its losses, weights and optimizer state finite."""
     return (_last_losses_finite(model) and not _non_finite_updates(model)
-            and not non_finite_weights(model))
+            and not non_finite_weights(model) and not _exploded(model))
+
+
+def _exploded(model):
+    """The paths of the model's trained weights gone beyond what any run trains on from."""
+    exploded = getattr(model, "exploded_weights", None)
+    return exploded() if exploded is not None else []
 
 
 class SampleGrid(keras.callbacks.Callback):
@@ -175,8 +185,10 @@ class Checkpoint(keras.callbacks.Callback):
             return False
         if not _sound(model):
             if self.refused_epoch != model.epoch:
-                print(f"\nNot saved: epoch {model.epoch} has non-finite losses, weights or optimizer state; "
-                      f"{self.folder.checkpoint} keeps the last good checkpoint.")
+                kept = (f"{self.folder.checkpoint} keeps the last good checkpoint" if self.folder.holds_run()
+                        else "no checkpoint had been saved yet")
+                print(f"\nNot saved: epoch {model.epoch} has non-finite losses, weights or optimizer state, "
+                      f"or weights beyond {WEIGHT_LIMIT:g}; {kept}.")
                 self.refused_epoch = model.epoch
             return False
         with self.folder.writing("the checkpoint"):
@@ -219,7 +231,9 @@ def loss_panels(model):
 
 class StopOnDivergence(keras.callbacks.Callback):
     """Stop after the first step that left a loss, a weight or an optimizer's state NaN or
-    infinite; ``message`` names the epoch, what went non-finite and what the run folder keeps.
+    infinite, or a trained weight beyond any sound run's (``models.core.guards.WEIGHT_LIMIT``);
+    ``message`` names the epoch, what went wrong, what the run folder keeps and what to lower
+    (the model's ``divergence_advice``: the settings out of their usual range).
 
     The losses come from the step's logs, the rest from the model's own guard
     (``non_finite_updates``: each update checked on the device, one number read
@@ -233,6 +247,7 @@ class StopOnDivergence(keras.callbacks.Callback):
         super().__init__()
         self.folder = folder
         self.message = self.kept_epoch = None
+        self.lower = {}
         self._epoch = 0
 
     def on_epoch_begin(self, epoch, logs=None):
@@ -243,13 +258,22 @@ class StopOnDivergence(keras.callbacks.Callback):
                   if not np.isfinite(float(value))]
         if not losses and not _non_finite_updates(self.model):
             return
-        found = losses + self._non_finite_variables()
+        found = losses + self._non_finite_variables() + self._exploded_variables()
         if not found:
             found = ["an update's loss or weights were NaN or infinite (since clipped or overwritten)"]
+        advice = getattr(self.model, "divergence_advice", None)
+        advice, self.lower = advice() if advice is not None else ("Lower the learning rates", {})
         self.message = (f"Training diverged at epoch {self._epoch}: {'; '.join(found)}. "
-                        f"Training stopped{self._kept()}. Lower the learning rates, or check the "
-                        "data for NaN or infinite values.")
+                        f"Training stopped{self._kept()}. {advice}, or check the data for NaN or "
+                        "infinite values.")
         self.model.stop_training = True
+
+    def _exploded_variables(self):
+        paths = _exploded(self.model)
+        if not paths:
+            return []
+        example = ", ".join(paths[:3]) + (f" and {len(paths) - 3} more" if len(paths) > 3 else "")
+        return [f"{len(paths)} weight(s) grew beyond {WEIGHT_LIMIT:g} ({example})"]
 
     def _non_finite_variables(self):
         paths = non_finite_weights(self.model)

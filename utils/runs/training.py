@@ -62,7 +62,7 @@ def train_run(model, dataset, run_folder, epochs, every, callbacks=(), tensorboa
         finally:
             stop.restore()
     if divergence.message:
-        raise TrainingDiverged(divergence.message, divergence.kept_epoch)
+        raise TrainingDiverged(divergence.message, divergence.kept_epoch, divergence.lower)
     if stop.received is not None:
         raise TrainingInterrupted(stop.received, model.epoch, folder)
     return history

@@ -422,3 +422,50 @@ def test_a_missing_run_json_is_named_not_blamed_on_the_checkpoint(tmp_path):
     gan = load_model(GAN, tmp_path, loss="hinge")
     gan.train(images(32), 8, 1, tmp_path, print_every_n_batches=1)  # and run.json is written again
     assert load_model(GAN, tmp_path).objective.name == "hinge"
+
+
+# -- advice that works when followed ----------------------------------------------------------------
+
+
+def follow(advice):
+    """Run the command the advice ends with (in this process), as a user pasting it would."""
+    import shlex
+
+    from utils.commands import cli
+
+    line = advice.strip().splitlines()[-1].strip()
+    words = shlex.split(line)
+    assert words[0] == "gdl-gan"
+    return cli.run("04_01", words[1:])
+
+
+def test_the_divergence_advice_names_the_setting_and_works_when_followed(run_dir, capsys):
+    from utils.commands import cli
+
+    args = ["--data", "silhouettes", "--epochs", "3", "--print-every", "1", "--no-quality", "--no-tensorboard"]
+    with pytest.raises(SystemExit) as stop:
+        cli.run("04_01", [*args, "--g-learning-rate", "1e30"])
+    advice = str(stop.value)
+    assert "grew beyond 10000" in advice and "Lower --g-learning-rate 1e+30 (far beyond the usual range)" in advice
+    assert "no checkpoint to continue from" in advice and "Start again with:" in advice
+    assert "1e30" not in advice.splitlines()[-1] and "--g-learning-rate 0.001" in advice.splitlines()[-1]
+    assert "keeps the last good checkpoint" not in capsys.readouterr().out  # none exists
+    model = follow(advice)
+    assert model.epoch == 3 and float(model.g_optimizer.learning_rate) == pytest.approx(0.001)
+
+    # From a saved run: the advice resumes it, with the setting lowered, and it trains on.
+    with pytest.raises(SystemExit) as stop:
+        cli.run("04_01", [*args, "--resume", "--r1", "1e30"])
+    advice = str(stop.value)
+    assert "Lower --r1 1e+30" in advice and "Continue from the last good checkpoint (epoch 3)" in advice
+    assert advice.splitlines()[-1].strip().endswith("--r1 10 --resume")
+    model = follow(advice)
+    assert model.epoch == 6 and model.recipe.r1_weight == 10
+
+
+def test_within_the_usual_range_the_advice_lowers_both_learning_rates():
+    from models.GAN import GAN
+
+    advice, lower = GAN(**gan_params()).divergence_advice()
+    assert advice.startswith("Lower the learning rates (now --d-learning-rate")
+    assert set(lower) == {"--d-learning-rate", "--g-learning-rate"}
