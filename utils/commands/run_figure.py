@@ -7,11 +7,14 @@ read from the run folders as the training command left them.
 """
 
 import argparse
-import json
+import os
 import re
 import sys
 
+from utils.evaluation.quality import read_quality
 from utils.runs.folder import RunFolder
+
+PICTURES = (".png", ".jpg", ".jpeg", ".svg", ".pdf")
 
 
 def _step(path):
@@ -45,10 +48,10 @@ def run_figure(run_folder, out, more=(), labels=None):
     if len(labels) != len(folders):
         raise ValueError(f"{len(labels)} labels for {len(folders)} runs: give one per run.")
     grids = [last_grid(folder) for folder in folders]
-    for folder in folders:
-        if not folder.quality.exists():
+    qualities = [read_quality(folder) for folder in folders]
+    for folder, quality in zip(folders, qualities):
+        if quality is None:
             raise FileNotFoundError(f"{folder.quality} is missing: train with quality scoring on.")
-    qualities = [json.loads(folder.quality.read_text()) for folder in folders]
     records = [[r for r in quality["records"] if r.get("finite", True)] for quality in qualities]
     # Against training time where every score records it (the runs' costs per step differ).
     timed = len(folders) > 1 and all("training_seconds" in r for run in records for r in run)
@@ -84,10 +87,15 @@ def main(argv=None):
     if len(args.runs) < 2:
         parser.error("give a run folder and the picture to write")
     *runs, out = args.runs
+    if os.path.isdir(out) or not out.lower().endswith(PICTURES):
+        parser.error(f"the last argument is the picture to write, and {out!r} is "
+                     f"{'a folder' if os.path.isdir(out) else 'not a picture file name'}: end with one, "
+                     f"e.g. docs/images/runs.png ({', '.join(PICTURES)})")
     try:
         print(run_figure(runs[0], out, more=runs[1:], labels=args.labels.split(",") if args.labels else None))
-    except (FileNotFoundError, KeyError, ValueError) as error:
-        sys.exit(f"run_figure: {error}")
+    except (OSError, ValueError) as error:
+        print(f"run_figure: {error}", file=sys.stderr)
+        sys.exit(2)
 
 
 if __name__ == "__main__":

@@ -408,6 +408,14 @@ def read_quality(folder):
     if not isinstance(summary, dict) or not isinstance(summary.get("records"), list):
         raise ValueError(f"{path} is damaged: it should hold the scores while training under "
                          "\"records\"; restore it, or delete it to evaluate without them.")
+    floor = summary.get("floor")
+    if not isinstance(floor, dict) or not isinstance(floor.get("fid"), (int, float)):
+        raise ValueError(f"{path} is damaged: it has no held-out floor (\"floor\" with its \"fid\"); "
+                         "restore it, or delete it to evaluate without the scores kept while training.")
+    if any(not isinstance(r, dict) or "epoch" not in r or (r.get("finite", True) and "fid" not in r)
+           for r in summary["records"]):
+        raise ValueError(f"{path} is damaged: a record lacks its \"epoch\" or \"fid\"; restore it, or "
+                         "delete it to evaluate without the scores kept while training.")
     return summary
 
 

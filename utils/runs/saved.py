@@ -244,7 +244,8 @@ def load_model(model_class, folder, **options):
                 f"restore it, or pass the run's options to load_model.") from None
         raise SavedRunError(
             f"{folder.checkpoint} cannot be loaded into a {model_class.__name__} built from "
-            f"{folder.params_json.name} ({error}). Restore it from a backup, or start again in "
-            f"another folder.") from None
+            f"{folder.params_json.name} and {folder.run_record.name} ({error}). If either was edited, "
+            f"restore it (they say how the run was built); otherwise restore the checkpoint from a "
+            f"backup, or start again in another folder.") from None
     check_finite_weights(model, folder.checkpoint)
     return model

@@ -32,8 +32,9 @@ def test_the_picture_shows_the_last_grid_and_the_scores(tmp_path):
 
 def test_a_run_without_scores_is_named(tmp_path, capsys):
     folder = fake_run(tmp_path / "run", with_quality=False)
-    with pytest.raises(SystemExit, match="quality.json is missing"):
+    with pytest.raises(SystemExit) as stop:
         main([str(folder.path), str(tmp_path / "figure.png")])
+    assert stop.value.code == 2 and "quality.json is missing" in capsys.readouterr().err
     with pytest.raises(FileNotFoundError, match="holds no sample grid"):
         run_figure(tmp_path / "empty", tmp_path / "figure.png")
 
@@ -48,5 +49,26 @@ def test_two_runs_side_by_side_against_training_time(tmp_path, capsys):
     out = tmp_path / "both.png"
     main([str(book.path), str(modern.path), str(out), "--labels", "book,modern"])
     assert np.asarray(Image.open(out)).shape[:2] == (360, 1350)
-    with pytest.raises(SystemExit, match="3 labels for 2 runs"):
+    with pytest.raises(SystemExit):
         main([str(book.path), str(modern.path), str(out), "--labels", "a,b,c"])
+    assert "3 labels for 2 runs" in capsys.readouterr().err
+
+
+def test_a_forgotten_picture_name_is_named_not_drawn_into_a_run(tmp_path, capsys):
+    book, modern = fake_run(tmp_path / "book"), fake_run(tmp_path / "modern")
+    for out in (str(modern.path), str(tmp_path / "picture")):
+        with pytest.raises(SystemExit) as stop:
+            main([str(book.path), out])
+        assert stop.value.code == 2 and "the last argument is the picture to write" in capsys.readouterr().err
+    assert not list(tmp_path.glob("*.png")) and not list(tmp_path.glob("modern*"))[1:]
+
+
+@pytest.mark.parametrize("quality, message", [
+    ({"records": []}, "no held-out floor"), ({"floor": {"fid": 3.2}, "records": [{"fid": 3.0}]}, "lacks its"),
+    ("{not json", "is damaged")])
+def test_a_damaged_quality_json_is_named(tmp_path, capsys, quality, message):
+    folder = fake_run(tmp_path / "run")
+    folder.quality.write_text(quality if isinstance(quality, str) else json.dumps(quality))
+    with pytest.raises(SystemExit) as stop:
+        main([str(folder.path), str(tmp_path / "figure.png")])
+    assert stop.value.code == 2 and message in capsys.readouterr().err

@@ -469,3 +469,15 @@ def test_within_the_usual_range_the_advice_lowers_both_learning_rates():
     advice, lower = GAN(**gan_params()).divergence_advice()
     assert advice.startswith("Lower the learning rates (now --d-learning-rate")
     assert set(lower) == {"--d-learning-rate", "--g-learning-rate"}
+
+
+def test_an_edited_run_json_is_named_among_the_causes(trained):
+    from models.GAN import GAN
+    from utils.runs.saved import SavedRunError
+
+    _, folder = trained
+    record = json.loads(folder.run_record.read_text())
+    record["options"]["spectral_norm"] = True
+    folder.run_record.write_text(json.dumps(record))
+    with pytest.raises(SavedRunError, match="(?s)built from params.json and run.json .*If either was edited, restore it"):
+        load_model(GAN, folder)
