@@ -337,7 +337,7 @@ def chosen_preset(info, args):
     try:
         return info.preset_for(data_name(args)).with_recipe(getattr(args, "recipe", "book"))
     except ValueError as error:
-        sys.exit(f"{info.command} --recipe {args.recipe}: {error}")
+        refuse(info.command, f"--recipe {args.recipe}: {error}")
 
 
 def model_arguments(args, preset, num_classes=None):
@@ -495,10 +495,10 @@ def run(chapter, argv=None):
             setattr(args, name, preset_value)
     n_critic = getattr(args, "n_critic", None)  # None: the model's default (gdl-cgan)
     if n_critic is not None and n_critic < 1:
-        sys.exit(f"--n-critic must be at least 1 (got {n_critic}).")
+        refuse(info.command, f"--n-critic must be at least 1 (got {n_critic}).")
     for name in ("epochs", "batch_size", "print_every", "quality_every"):
         if getattr(args, name) < 1:
-            sys.exit(f"--{name.replace('_', '-')} must be at least 1 (got {getattr(args, name)}).")
+            refuse(info.command, f"--{name.replace('_', '-')} must be at least 1 (got {getattr(args, name)}).")
     given = list(argv if argv is not None else sys.argv[1:])
     args.argv = given
     args.given = given_options(chapter, given)
@@ -521,7 +521,7 @@ def _train(info, args, resume):
     try:
         strategy = make_strategy(args.distribute)
     except ValueError as error:
-        sys.exit(f"{info.command}: {error}")
+        refuse(info.command, str(error))
     replicas = strategy.num_replicas_in_sync if strategy else 1
 
     import keras
@@ -532,26 +532,26 @@ def _train(info, args, resume):
     if args.seed is not None:
         keras.utils.set_random_seed(args.seed)
     if args.quality_samples is not None and args.quality_samples < 4:
-        sys.exit(f"--quality-samples must be at least 4 (got {args.quality_samples}).")
+        refuse(info.command, f"--quality-samples must be at least 4 (got {args.quality_samples}).")
     if args.d_dropout is not None and not 0 <= args.d_dropout < 1:
-        sys.exit(f"--d-dropout is a rate in [0, 1) (0: no dropout); got {args.d_dropout}.")
+        refuse(info.command, f"--d-dropout is a rate in [0, 1) (0: no dropout); got {args.d_dropout}.")
     if args.quality_draws < 1:
-        sys.exit(f"--quality-draws must be at least 1 (got {args.quality_draws}).")
+        refuse(info.command, f"--quality-draws must be at least 1 (got {args.quality_draws}).")
     if not args.quality_budget > 0:
-        sys.exit(f"--quality-budget is a share of the training time above 0, or inf (got {args.quality_budget}).")
+        refuse(info.command, f"--quality-budget is a share of the training time above 0, or inf (got {args.quality_budget}).")
     try:
         spec = data_spec(args, conditional=info.conditional)
     except ValueError as error:
-        sys.exit(f"{info.command}: {error}")
+        refuse(info.command, str(error))
     data_name = spec.run_name
     try:
         folder = RunFolder.for_run(preset.section, args.run_id, data_name)
     except (OSError, ValueError) as error:
-        sys.exit(f"{info.command}: {error}")
+        refuse(info.command, str(error))
     if args.resume:
         resumed_batch_size(args, folder, info.command)
     if args.batch_size % replicas:
-        sys.exit(f"--batch-size {args.batch_size} must be divisible by the {replicas} replicas of "
+        refuse(info.command, f"--batch-size {args.batch_size} must be divisible by the {replicas} replicas of "
                  f"--distribute {args.distribute} (each replica trains on batch size / replicas).")
     labelled, num_classes = {}, None
     try:
@@ -564,7 +564,7 @@ def _train(info, args, resume):
             check_batch_fits(args.batch_size, len(x_train), f"--batch-size {args.batch_size}",
                              f"training images of {data_name}")
     except (OSError, ValueError) as error:
-        sys.exit(f"{info.command}: {error}")
+        refuse(info.command, str(error))
     quality = quality_monitor(args, spec, preset, folder)
     options = dict(mixed_precision=args.mixed_precision, jit_compile=args.jit_compile,
                    strategy=strategy)
@@ -577,12 +577,12 @@ def _train(info, args, resume):
         with holding:
             if args.resume:
                 if not folder.holds_run():
-                    sys.exit(f"Nothing to resume: {folder} holds no saved run. Drop --resume to start one.")
+                    refuse(info.command, f"Nothing to resume: {folder} holds no saved run. Drop --resume to start one.")
                 model = resume_with(info, args, args.given, folder, options)
                 print(f"Resuming {folder} at epoch {model.epoch}.")
             else:
                 if folder.holds_run():
-                    sys.exit(f"{folder} already holds a run. Pass --resume to continue it, "
+                    refuse(info.command, f"{folder} already holds a run. Pass --resume to continue it, "
                              f"or --run-id to start a new one next to it.")
                 model = info.model_class(**model_arguments(args, preset, num_classes),
                                          **model_options(args, info), **options)
@@ -624,10 +624,21 @@ def _train(info, args, resume):
     return model
 
 
+class Refused(SystemExit):
+    """Bad input: the command stops with status 2 (argparse's); ``str()`` is the line it printed."""
+
+    def __init__(self, message):
+        super().__init__(2)
+        self.message = message
+
+    def __str__(self):
+        return self.message
+
+
 def refuse(command, message):
     """Stop on bad input: one line naming what was asked and the fix, exit status 2 (argparse's)."""
     print(f"{command}: {message}", file=sys.stderr)
-    sys.exit(2)
+    raise Refused(f"{command}: {message}")
 
 
 def choose_backend(backend, command="gdl"):
