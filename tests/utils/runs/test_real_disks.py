@@ -12,6 +12,7 @@ import sys
 import pytest
 
 from processes import ARGS, TINY_COMMAND
+from utils.runs.checkpoint import read_training_state
 from utils.runs.folder import RunFolder
 
 
@@ -73,30 +74,45 @@ def test_a_full_disk_while_training_keeps_the_last_checkpoint_and_the_run_resume
     assert json.loads(again.stdout.strip().splitlines()[-1])["epoch"] == 10
 
 
-def test_a_new_run_on_a_full_disk_is_named(small_disk):
+def in_process(run_root, monkeypatch, *args):
+    """The command in this process (tiny networks, the suite's autouse fixture): its SystemExit."""
+    from utils.commands import cli
+
+    monkeypatch.setenv("GDL_RUN_DIR", str(run_root))
+    with pytest.raises(SystemExit) as stop:
+        cli.run("04_01", [*ARGS, "--no-quality", *args])
+    return str(stop.value)
+
+
+def test_a_new_run_on_a_full_disk_is_named(small_disk, monkeypatch):
     fill(small_disk, 0)
-    result = command(small_disk, "--epochs", "2")
-    assert_named(result, str(small_disk / "gan"), "No space left on device")
+    said = in_process(small_disk, monkeypatch, "--epochs", "2")
+    assert str(small_disk / "gan") in said and "No space left on device" in said
 
 
-def test_an_immutable_run_folder_or_root_is_named_and_the_run_goes_on_once_writable(tmp_path):
+def test_an_immutable_run_folder_or_root_is_named_and_the_run_goes_on_once_writable(tmp_path, monkeypatch):
+    from utils.commands import cli
+
     root = tmp_path / "runs"
     folder = root / "gan" / "0001_silhouettes-horse"
-    assert command(root, "--epochs", "2").returncode == 0
+    monkeypatch.setenv("GDL_RUN_DIR", str(root))
+    cli.run("04_01", [*ARGS, "--no-quality", "--epochs", "2"])
     immutable(folder)
     try:
-        result = command(root, "--epochs", "2", "--resume")
-        assert_named(result, str(folder), "Operation not permitted")
+        said = in_process(root, monkeypatch, "--epochs", "2", "--resume")
     finally:
         immutable(folder, on=False)
-    assert command(root, "--epochs", "1", "--resume").returncode == 0
+    assert str(folder) in said and "Operation not permitted" in said
+    kept = read_training_state(RunFolder(folder).checkpoint)["epoch"]  # the message's "kept"
+    assert cli.run("04_01", [*ARGS, "--no-quality", "--epochs", "1", "--resume"]).epoch == kept + 1
     fresh = tmp_path / "fresh"
     fresh.mkdir()
     immutable(fresh)
     try:
-        assert_named(command(fresh, "--epochs", "1"), str(fresh), "Operation not permitted")
+        said = in_process(fresh, monkeypatch, "--epochs", "1")
     finally:
         immutable(fresh, on=False)
+    assert str(fresh) in said and "Operation not permitted" in said
 
 
 def test_gdl_eval_on_a_run_it_cannot_write_into_is_named(trained, capsys):
