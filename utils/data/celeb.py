@@ -197,8 +197,9 @@ class ImageStream:
         batch = self._images(tf.data.Dataset.from_tensor_slices(chunk))
         for images in batch.batch(len(chunk)):
             return self._labelled(images)
-        # Every file of this batch failed to decode.
-        return self._labelled(np.zeros((0,) + self.image_shape, np.float32))
+        raise ValueError(
+            f"None of the {len(chunk)} files of batch {index} could be decoded (first: {chunk[0]}): "
+            f"they are damaged; replace or remove them.")
 
     def __iter__(self):
         return self

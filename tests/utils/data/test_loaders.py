@@ -590,3 +590,18 @@ def test_celeb_stream_of_only_broken_images_fails_clearly(tmp_path):
     stream = ImageStream([broken], 8, 2)
     with pytest.raises(RuntimeError, match="could be decoded"):
         next(stream)
+
+
+def test_a_batch_of_files_that_all_fail_to_decode_is_named(tmp_path):
+    from utils.data.celeb import ImageStream
+
+    broken = []
+    for k in range(3):
+        path = tmp_path / f"{k}.jpg"
+        path.write_bytes(b"\xff\xd8\xff" + b"\x00" * 64 + b"\xff\xd9")  # the markers, nothing to decode
+        broken.append(str(path))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        stream = ImageStream(broken, (8, 8), 3, shuffle=False)
+    with pytest.raises(ValueError, match=r"None of the 3 files of batch 0 could be decoded \(first: .*0\.jpg\)"):
+        stream[0]
