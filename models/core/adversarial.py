@@ -19,6 +19,9 @@ what differs between them (how a gradient is taken, and JAX's pure functions) is
 ``models.core.replicas``.
 """
 
+import functools
+import itertools
+
 import numpy as np
 import keras
 from keras import ops
@@ -78,6 +81,9 @@ class AdversarialModel(AdversarialUpdates, keras.Model):
                                                    name="generator_average")
                                   if recipe.ema else None)
         self.hacks = Hacks()
+        # Lazy penalties' schedule inside fit(): None outside it (every update), else whether the
+        # step being traced or run is one where they are due (``make_train_function``).
+        object.__setattr__(self, "lazy_due", None)
         self.losses_tracker = LossMeans([*self.d_loss_names, *self.g_loss_names])
         self.finite_guard = NonFiniteUpdates()
         self._latent_dim = int(generator.inputs[0].shape[-1])
@@ -211,6 +217,38 @@ class AdversarialModel(AdversarialUpdates, keras.Model):
     def replicas(self):
         """How many replicas each step runs on at once (1 off TensorFlow)."""
         return self.strategy.num_replicas_in_sync if self.strategy is not None else 1
+
+    def make_train_function(self, force=False):
+        """Keras' step function; with a lazy penalty (``every`` > 1), two — the step with it and the
+        step without — and one that calls the one due, counting the generator's updates, so that
+        the step without it costs what a step without it costs."""
+        every = max((penalty.every for penalty in self.penalties), default=1)
+        if every == 1:
+            return super().make_train_function(force)
+        if self.train_function is not None and not force:
+            return self.train_function
+        made = {}
+        for due in (True, False):
+            # A function of its own per schedule: JAX would share one trace between two jits of
+            # the same bound method.
+            object.__setattr__(self, "train_step", functools.partial(type(self).train_step, self))
+            try:
+                super().make_train_function(force=True)
+            finally:
+                object.__delattr__(self, "train_step")
+            made[due] = self.train_function
+        steps = itertools.count(int(ops.convert_to_numpy(self.g_optimizer.iterations)))
+
+        def train_function(*args):
+            due = next(steps) % every == 0
+            object.__setattr__(self, "lazy_due", due)
+            try:
+                return made[due](*args)
+            finally:
+                object.__setattr__(self, "lazy_due", None)
+
+        self.train_function = train_function
+        return train_function
 
     def _retrace(self):
         self.train_function = None

@@ -80,7 +80,8 @@ class AdversarialUpdates:
         for sides in self.adversary_steps():
             for side in sides:
                 shown[side] = self.show_adversary(*batches[side])
-            penalties = [penalty for penalty in self.penalties if penalty.joins(sides)]
+            penalties = [penalty for penalty in self.penalties
+                         if penalty.joins(sides) and (penalty.every == 1 or self.lazy_due is not False)]
             prepared = [penalty.prepare(shown) for penalty in penalties]
 
             def compute():
@@ -88,7 +89,7 @@ class AdversarialUpdates:
                 terms = {**self.objective.adversary_losses(**scored.sides),
                          **self.extra_adversary_terms(scored, latent)}
                 values = [penalty.value(scored, ready) for penalty, ready in zip(penalties, prepared)]
-                loss = sum(terms.values()) + sum(p.weight * v for p, v in zip(penalties, values))
+                loss = sum(terms.values()) + sum(p.weight * self.lazy_scale(p) * v for p, v in zip(penalties, values))
                 return loss, (terms, values, {side: (s.scores, s.extras) for side, s in scored.sides.items()})
 
             loss, (terms, values, outputs) = self.descend(compute, self.adversary_groups(sides))
@@ -106,6 +107,10 @@ class AdversarialUpdates:
             losses["d_loss"] = 0.5 * (losses["d_loss_real"] + losses["d_loss_fake"])
         report = self.objective.adversary_report(losses, shown[REAL], shown[FAKE])
         return ops.stack([*report, *(losses[name] for name in self.d_loss_names[len(report):])])
+
+    def lazy_scale(self, penalty):
+        """A lazy penalty's factor in a step where it is due (``fit`` on the schedule): ``every``."""
+        return penalty.every if self.lazy_due and penalty.every > 1 else 1
 
     def adversary_steps(self):
         """The sides each gradient step of the adversary's update scores: the book's two steps,

@@ -22,9 +22,9 @@ def recipe_penalties(recipe, objective):
     (which reads the ``objective``'s logits) and the user's own, each where it is set."""
     chosen = []
     if recipe.r1_weight:
-        chosen.append(R1(recipe.r1_weight))
+        chosen.append(R1(recipe.r1_weight, recipe.r1_every))
     if recipe.r2_weight:
-        chosen.append(R2(recipe.r2_weight))
+        chosen.append(R2(recipe.r2_weight, recipe.r1_every))
     if recipe.lecam_weight:
         chosen.append(LeCam(recipe.lecam_weight, objective))
     if recipe.penalty is not None:

@@ -25,6 +25,8 @@ class Penalty:
         own_points: it scores points of its own (the gradient penalty's interpolates): one more
             forward and backward pass of the adversary per update, beside the batches'.
         weight: the factor of its value in the adversary's loss.
+        every: it joins one adversary update in this many (lazy regularisation, StyleGAN2), its
+            weight then multiplied by ``every``; 1: every update.
         layers: Keras layers it draws with (their random state travels with the model's).
         states: Keras layers holding what it keeps between updates (saved with the model).
     """
@@ -36,6 +38,7 @@ class Penalty:
     penalises_gradient = False
     own_points = False
     weight = 1.0
+    every = 1
     layers = ()
     states = ()
 
@@ -66,13 +69,15 @@ class Penalty:
 
 class ZeroCentred(Penalty):
     """γ/2 · mean ‖∇ₓ logit(x)‖² over one batch (``gradient_of``), in the step that scores it: the
-    zero-centred penalties R1 (real images) and R2 (generated ones)."""
+    zero-centred penalties R1 (real images) and R2 (generated ones); with ``every`` > 1, in one
+    step of ``every`` in ``fit`` (lazy regularisation), at ``every`` times the weight."""
 
     penalises_gradient = True
 
-    def __init__(self, gamma):
+    def __init__(self, gamma, every=1):
         self.gamma = float(gamma)
         self.weight = 0.5 * self.gamma
+        self.every = int(every)
 
     def value(self, scored, prepared=None):
         gradient = ops.cast(scored.sides[self.gradient_of].gradient, "float32")

@@ -14,6 +14,8 @@
 * ``r1_weight``: γ of the R1 penalty, γ/2 · E‖∇ₓ D(x)‖² on real images (Mescheder et al. 2018),
   on the adversary's logit (its score, where it has no sigmoid);
 * ``r2_weight``: γ of the R2 penalty, the same on generated images (R3GAN trains with both);
+* ``r1_every``: R1 and R2 in one step of this many in ``fit``/``train``, at this many times the
+  weight (StyleGAN2's lazy regularisation, 16); 1: every step;
 * ``lecam_weight``: λ of LeCam regularisation, the adversary's logits held near the running
   means of the other side's (``models.penalties.lecam``; for little data);
 * ``adam_betas``: ``(β₁, β₂)``: both networks train with Adam at these betas (StyleGAN2 and R3GAN
@@ -45,6 +47,7 @@ class Recipe:
     minibatch_std: bool = False
     r1_weight: float = 0.0
     r2_weight: float = 0.0
+    r1_every: int = 1
     lecam_weight: float = 0.0
     adam_betas: tuple = ()
     penalty: object = None
@@ -84,6 +87,11 @@ class Recipe:
         number("r1_weight", 0.0, float("inf"))
         number("r2_weight", 0.0, float("inf"))
         number("lecam_weight", 0.0, float("inf"))
+        if isinstance(self.r1_every, bool) or not isinstance(self.r1_every, int) or self.r1_every < 1:
+            raise ValueError(f"r1_every must be a whole number of steps, at least 1; got {self.r1_every!r}.")
+        if self.r1_every > 1 and not (self.r1_weight or self.r2_weight):
+            raise ValueError(f"r1_every={self.r1_every} spaces out R1 and R2, and neither is on: set "
+                             "r1_weight (or r2_weight) too, e.g. r1_weight=1.0.")
         betas = self.adam_betas
         if not isinstance(betas, tuple) or (betas and (len(betas) != 2 or not all(
                 isinstance(b, (int, float)) and not isinstance(b, bool) and 0 <= b < 1 for b in betas))):

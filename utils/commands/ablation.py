@@ -65,6 +65,7 @@ PARTS = {
     "mbstd": Part(lambda v: ["--minibatch-std"], help="minibatch standard deviation in the adversary"),
     "ema-rampup": Part(lambda v: ["--ema-rampup", v], "0.05", "the average's half-life ramp (with ema)"),
     "lecam": Part(lambda v: ["--lecam", v], "0.01", "LeCam regularisation, its weight"),
+    "lazy-r1": Part(lambda v: ["--r1-every", v], "16", "R1 and R2 every this many steps, the weight times that"),
     "hinge": Part(lambda v: ["--loss", "hinge"], help="the hinge loss"),
     "relativistic": Part(lambda v: ["--loss", "relativistic"], help="the relativistic pairing loss"),
     "ttur": Part(lambda v: ["--g-learning-rate", v], "0.0002", "the generator's learning rate alone"),

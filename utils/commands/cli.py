@@ -241,6 +241,8 @@ def add_recipe_options(parser, preset):
         "R1 penalty gamma/2 * |grad D(real)|^2 on real images (0: off)"))
     group.add_argument("--r2", dest="r2_weight", type=float, default=None, metavar="GAMMA", help=(
         "R2 penalty gamma/2 * |grad D(fake)|^2 on generated images (0: off)"))
+    group.add_argument("--r1-every", dest="r1_every", type=int, default=None, metavar="N", help=(
+        "R1 and R2 in one step of N, at N times the weight (lazy regularisation, e.g. 16; 1: every step)"))
     group.add_argument("--lecam", dest="lecam_weight", type=float, default=None, metavar="LAMBDA", help=(
         "LeCam regularisation: the scores held near the running means of the other side's, e.g. 0.01 (0: off)"))
     group.add_argument("--adam", dest="adam_betas", type=adam_betas, default=None, metavar="B1,B2", help=(

@@ -318,7 +318,7 @@ def test_the_command_takes_the_recipe_and_explicit_parts_win(run_dir, monkeypatc
 
 
 def test_a_chapter_without_a_measured_modern_recipe_says_so(run_dir):
-    with pytest.raises(SystemExit, match="gdl-wgan --recipe modern: The wgan preset .* has no modern recipe yet"):
+    with pytest.raises(SystemExit, match="gdl-wgan: --recipe modern: The wgan preset .* has no modern recipe yet"):
         cli.run("04_02", ["--data", "silhouettes", "--recipe", "modern"])
     with pytest.raises(ValueError, match="no modern recipe yet.*--ema"):
         presets.get("04_03", recipe="modern")
@@ -401,10 +401,12 @@ def test_the_average_ramps_its_half_life_with_the_updates():
         GAN(**gan_params(), ema_rampup=0.05)
 
 
-def test_the_command_sets_minibatch_std_the_ramp_and_lecam(run_dir):
+def test_the_command_sets_minibatch_std_the_ramp_lecam_and_lazy_r1(run_dir):
     model = cli.run("04_01", ["--data", "silhouettes", "--epochs", "1", "--minibatch-std", "--ema", "0.99",
-                              "--ema-rampup", "0.05", "--lecam", "0.01", "--no-quality", "--no-tensorboard"])
+                              "--ema-rampup", "0.05", "--lecam", "0.01", "--r1", "1", "--r1-every", "4",
+                              "--no-quality", "--no-tensorboard"])
     assert model.recipe.minibatch_std and model.recipe.ema_rampup == 0.05 and model.recipe.lecam_weight == 0.01
+    assert model.recipe.r1_every == 4 and model.penalties[0].every == 4
     assert model.generator_average.rampup == 0.05
 
 
@@ -442,3 +444,32 @@ def test_lecam_changes_the_update_and_its_anchors_are_saved_and_resumed(tmp_path
     resumed = load_model(GAN, tmp_path / "1")
     again = resumed.penalties[-1].anchors
     assert (float(again.real), float(again.fake)) == (float(anchors.real), float(anchors.fake))
+
+
+def test_lazy_r1_is_r1_at_every_times_the_weight_in_its_steps_and_nothing_in_the_others():
+    """In fit, with r1_every=2: a due step (the generator's update count even) is the step of R1 at
+    twice the weight; a step between is the step without R1."""
+    x = images(64)
+
+    def one_step(start, **options):
+        keras.utils.set_random_seed(0)
+        gan = GAN(**gan_params(), **options)
+        gan.g_optimizer.iterations.assign(start)  # where the schedule stands
+        gan.d_optimizer.iterations.assign(start)
+        gan.fit(gan.training_batches(x, 8), epochs=1, steps_per_epoch=1, verbose=0)
+        return snapshot(gan.discriminator)
+
+    def same(a, b):
+        return all(np.allclose(p, q, rtol=1e-5, atol=1e-7) for p, q in zip(a, b))
+
+    due, double = one_step(0, r1_weight=1.0, r1_every=2), one_step(0, r1_weight=2.0)
+    between, without = one_step(1, r1_weight=1.0, r1_every=2), one_step(1)
+    assert same(due, double) and same(between, without)
+    assert not same(due, one_step(0))  # R1 did act in the due step
+
+
+def test_lazy_r1_needs_a_penalty_to_space_out():
+    with pytest.raises(ValueError, match="r1_every=16 spaces out R1 and R2, and neither is on"):
+        GAN(**gan_params(), r1_every=16)
+    with pytest.raises(ValueError, match="r1_every must be a whole number"):
+        GAN(**gan_params(), r1_weight=1.0, r1_every=0)
