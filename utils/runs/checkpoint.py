@@ -36,6 +36,9 @@ def write_checkpoint(model, path):
 
     def write(tmp):
         buffer = weights_in_memory(model)
+        if buffer is None:  # Keras' saving steps moved: its own file write (see weights_in_memory)
+            model.save_weights(tmp)
+            buffer = io.BytesIO(open(tmp, "rb").read())
         with h5py.File(buffer, "a") as f:
             state = f.create_group(STATE_GROUP)
             state.attrs["epoch"] = int(model.epoch)
@@ -55,16 +58,23 @@ def weights_in_memory(model):
     """What ``model.save_weights`` writes to a ``.weights.h5`` file, as an in-memory HDF5 file.
 
     Keras' own saving steps (``saving_lib``'s weights store and state walk), pointed at a
-    ``BytesIO``: ``save_weights`` itself takes only a path.
+    ``BytesIO``: ``save_weights`` itself takes only a path.  This module and
+    ``utils.evaluation.determinism`` are the two that use Keras' or TensorFlow's private API;
+    should these steps move, this returns None and the checkpoint is written by
+    ``save_weights`` itself (a full disk may then end in HDF5's error: never a lost checkpoint).
 
     Returns:
-        A ``BytesIO`` holding the HDF5 file.
+        A ``BytesIO`` holding the HDF5 file, or None where Keras' steps are not found.
     """
-    from keras.src.saving import saving_lib
+    try:
+        from keras.src.saving import saving_lib
 
+        store_class, save_state = saving_lib.H5IOStore, saving_lib._save_state
+    except (ImportError, AttributeError):  # pragma: no cover - private API moved
+        return None
     buffer = io.BytesIO()
-    store = saving_lib.H5IOStore(buffer, mode="w")
-    saving_lib._save_state(model, store, None, "", set())
+    store = store_class(buffer, mode="w")
+    save_state(model, store, None, "", set())
     store.close()
     return buffer
 

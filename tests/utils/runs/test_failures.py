@@ -381,3 +381,16 @@ def _without_class(folder, label):
         batch[b"filenames"] = [batch[b"filenames"][k] for k in keep]
         path.write_bytes(pickle.dumps(batch, protocol=4))
     return folder
+
+
+def test_the_checkpoint_is_keras_own_file_whichever_way_it_is_made(trained, monkeypatch, tmp_path):
+    """Built in memory (Keras' saving steps) or, should those move, by save_weights itself: the same
+    weights load back, and Keras' own load_weights reads it."""
+    gan, folder = trained
+    in_memory = write_checkpoint(gan, tmp_path / "a.weights.h5")
+    monkeypatch.setattr(utils.runs.checkpoint, "weights_in_memory", lambda model: None)
+    by_keras = write_checkpoint(gan, tmp_path / "b.weights.h5")
+    for path in (in_memory, by_keras):
+        other = GAN(**gan_params())
+        keras.Model.load_weights(other, path)
+        assert all(np.array_equal(a, b) for a, b in zip(snapshot(other), snapshot(gan)))
