@@ -137,6 +137,8 @@ def contracts():
     if keras.backend.backend() == "jax":
         found["handwritten_difference"] = handwritten_difference()
 
+    found.update(round_three_parts(x))
+
     keras.utils.set_random_seed(5)
     cgan = CGAN(**gan_params(), num_classes=3)
     cgan.fit(x, np.arange(32) % 3, batch_size=8, epochs=1, verbose=0)
@@ -147,6 +149,33 @@ def contracts():
     infogan.fit(x, batch_size=8, epochs=1, verbose=0)
     found["infogan_d_losses"] = len(infogan.train_discriminator(x, 8))
     return found
+
+
+def round_three_parts(x):
+    """Lazy R1 (a due step is R1 at ``every`` times the weight, a step between is none), LeCam's
+    anchors moving, and minibatch std training, on this backend."""
+    from models.GAN import GAN
+
+    def one_step(start, steps=1, **options):
+        keras.utils.set_random_seed(0)
+        gan = GAN(**gan_params(), **options)
+        gan.g_optimizer.iterations.assign(start)
+        gan.d_optimizer.iterations.assign(start)
+        gan.fit(gan.training_batches(x, 8), epochs=1, steps_per_epoch=steps, verbose=0)
+        return gan
+
+    def same(a, b):
+        return all(np.allclose(p, q, rtol=1e-5, atol=1e-7)
+                   for p, q in zip(snapshot(a.discriminator), snapshot(b.discriminator)))
+
+    lazy_due = one_step(0, r1_weight=1.0, r1_every=2)
+    lecam = one_step(0, steps=3, lecam_weight=1.0, minibatch_std=True)  # a fresh net may score 0.5
+    anchors = lecam.penalties[-1].anchors
+    return {"lazy_due_is_double": same(lazy_due, one_step(0, r1_weight=2.0)),
+            "lazy_between_is_none": same(one_step(1, r1_weight=1.0, r1_every=2), one_step(1)),
+            "lazy_due_acts": not same(lazy_due, one_step(0)),
+            "lecam_anchors_moved": float(anchors.real) != 0.0 and float(anchors.fake) != 0.0,
+            "minibatch_std_finite": bool(np.isfinite(np.asarray(lecam.d_losses, dtype=float)).all())}
 
 
 def measured_forms():

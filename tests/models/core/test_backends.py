@@ -86,6 +86,8 @@ def test_the_books_contracts_hold_on_each_backend(backend, probed):
     assert all(f"; {backend}=" in key and "layer=subpixel.Conv2D" in key for key in found["form_cache_keys"])
     if backend == "jax":  # the hand-written JAX step gdl-bench times makes the very same update
         assert found["handwritten_difference"] < 1e-5
+    assert found["lazy_due_is_double"] and found["lazy_between_is_none"] and found["lazy_due_acts"]
+    assert found["lecam_anchors_moved"] and found["minibatch_std_finite"]
     assert found["cgan_generate"] == [3, 8, 8, 1]
     assert found["infogan_d_losses"] == 7
 
