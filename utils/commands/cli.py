@@ -428,6 +428,8 @@ def resume_with(info, args, given, folder, options):
     asked = options_asked_on_resume(info, args, given)
     recorded = recorded_options(folder)
     differ = checkpoint_differences(recorded, asked) if folder.run_record.exists() else {}
+    if "loss" in asked and "loss" in recorded and asked["loss"] != recorded["loss"]:
+        differ["loss"] = (recorded["loss"], asked["loss"])  # its loss history has the loss's columns
     if fixed or differ:
         named = fixed + [f"{name} {new!r} (the run's: {old!r})" for name, (old, new) in differ.items()]
         refuse(info.command, f"--resume cannot change {', '.join(named)}: the run's checkpoint and networks "
