@@ -8,7 +8,6 @@ memorisation, walks its latent space, and writes everything to
 """
 
 import argparse
-import sys
 
 from utils.commands.help import DefaultsHelpFormatter
 
@@ -50,13 +49,13 @@ def main(argv=None):
 def evaluate(argv=None):
     """Parse ``argv``, evaluate, print the table; returns the report (also in eval/metrics.json)."""
     args = build_parser().parse_args(argv)
-    from utils.commands.cli import choose_backend
+    from utils.commands.cli import choose_backend, refuse
 
     choose_backend(None, "gdl-eval")
     for name, least in (("samples", 4), ("reference", 2), ("held_out", 2), ("draws", 1)):
         value = getattr(args, name)
         if value is not None and value < least:
-            sys.exit(f"gdl-eval: --{name.replace('_', '-')} must be at least {least} (got {value}).")
+            refuse("gdl-eval", f"--{name.replace('_', '-')} must be at least {least} (got {value}).")
 
     from utils.data import sets
     from utils.evaluation.features import FeatureWeightsUnavailable
@@ -72,6 +71,6 @@ def evaluate(argv=None):
                               draws=args.draws)
     except (EvaluationError, SavedRunError, FeatureWeightsUnavailable, FileNotFoundError,
             ValueError, RunFolderError) as error:
-        sys.exit(f"gdl-eval: {error}")
+        refuse("gdl-eval", str(error))
     print(format_table(report))
     return report
