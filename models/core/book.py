@@ -20,7 +20,6 @@ layers over that:
 
 import functools
 import inspect
-import json
 import os
 import pickle
 from pathlib import Path
@@ -40,7 +39,7 @@ from models.networks import build_discriminator, build_generator
 from models.penalties import recipe_penalties
 from utils import plotting
 from utils.runs.checkpoint import read_training_state
-from utils.runs.folder import RunFolder, keras3_weights_file, replace_atomically
+from utils.runs.folder import RunFolder, keras3_weights_file, replace_atomically, write_json_atomically
 from utils.runs.training import refuse_another_run, train_run
 
 
@@ -197,12 +196,16 @@ class BookModel(AdversarialModel):
     FLAGS = {"adversary": "--d-learning-rate", "generator": "--g-learning-rate", "r1_weight": "--r1",
              "r2_weight": "--r2", "lecam_weight": "--lecam", "grad_weight": "--grad-weight"}
 
+    @property
+    def learning_rate_arguments(self):
+        """Each network's learning-rate argument of the book, by role: ``adversary``, ``generator``."""
+        return {"adversary": f"{self.ADVERSARY_NAME}_learning_rate", "generator": "generator_learning_rate"}
+
     def divergence_settings(self):
         """The settings a divergence can come from, ``{name: (flag, value, out of usual range)}``:
         both learning rates and every penalty weight that is set."""
         settings = {}
-        for role, name in (("adversary", f"{self.ADVERSARY_NAME}_learning_rate"),
-                           ("generator", "generator_learning_rate")):
+        for role, name in self.learning_rate_arguments.items():
             value = float(self._params[name])
             settings[role] = (self.FLAGS[role], value, value > self.USUAL["learning_rate"])
         for penalty in self.penalties:
@@ -238,8 +241,9 @@ class BookModel(AdversarialModel):
             ``{"adversary" / "generator": (old, new)}`` for each rate given.
         """
         changed = {}
-        for role, value, name in (("adversary", adversary, f"{self.ADVERSARY_NAME}_learning_rate"),
-                                  ("generator", generator, "generator_learning_rate")):
+        asked = {"adversary": adversary, "generator": generator}
+        for role, name in self.learning_rate_arguments.items():
+            value = asked[role]
             if value is None:
                 continue
             optimizers = [self.g_optimizer] if role == "generator" else \
@@ -354,12 +358,10 @@ class BookModel(AdversarialModel):
         refuse_another_run(self, folder)
         names = self.param_names()
         params = [self._params[name] for name in names]
-        record = {"model_class": type(self).__name__, "options": self.model_options()}
         with folder.writing("the run's arguments"):
             folder.path.mkdir(parents=True, exist_ok=True)
-            replace_atomically(folder.run_record, lambda tmp: Path(tmp).write_text(json.dumps(record)))
-            replace_atomically(folder.params_json, lambda tmp: Path(tmp).write_text(
-                json.dumps(dict(zip(names, params)), indent=2)))
+            folder.write_run_record(type(self).__name__, self.model_options())
+            write_json_atomically(folder.params_json, dict(zip(names, params)), indent=2)
             replace_atomically(folder.params_pkl, lambda tmp: _pickle_to(params, tmp))
             self.plot_model(folder)
 

@@ -635,13 +635,14 @@ def main(argv=None):
     from utils.backends import problem
 
     for backend in backends:
-        if problem(backend, f"--backends {backend}"):
-            parser.exit(2, f"gdl-bench: {problem(backend, f'--backends {backend}')}\n")
+        trouble = problem(backend, f"--backends {backend}")
+        if trouble:
+            parser.exit(2, f"gdl-bench: {trouble}\n")
     # (a)-(e) are TensorFlow's rows: timed unless --backends leaves TensorFlow out.
     args.tensorflow_rows = not backends or "tensorflow" in backends
-    if args.tensorflow_rows and problem("tensorflow", "gdl-bench"):
-        parser.exit(2, f"gdl-bench: {problem('tensorflow', 'gdl-bench (rows (a)-(e))')} Or time other "
-                       "backends alone: --backends jax,torch.\n")
+    trouble = problem("tensorflow", "gdl-bench (rows (a)-(e))") if args.tensorflow_rows else None
+    if trouble:
+        parser.exit(2, f"gdl-bench: {trouble} Or time other backends alone: --backends jax,torch.\n")
     if args.xla and not args.tensorflow_rows:
         parser.error("--xla times TensorFlow's row (d): add tensorflow to --backends, or leave --xla out")
     if not args.tensorflow_rows and "keras" not in sys.modules:

@@ -10,7 +10,6 @@ current step and saves the run; ``--resume`` continues it.
 
 import argparse
 import contextlib
-import json
 import os
 import shlex
 import signal
@@ -422,7 +421,7 @@ def resume_with(info, args, given, folder, options):
     and the book arguments that build the networks)."""
     from models.recipe.options import checkpoint_differences
     from utils.loaders import load_model
-    from utils.runs.saved import recorded_options
+    from utils.runs.saved import options_against_record, recorded_options
 
     fixed = [flag for name, flag in FIXED_ON_RESUME.items() if name in given]
     asked = options_asked_on_resume(info, args, given)
@@ -436,9 +435,8 @@ def resume_with(info, args, given, folder, options):
                              f"were built with its own. Drop {'them' if len(named) > 1 else 'it'}, or start a "
                              f"new run with {'them' if len(named) > 1 else 'it'} (--run-id).")
     model = load_model(info.model_class, folder, **options, **asked)
-    kept = json.loads(json.dumps(model.model_options()))
-    changes = [f"{name} {kept[name]!r} (was {recorded.get(name)!r})" for name in asked
-               if name in kept and recorded.get(name) != kept[name]]
+    _, changed = options_against_record(model, recorded)
+    changes = [said for name, said in changed.items() if name in asked]
     rates = {role: getattr(args, flag) for role, flag in (("adversary", "d_learning_rate"),
                                                           ("generator", "g_learning_rate")) if flag in given}
     changes += [f"the {role}'s learning rate {new} (was {old})"

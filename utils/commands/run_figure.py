@@ -9,8 +9,8 @@ read from the run folders as the training command left them.
 import argparse
 import os
 import re
-import sys
 
+from utils.commands.cli import refuse
 from utils.evaluation.quality import read_quality
 from utils.runs.folder import RunFolder
 
@@ -94,8 +94,7 @@ def main(argv=None):
     try:
         print(run_figure(runs[0], out, more=runs[1:], labels=args.labels.split(",") if args.labels else None))
     except (OSError, ValueError) as error:
-        print(f"run_figure: {error}", file=sys.stderr)
-        sys.exit(2)
+        refuse("run_figure", str(error))
 
 
 if __name__ == "__main__":

@@ -25,7 +25,7 @@ import keras
 
 from utils.evaluation import measures
 from utils.runs.callbacks import is_chief
-from utils.runs.folder import RunFolder, replace_atomically
+from utils.runs.folder import RunFolder, replace_atomically, write_json_atomically
 
 # Where the callback reads the time (tests replace it with a clock they move themselves).
 clock = time.perf_counter
@@ -355,7 +355,7 @@ class QualityMonitor(keras.callbacks.Callback):
         folder = self.folder
         summary = self.summary()
         with folder.writing("the quality scores"):
-            replace_atomically(folder.quality, lambda tmp: _write_json(summary, tmp))
+            write_json_atomically(folder.quality, summary, indent=1)
             replace_atomically(folder.quality_plot, lambda tmp: save_quality_plot(summary, tmp))
         if self.tensorboard and record.get("finite", True):
             import tensorflow as tf
@@ -366,11 +366,6 @@ class QualityMonitor(keras.callbacks.Callback):
                 for name in MEASURES:
                     tf.summary.scalar(f"quality/{name}", record[name], step=record["epoch"])
                 self._writer.flush()
-
-
-def _write_json(data, path):
-    with open(path, "w") as f:
-        json.dump(data, f, indent=1)
 
 
 def _read_records(path, up_to_epoch):

@@ -98,6 +98,12 @@ def _sound(model):
             and not non_finite_weights(model) and not _exploded(model))
 
 
+def _examples(paths, shown=3):
+    """The first ``shown`` variable paths, and how many more."""
+    more = len(paths) - shown
+    return ", ".join(paths[:shown]) + (f" and {more} more" if more > 0 else "")
+
+
 def _exploded(model):
     """The paths of the model's trained weights gone beyond what any run trains on from."""
     exploded = getattr(model, "exploded_weights", None)
@@ -270,18 +276,14 @@ class StopOnDivergence(keras.callbacks.Callback):
 
     def _exploded_variables(self):
         paths = _exploded(self.model)
-        if not paths:
-            return []
-        example = ", ".join(paths[:3]) + (f" and {len(paths) - 3} more" if len(paths) > 3 else "")
-        return [f"{len(paths)} weight(s) grew beyond {WEIGHT_LIMIT:g} ({example})"]
+        return [f"{len(paths)} weight(s) grew beyond {WEIGHT_LIMIT:g} ({_examples(paths)})"] if paths else []
 
     def _non_finite_variables(self):
         paths = non_finite_weights(self.model)
         if not paths:
             return []
         owners = sorted({path.split("/")[0] for path in paths})
-        example = ", ".join(paths[:3]) + (f" and {len(paths) - 3} more" if len(paths) > 3 else "")
-        return [f"{len(paths)} variable(s) of {', '.join(owners)} are NaN or infinite ({example})"]
+        return [f"{len(paths)} variable(s) of {', '.join(owners)} are NaN or infinite ({_examples(paths)})"]
 
     def _kept(self):
         if self.folder is None:

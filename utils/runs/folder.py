@@ -19,6 +19,7 @@ instead of spelling them.  Every file is replaced atomically (``replace_atomical
 
 import contextlib
 import fcntl
+import json
 import os
 from pathlib import Path
 
@@ -210,23 +211,25 @@ class RunFolder:
             error = raised if isinstance(raised, OSError) else disk_error(raised)
             if error is None:
                 raise
-            if self.holds_run():
-                kept = f"The last complete checkpoint, {self.checkpoint}, is kept and loads."
-                then = then or "continue the run (--resume, or load_model and train)"
-            else:
-                kept = "No checkpoint had been saved yet."
-                then = then or "run the same command again"
-            raise RunFolderError(
-                error.errno, f"Could not write {what} in {self.path} ({error.strerror or error}). "
-                f"{kept} Free some space or make the folder writable, then {then}.") from error
+            raise self.unwritable(error, f"write {what} in", then=then) from error
 
-    def _refuse_unwritable(self, error, doing):
-        held = "No checkpoint had been saved yet." if not self.holds_run() else \
-            f"The last complete checkpoint, {self.checkpoint}, is kept and loads."
-        raise RunFolderError(
-            error.errno, f"Could not {doing} {self.path} ({error.strerror or error}). {held} Free some "
-            f"space or make the folder writable (or train into another: --run-id, GDL_RUN_DIR), "
-            f"then run again.") from None
+    def unwritable(self, error, doing, then=None, elsewhere=""):
+        """The ``RunFolderError`` for a write that failed with ``error`` (an ``OSError``): what was
+        being done, the cause, what the folder keeps, and what to do once space or rights are back
+        (``then``; default: continue the run, or start it again when it has no checkpoint yet)."""
+        if self.holds_run():
+            kept = f"The last complete checkpoint, {self.checkpoint}, is kept and loads."
+            then = then or "continue the run (--resume, or load_model and train)"
+        else:
+            kept = "No checkpoint had been saved yet."
+            then = then or "run the same command again"
+        return RunFolderError(
+            error.errno, f"Could not {doing} {self.path} ({error.strerror or error}). {kept} Free some "
+            f"space or make the folder writable{elsewhere}, then {then}.")
+
+    def write_run_record(self, model_class, options):
+        """``run.json``: the class that wrote the run and the options it was built with, whole."""
+        write_json_atomically(self.run_record, {"model_class": model_class, "options": options})
 
     def remove_leftovers(self):
         """Temporary files of saves that a ``kill -9`` cut short (the saved files are whole)."""
@@ -249,7 +252,8 @@ class RunFolder:
             self.path.mkdir(parents=True, exist_ok=True)
             handle = open(self.lock_file, "a+")
         except OSError as error:
-            self._refuse_unwritable(error, "create the run folder's lock file in")
+            raise self.unwritable(error, "create the run folder's lock file in", then="run again",
+                                  elsewhere=" (or train into another: --run-id, GDL_RUN_DIR)") from None
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -267,7 +271,8 @@ class RunFolder:
         except OSError as error:
             with contextlib.suppress(OSError):  # closing flushes, and fails the same way
                 handle.close()
-            self._refuse_unwritable(error, "write the run folder's lock file in")
+            raise self.unwritable(error, "write the run folder's lock file in", then="run again",
+                                  elsewhere=" (or train into another: --run-id, GDL_RUN_DIR)") from None
         self.held = True
         try:
             yield self
@@ -397,3 +402,8 @@ def replace_atomically(path, write):
         tmp.unlink(missing_ok=True)
         raise
     return path
+
+
+def write_json_atomically(path, data, indent=None):
+    """``data`` as JSON in ``path``, written whole or not at all (``replace_atomically``)."""
+    return replace_atomically(path, lambda tmp: Path(tmp).write_text(json.dumps(data, indent=indent)))

@@ -141,6 +141,14 @@ def recorded_options(folder):
     return options
 
 
+def options_against_record(model, recorded):
+    """The model's options as ``run.json`` keeps them (plain JSON values), and those that differ
+    from ``recorded`` (run.json's options) as ``{name: "name value (was old)"}``."""
+    current = json.loads(json.dumps(model.model_options()))
+    return current, {name: f"{name} {value!r} (was {recorded.get(name)!r})"
+                     for name, value in current.items() if recorded.get(name) != value}
+
+
 def checked_training_state(path):
     """The training state of a checkpoint, with a clear error for a damaged file.
 

@@ -9,15 +9,13 @@ model only says how its batches are made.
 """
 
 import contextlib
-import json
 import sys
-from pathlib import Path
 
 import numpy as np
 
 from utils.runs.callbacks import TrainingDiverged, TrainingInterrupted, is_chief, run_callbacks
-from utils.runs.folder import RunFolder, RunFolderTaken, replace_atomically
-from utils.runs.saved import checked_training_state, recorded_options
+from utils.runs.folder import RunFolder, RunFolderTaken
+from utils.runs.saved import checked_training_state, options_against_record, recorded_options
 
 
 def train_run(model, dataset, run_folder, epochs, every, callbacks=(), tensorboard=True):
@@ -74,19 +72,15 @@ def keep_options_recorded(model, folder):
     ``run.json`` and the checkpoints that follow agree."""
     if not hasattr(model, "model_options"):
         return
-    current = json.loads(json.dumps(model.model_options()))
     existed = folder.run_record.exists()
-    recorded = recorded_options(folder) if existed else {}
-    changed = {name: value for name, value in current.items() if recorded.get(name) != value}
+    current, changed = options_against_record(model, recorded_options(folder) if existed else {})
     if not changed:
         return
-    record = {"model_class": type(model).__name__, "options": current}
     with folder.writing("run.json"):
-        replace_atomically(folder.run_record, lambda tmp: Path(tmp).write_text(json.dumps(record)))
+        folder.write_run_record(type(model).__name__, current)
     if existed:
-        print(f"Note: {folder.run_record} now records " + ", ".join(
-            f"{name} {value!r} (was {recorded.get(name)!r})" for name, value in changed.items())
-            + f": the run trains on with them from epoch {model.epoch}.", file=sys.stderr)
+        print(f"Note: {folder.run_record} now records {', '.join(changed.values())}: the run trains on "
+              f"with them from epoch {model.epoch}.", file=sys.stderr)
 
 
 def refuse_another_run(model, folder):

@@ -5,9 +5,7 @@ One subclass per data set (``utils.data.sets``); the commands, the quality monit
 ``gdl-eval`` ask a data set, never its name.
 """
 
-import json
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
@@ -116,8 +114,8 @@ class DataSet:
         Args:
             folder: the run folder, a path or a ``RunFolder``.
         """
-        from utils.runs.folder import RunFolder, replace_atomically
+        from utils.runs.folder import RunFolder, write_json_atomically
 
         path = RunFolder(folder).data_record
-        replace_atomically(path, lambda tmp: Path(tmp).write_text(json.dumps(self.record())))
+        write_json_atomically(path, self.record())
         return path
