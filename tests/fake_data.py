@@ -1,5 +1,7 @@
-"""Data files in the layouts the real downloads have (CIFAR's pickled batches), written by tests."""
+"""Data files in the layouts the real downloads have (CIFAR's pickled batches), and damaged image
+files, written by tests."""
 
+import io
 import pickle
 
 import numpy as np
@@ -38,3 +40,20 @@ def write_cifar100(folder):
     cifar_batch(folder / "train", np.arange(300) % 100, "fine_labels")
     cifar_batch(folder / "test", np.arange(100), "fine_labels")
     return folder
+
+
+def write_damaged_jpeg(path, size=(218, 178)):
+    """A JPEG that starts and ends whole but has 200 zero bytes in its middle, as a failing disk or
+    a bad copy leaves it: libjpeg decodes it, printing "Corrupt JPEG data: bad Huffman code"."""
+    from PIL import Image
+
+    pixels = np.random.default_rng(0).integers(0, 256, size + (3,), dtype=np.uint8)
+    smooth = np.cumsum(pixels, axis=1) // 50 % 256  # some structure, so it compresses like a photo
+    buffer = io.BytesIO()
+    Image.fromarray(smooth.astype(np.uint8)).save(buffer, "JPEG", quality=90)
+    data = bytearray(buffer.getvalue())
+    middle = len(data) // 2
+    data[middle:middle + 200] = bytes(200)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(bytes(data))
+    return path

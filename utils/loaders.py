@@ -21,7 +21,8 @@ import numpy as np
 
 from utils.data import cifar
 from utils.data.bitmaps import open_bitmaps
-from utils.data.celeb import ImageStream, drop_non_images, list_images
+from utils.data.celeb import ImageStream
+from utils.data.image_files import drop_non_images, list_images
 from utils.data.download import OFFLINE_HINT, download_quickdraw  # noqa: F401
 from utils.paths import data_root
 from utils.data.silhouettes import SILHOUETTE_CLASSES, load_silhouettes  # noqa: F401
@@ -121,7 +122,8 @@ def load_celeb(data_name, image_size, batch_size, shuffle=True, seed=None):
     All `.jpg`, `.jpeg` and `.png` files under the folder, at any depth, are
     used (CelebA: `data/celeb/img_align_celeba/*.jpg`), resized to
     `image_size` x `image_size` and scaled to [-1, 1].  Files that are not
-    images are left out with a warning.
+    whole, decodable images are left out with a warning (the verdict is kept
+    in the folder's `.gdl-image-check.json` for the next time).
 
     Args:
         data_name: the folder's name under the data folder, e.g. `'celeb'`.
@@ -155,7 +157,7 @@ def load_celeb(data_name, image_size, batch_size, shuffle=True, seed=None):
     files = list_images(folder)
     if not files:
         raise FileNotFoundError(f"{folder} holds no .jpg/.jpeg/.png files. {where}")
-    files = drop_non_images(files)
+    files = drop_non_images(files, folder=folder)
     if not files:
         raise FileNotFoundError(f"{folder} holds no readable JPEG or PNG images. {where}")
     return ImageStream(files, image_size, batch_size, shuffle=shuffle, seed=seed)

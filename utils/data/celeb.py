@@ -8,93 +8,16 @@ pipeline (decoding in parallel, ahead of the training step) and keeps the
 parts of the `DirectoryIterator` interface that the book's notebook uses:
 `next(stream)[0]` is a batch of images and `stream[0][0][0]` an image.
 
-A folder copied by hand often holds a few files that are not images (macOS
-`._*.jpg` shadow files, an HTML page saved as `.jpg`) or an image cut short by
-an interrupted unzip.  Both are found up front from the first and last bytes
-of each file and named in a warning.  Anything still undecodable (a damaged
-middle) is skipped while streaming, with a TensorFlow log line, instead of
-stopping the training run.
+The files are checked before they get here (`utils.data.image_files`); one
+that becomes undecodable afterwards is skipped while streaming, with a
+TensorFlow log line, instead of stopping the training run.
 """
 
 import math
 import numbers
-import os
-import warnings
 
 import numpy as np
 import tensorflow as tf
-
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
-# First bytes of every JPEG and PNG file.
-MAGIC_BYTES = (b"\xff\xd8\xff", b"\x89PNG")
-
-
-def list_images(folder):
-    """Every `.jpg`/`.jpeg`/`.png` file under `folder`, at any depth, sorted.
-
-    Args:
-        folder: the folder to search (suffixes match in any case).
-
-    Returns:
-        A list of path strings, folders and files in sorted order; empty when the folder
-        does not exist.
-    """
-    found = []
-    for dirpath, dirnames, filenames in os.walk(folder):
-        dirnames.sort()
-        for name in sorted(filenames):
-            if name.lower().endswith(IMAGE_SUFFIXES):
-                found.append(os.path.join(dirpath, name))
-    return found
-
-
-# Last bytes: a JPEG ends with its end-of-image marker, a PNG with its IEND chunk.
-# Looked for in the file's tail, as some writers pad after them.
-END_MARKERS = {b"\xff\xd8\xff": b"\xff\xd9", b"\x89PNG": b"IEND"}
-TAIL_BYTES = 64
-
-
-def _looks_like_a_whole_image(path):
-    """JPEG/PNG signature at the start and its end marker at the end (so not cut short)."""
-    try:
-        with open(path, "rb") as f:
-            head = f.read(4)
-            f.seek(max(0, os.path.getsize(path) - TAIL_BYTES))
-            tail = f.read()
-    except OSError:
-        return False
-    return any(
-        head.startswith(magic) and end in tail for magic, end in END_MARKERS.items()
-    )
-
-
-def drop_non_images(paths, max_named=5):
-    """Keeps the files that start and end like a JPEG or PNG.
-
-    Reading a few bytes at each end of a file is cheap next to decoding, and
-    catches both a text file named `.jpg` and an image cut short by an
-    interrupted copy, naming them, before TensorFlow would fail on them.
-    The files dropped are reported in one warning.
-
-    Args:
-        paths: the files to check.
-        max_named: at most this many dropped files are named in the warning.
-
-    Returns:
-        A list of the paths kept, in their order.
-    """
-    kept, dropped = [], []
-    for path in paths:
-        (kept if _looks_like_a_whole_image(path) else dropped).append(path)
-    if dropped:
-        named = ", ".join(dropped[:max_named])
-        more = len(dropped) - max_named
-        warnings.warn(
-            f"Skipping {len(dropped)} file(s) that are not whole JPEG or PNG images: "
-            f"{named}{f' and {more} more' if more > 0 else ''}.",
-            stacklevel=3,
-        )
-    return kept
 
 
 class ImageStream:

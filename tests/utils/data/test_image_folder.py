@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from fake_data import write_damaged_jpeg
 from tiny import is_tiny
 from utils.commands import cli
 from utils.data import sets
@@ -80,10 +81,12 @@ def test_unreadable_files_are_named_and_skipped(tmp_path):
     (folder / "page.png").write_text("<html>not an image</html>")
     whole = (folder / "colour1.jpg").read_bytes()
     (folder / "cut.jpg").write_bytes(whole[:len(whole) // 3])
-    with pytest.warns(UserWarning, match="skipping 2 file") as warned:
+    write_damaged_jpeg(folder / "damaged.jpg")  # PIL decodes it without a word; libjpeg complains
+    with pytest.warns(UserWarning, match="skipping 3 file") as warned:
         x, _ = sets.parse(f"images:{folder}").load_training((8, 8, 1), 4)
     message = str(warned[0].message)
     assert "page.png" in message and "cut.jpg" in message and len(x) == 4
+    assert "damaged.jpg (damaged: Corrupt JPEG data" in message
 
 
 def test_a_folder_of_nothing_readable_is_named(tmp_path):

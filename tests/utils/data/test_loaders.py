@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from fake_data import write_cifar10, write_cifar100
+from fake_data import write_cifar10, write_cifar100, write_damaged_jpeg
 from utils import loaders
 from utils.data import cifar, silhouettes
 from utils.data.celeb import ImageStream
@@ -479,7 +479,8 @@ def _save(path, colour, fmt, size=(178, 218)):
 
 @pytest.fixture
 def celeb(data_dir):
-    """10 JPEGs and 3 PNGs at several depths, plus a cut-short JPEG, a damaged one and junk."""
+    """10 JPEGs and 3 PNGs at several depths, plus a cut-short JPEG, an undecodable one, one damaged in
+    the middle, and junk."""
     root = data_dir / "celeb"
     for i in range(10):
         _save(root / "img_align_celeba" / f"{i:06d}.jpg", COLOURS[i], "JPEG")
@@ -490,8 +491,10 @@ def celeb(data_dir):
     buffer = io.BytesIO()
     Image.new("RGB", (178, 218), (9, 9, 9)).save(buffer, "JPEG")
     (root / "img_align_celeba" / "000011.jpg").write_bytes(buffer.getvalue()[:300])
-    # Starts and ends like a JPEG, fails to decode: skipped while streaming.
+    # Starts and ends like a JPEG, fails to decode: caught by decoding it.
     (root / "img_align_celeba" / "000010.jpg").write_bytes(b"\xff\xd8\xff\xe0" + b"\0" * 300 + b"\xff\xd9")
+    # Decodes, but libjpeg calls it damaged: caught by listening to the decoder.
+    write_damaged_jpeg(root / "img_align_celeba" / "000012.jpg")
     (root / "img_align_celeba" / "notes.jpg").write_text("not a picture")
     (root / "README.txt").write_text("ignored: not an image name")
     return root
@@ -504,13 +507,14 @@ def _mean_colours(images):
 def test_celeb_warns_about_non_images_and_streams_batches(celeb):
     with pytest.warns(UserWarning, match="notes.jpg") as record:
         stream = load_celeb("celeb", 16, 4)
-    assert len(record) == 1 and "2 file" in str(record[0].message)
-    assert "000011.jpg" in str(record[0].message)  # the cut-short one is named too
-    assert "000010.jpg" not in str(record[0].message)
+    assert len(record) == 1 and "4 file" in str(record[0].message)
+    for name, why in (("000011.jpg", "cut short"), ("000010.jpg", "does not decode"),
+                      ("000012.jpg", "damaged: Corrupt JPEG data")):
+        assert f"{name} ({why}" in str(record[0].message)
 
-    assert stream.n == 14 and len(stream.filepaths) == 14
-    assert not any(p.endswith("notes.jpg") for p in stream.filepaths)
-    assert len(stream) == 4  # ceil(14 / 4)
+    assert stream.n == 13 and len(stream.filepaths) == 13
+    assert not any(p.endswith(("notes.jpg", "000010.jpg", "000011.jpg", "000012.jpg")) for p in stream.filepaths)
+    assert len(stream) == 4  # ceil(13 / 4)
     assert stream.batch_size == 4 and stream.image_shape == (16, 16, 3)
 
     assert stream[0][0][0].shape == (16, 16, 3)
@@ -531,14 +535,22 @@ def test_celeb_warns_about_non_images_and_streams_batches(celeb):
     assert sum(1 for _ in stream.dataset.take(10)) == 10
 
 
-def test_celeb_skips_images_that_do_not_decode(celeb):
+def test_celeb_never_streams_a_damaged_image(celeb):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         stream = load_celeb("celeb", 8, 13, shuffle=False)
     first_pass = next(iter(stream.dataset)).numpy()
-    # Sorted order: img_align_celeba/ (the broken file skipped), then more/.
+    # Sorted order: img_align_celeba/ (the damaged files left out), then more/.
     assert np.allclose(_mean_colours(first_pass), COLOURS, atol=3)
-    assert [os.path.basename(p) for p in stream.filepaths[-4:]] == ["000010.jpg", "a.PNG", "b.png", "c.jpeg"]
+    assert [os.path.basename(p) for p in stream.filepaths[-4:]] == ["000009.jpg", "a.PNG", "b.png", "c.jpeg"]
+    assert (celeb / ".gdl-image-check.json").is_file()  # the next load reads the verdict
+
+
+def test_a_file_damaged_after_the_check_is_skipped_while_streaming(celeb):
+    good = sorted((celeb / "img_align_celeba").glob("00000[0-4].jpg"))
+    broken = celeb / "img_align_celeba" / "000010.jpg"
+    stream = ImageStream(good[:2] + [broken] + good[2:], 8, 5, shuffle=False)
+    assert np.allclose(_mean_colours(next(iter(stream.dataset)).numpy()), COLOURS[:5], atol=3)
 
 
 def test_celeb_indexing_like_directory_iterator(celeb):
@@ -548,8 +560,7 @@ def test_celeb_indexing_like_directory_iterator(celeb):
     first, labels = stream[0]
     assert first.shape == (5, 8, 8, 3) and labels.shape == (5,)
     assert np.allclose(_mean_colours(first), COLOURS[:5], atol=3)
-    # Batch 2 holds the broken file: it is left out of the batch.
-    assert stream[2][0].shape == (3, 8, 8, 3)
+    assert stream[2][0].shape == (3, 8, 8, 3)  # the 3 left over
     assert np.array_equal(stream[-1][0], stream[2][0])
     with pytest.raises(IndexError):
         stream[3]

@@ -2,7 +2,8 @@
 
 Each image is centre-cropped to the model's aspect, resized to its height and width, made
 grayscale or colour to match its channels (transparent pixels shown on white) and scaled to
-[-1, 1].  A file that cannot be read is named in a warning and skipped.  A conditional model
+[-1, 1].  A file that cannot be read, or that the JPEG decoder calls damaged
+(`utils.data.image_files`), is named in a warning and skipped.  A conditional model
 (``gdl-cgan``) takes one subfolder per class: ``DIR/cat/*.png``, ``DIR/dog/*.jpg``.
 """
 
@@ -83,7 +84,7 @@ class ImageFolder(DataSet):
         return folder
 
     def _files(self, folder):
-        from utils.data.celeb import list_images
+        from utils.data.image_files import list_images
 
         files = list_images(folder)
         if not files:
@@ -101,8 +102,14 @@ class ImageFolder(DataSet):
                 f"{folder}: {len(files)} images at {input_dim[0]}x{input_dim[1]}x{input_dim[2]} take "
                 f"{needed / 2**30:.1f} GiB as float32, more than half of the {free / 2**30:.1f} GiB free here. "
                 f"Train on a subfolder, or on fewer images.")
+        from utils.data.image_files import image_problems
+
+        problems = image_problems(files)
         images, kept, unreadable = [], [], []
         for path in files:
+            if path in problems:
+                unreadable.append(f"{path} ({problems[path]})")
+                continue
             try:
                 images.append(read_image(path, input_dim))
                 kept.append(path)
