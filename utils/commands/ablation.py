@@ -446,13 +446,20 @@ def report(results, chapter, data, book_steps):
 # ---------------------------------------------------------------------------- command
 
 
+def _refuse(message):
+    """Bad input: one line and status 2, as every command of the project answers it."""
+    from utils.commands.cli import refuse
+
+    refuse("ablation", message)
+
+
 def _list(text, name, convert=str):
     try:
         values = [convert(v.strip()) for v in text.split(",") if v.strip()]
     except ValueError:
-        sys.exit(f"ablation: --{name} {text!r}: expected comma-separated {convert.__name__}s, e.g. 0,1.")
+        _refuse(f"--{name} {text!r}: expected comma-separated {convert.__name__}s, e.g. 0,1.")
     if not values:
-        sys.exit(f"ablation: --{name} is empty.")
+        _refuse(f"--{name} is empty.")
     return values
 
 
@@ -491,27 +498,27 @@ def main(argv=None):
 
     keys = list(every_chapter())
     if args.chapter not in keys:
-        sys.exit(f"ablation: --chapter {args.chapter!r}: choose one of {', '.join(keys)}.")
+        _refuse(f"--chapter {args.chapter!r}: choose one of {', '.join(keys)}.")
     chapter = get(args.chapter)
     variants = _list(args.variants, "variants")
     try:
         for variant in variants:
             flags_of(variant)
     except ValueError as error:
-        sys.exit(f"ablation: --variants: {error}")
+        _refuse(f"--variants: {error}")
     seeds = _list(args.seeds, "seeds", int)
     for name in ("epochs", "quality_every", "parallel", "book_steps"):
         if getattr(args, name) < 1:
-            sys.exit(f"ablation: --{name.replace('_', '-')} must be at least 1 (got {getattr(args, name)}).")
+            _refuse(f"--{name.replace('_', '-')} must be at least 1 (got {getattr(args, name)}).")
     if args.launcher is not None and not args.launcher.split():
-        sys.exit("ablation: --launcher is empty: give the command to run, or leave it out.")
+        _refuse("--launcher is empty: give the command to run, or leave it out.")
     from utils.commands.cli import build_parser as command_parser, data_spec
 
     parsed = command_parser(chapter.key).parse_args(["--data", args.data])
     try:
         data_name = data_spec(parsed, conditional=chapter.conditional).run_name
     except (ValueError, SystemExit) as error:
-        sys.exit(f"ablation: --data {args.data!r}: {error}")
+        _refuse(f"--data {args.data!r}: {error}")
     results = Results(args.results or PROJECT / "docs" / "search" / f"{chapter.preset.section}-{data_name}")
     if args.time:
         times = step_times(chapter, args.data, variants)
@@ -531,7 +538,7 @@ def main(argv=None):
                   "them.", file=sys.stderr)
     text = report(results, chapter.key, args.data, args.book_steps)
     if text is None:
-        sys.exit(f"ablation: no finished runs of {chapter.key} on {args.data} in {results.runs_file}.")
+        _refuse(f"no finished runs of {chapter.key} on {args.data} in {results.runs_file}.")
     print(text)
 
 

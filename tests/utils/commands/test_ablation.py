@@ -98,9 +98,11 @@ def test_the_summary_scores_each_variant_at_the_books_time():
     (["--parallel", "0"], "--parallel must be at least 1"),
     (["--launcher", " "], "--launcher is empty"),
 ])
-def test_bad_input_is_named(argv, message, tmp_path):
-    with pytest.raises(SystemExit, match=message):
+def test_bad_input_is_named_with_status_2(argv, message, tmp_path, capsys):
+    with pytest.raises(SystemExit, match=message) as stopped:
         ablation.main([*argv, "--results", str(tmp_path)])
+    assert stopped.value.code == 2
+    assert capsys.readouterr().err.strip() == str(stopped.value) and str(stopped.value).startswith("ablation: ")
 
 
 def test_the_ablation_times_each_variants_step_in_turns(monkeypatch, tmp_path, capsys):
