@@ -8,6 +8,7 @@ otherwise the current directory.
 """
 
 import os
+import tempfile
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -46,3 +47,17 @@ def keras_home():
     """Keras' own cache folder, where ``keras.utils.get_file`` keeps downloads: ``$KERAS_HOME``,
     else ``~/.keras``."""
     return os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
+
+
+def writable_folder_problem(folder):
+    """None when ``folder`` is (or can be made) a folder this process can write in, else why not
+    (asked before any work, so that a tool does not fail after it)."""
+    if os.path.exists(folder) and not os.path.isdir(folder):
+        return "it is a file, not a folder; give a folder."
+    try:
+        os.makedirs(folder, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder):
+            pass
+    except OSError as error:
+        return f"cannot write there ({error.strerror or error}); give a folder you can write in."
+    return None

@@ -54,7 +54,8 @@ import time
 import numpy as np
 
 from utils.commands.help import DefaultsHelpFormatter
-from utils.paths import run_root
+from utils.paths import run_root, writable_folder_problem
+from utils.standard_error import standard_error_to
 
 # --------------------------------------------------------------------------- FLOPs
 
@@ -668,34 +669,6 @@ def main(argv=None):
         logging.getLogger("tensorflow").removeFilter(quiet)
     print(f"TensorFlow's own messages: {log}")
 
-
-def writable_folder_problem(folder):
-    """None when ``folder`` is (or can be made) a folder this process can write in, else why not."""
-    if os.path.exists(folder) and not os.path.isdir(folder):
-        return "it is a file, not a folder; give a folder for benchmark.json and .csv."
-    try:
-        os.makedirs(folder, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=folder):
-            pass
-    except OSError as error:
-        return f"cannot write there ({error.strerror or error}); give a folder you can write in."
-    return None
-
-
-@contextlib.contextmanager
-def standard_error_to(path):
-    """Send everything written to standard error (file descriptor 2: C++ libraries and Python
-    alike) to ``path`` for the duration; a traceback printed after it is visible again."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with open(path, "ab") as log:
-        os.dup2(log.fileno(), 2)
-    try:
-        yield
-    finally:
-        sys.stderr.flush()
-        os.dup2(saved, 2)
-        os.close(saved)
 
 
 class _QuietRetracing(logging.Filter):

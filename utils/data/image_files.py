@@ -11,12 +11,13 @@ Decoding a whole CelebA folder takes about a minute, so the verdict is kept in t
 (`.gdl-image-check.json`), valid while no file is added, removed, resized or touched.
 """
 
-import contextlib
 import hashlib
 import json
 import os
 import tempfile
 import warnings
+
+from utils.standard_error import standard_error_to
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 # First bytes of every JPEG and PNG file, and the end marker each must hold in its last bytes
@@ -64,18 +65,6 @@ def _ends_problem(path):
     return "not a JPEG or PNG"
 
 
-@contextlib.contextmanager
-def _stderr_captured(sink):
-    """Points the process's file descriptor 2 (where C libraries print) at `sink` meanwhile."""
-    saved = os.dup(2)
-    os.dup2(sink.fileno(), 2)
-    try:
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-
-
 def _decoding_problems(paths):
     """{path: why} for the files TensorFlow's decoders reject or libjpeg calls damaged (none found
     where TensorFlow is not installed: the files' ends were checked, PIL will say the rest)."""
@@ -85,7 +74,7 @@ def _decoding_problems(paths):
         return {}
 
     problems, passed_on = {}, []
-    with tempfile.TemporaryFile() as sink, _stderr_captured(sink):
+    with tempfile.TemporaryFile() as sink, standard_error_to(sink):
         for path in paths:
             start = sink.seek(0, os.SEEK_END)
             try:

@@ -34,7 +34,7 @@ import numpy as np
 from utils.data.silhouettes import SILHOUETTE_CLASSES, load_silhouettes
 from utils.evaluation.determinism import deterministic_ops
 from utils.digests import file_digest
-from utils.paths import run_root
+from utils.paths import run_root, writable_folder_problem
 
 IMAGE_SIZE = 28
 FEATURE_SIZE = 128
@@ -509,6 +509,9 @@ def main(argv=None):
         parser.error(f"--steps-per-epoch must be at least 1, got {args.steps_per_epoch}")
     if args.seed < 0:
         parser.error(f"--seed must be 0 or more, got {args.seed}")
+    unwritable = writable_folder_problem(out.parent)
+    if unwritable:
+        parser.error(f"--out {out}: its folder {out.parent}: {unwritable}")
 
     result = train_classifier(out, epochs=args.epochs, seed=args.seed,
                               steps_per_epoch=args.steps_per_epoch, verbose=True)

@@ -9,8 +9,6 @@ says "on" and switching off does nothing: slower afterwards, never wrong.
 
 import contextlib
 
-import tensorflow as tf
-
 
 def _enabled():
     try:
@@ -34,6 +32,8 @@ def _disable():
 def deterministic_ops():
     """Run the block with op determinism on (the same weights from the same seed), then leave it
     as it was, so that later work is not slowed."""
+    import tensorflow as tf  # here, so that a command can answer its arguments before TF loads
+
     was_on = _enabled()
     tf.config.experimental.enable_op_determinism()
     try:

@@ -267,19 +267,6 @@ def test_an_upsample_conv_in_keras_form_counts_the_books_products():
     assert tuple(benchmark.layer_product(layer, "input", 3)().shape) == (3, *layer.input.shape[1:])
 
 
-def test_what_libraries_write_to_standard_error_goes_to_the_log_not_between_the_rows(tmp_path, capfd):
-    """TensorFlow's C++ notices are written straight to file descriptor 2; gdl-bench sends them to
-    run/bench/tensorflow.log while it times, then gives standard error back."""
-    import os
-
-    log = tmp_path / "tensorflow.log"
-    with benchmark.standard_error_to(log):
-        os.write(2, b"I0000 a C++ notice\n")
-    os.write(2, b"after\n")
-    assert log.read_text() == "I0000 a C++ notice\n"
-    assert capfd.readouterr().err == "after\n"
-
-
 def test_backend_rows_time_each_backend_in_its_own_process_in_turns(monkeypatch):
     """The backends alternate round after round, each in a process with its KERAS_BACKEND; a row
     is the median of its rounds; a child that fails is named with its error."""

@@ -6,6 +6,9 @@ the file stays fast.
 """
 
 import hashlib
+import subprocess
+import sys
+from pathlib import Path
 
 import h5py
 import numpy as np
@@ -240,3 +243,16 @@ def test_command_help_explains_the_quick_option(capsys):
         main(["--help"])
     help_text = " ".join(capsys.readouterr().out.split())
     assert "--steps-per-epoch" in help_text and "quick checks" in help_text
+
+
+def test_command_refuses_an_unwritable_out_before_loading_tensorflow(tmp_path):
+    """Bad arguments are answered at once: TensorFlow (seconds to import) is loaded only for the work."""
+    a_file = tmp_path / "a_file"
+    a_file.write_text("")
+    code = ("import sys\nfrom utils.evaluation.classifier import main\n"
+            f"try:\n    main(['--out', {str(a_file / 'x.weights.h5')!r}])\n"
+            "except SystemExit as stop:\n    print(stop.code, 'tensorflow' in sys.modules)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                          cwd=Path(__file__).resolve().parents[3])
+    assert done.stdout.split() == ["2", "False"], done.stderr
+    assert f"--out {a_file / 'x.weights.h5'}: its folder {a_file}: it is a file, not a folder" in done.stderr
