@@ -19,10 +19,9 @@ Usage from a shell:
 import argparse
 import os
 import sys
+import urllib.error
 import urllib.parse
 from pathlib import Path
-
-from keras.utils import get_file
 
 from utils.data.bitmaps import open_bitmaps
 from utils.paths import data_root
@@ -36,8 +35,33 @@ OFFLINE_HINT = (
 )
 
 
+CATEGORIES_LIST = "https://github.com/googlecreativelab/quickdraw-dataset/blob/master/categories.txt"
+
+
 class DownloadError(OSError):
-    """A file could not be downloaded (offline, bad URL, server error...)."""
+    """A file could not be downloaded (offline, bad URL, server error...).
+
+    Attributes:
+        http_status: the server's HTTP status when it answered with an error (404: no such file),
+            else None.
+    """
+
+    def __init__(self, message, http_status=None):
+        super().__init__(message)
+        self.http_status = http_status
+
+
+class UnknownCategory(DownloadError, ValueError):
+    """Quick, Draw! has no category of that name (its server has no such file)."""
+
+
+def category_problem(category):
+    """Why `category` cannot be a Quick, Draw! category name (it names a folder and a file), or None."""
+    if not isinstance(category, str) or not category.strip():
+        return "a category is a name such as camel"
+    if any(sep in category for sep in ("/", "\\")) or category.strip(".") == "" or category != category.strip():
+        return f"{category!r} is not a category name (no slashes, dots alone or spaces around it)"
+    return None
 
 
 def quickdraw_path(category="camel", data_dir=None):
@@ -73,6 +97,8 @@ def fetch(url, target, check=None):
         DownloadError: naming the URL and the target, if the download or
             the check failed.
     """
+    from keras.utils import get_file  # here: the command answers its arguments before Keras loads
+
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(target.name + ".part")
@@ -90,8 +116,11 @@ def fetch(url, target, check=None):
                 force_download=True,  # a leftover `.part` is never "cached"
             )
         except Exception as err:
+            # get_file raises a bare Exception; the server's answer is the error it replaced.
+            answer = err.__context__ if isinstance(err.__context__, urllib.error.HTTPError) else None
             raise DownloadError(
-                f"Could not download {url} to {target}: {err}"
+                f"Could not download {url} to {target}: {err}",
+                http_status=answer.code if answer is not None else None,
             ) from err
         if check is not None:
             try:
@@ -125,9 +154,14 @@ def download_quickdraw(category="camel", data_dir=None):
         The `Path` of the `.npy` file.
 
     Raises:
+        ValueError: `category` cannot be a category's name (empty, or with a slash).
+        UnknownCategory: the server has no such category; the message says where the list is.
         DownloadError: the download failed, or the file is not a Quick, Draw! bitmap
             array; the message says how to work offline.
     """
+    problem = category_problem(category)
+    if problem:
+        raise ValueError(f"Quick, Draw! category: {problem}; the names are listed at {CATEGORIES_LIST}.")
     target = quickdraw_path(category, data_dir)
     if target.exists():
         return target
@@ -137,6 +171,11 @@ def download_quickdraw(category="camel", data_dir=None):
     try:
         fetch(url, target, check=open_bitmaps)
     except DownloadError as err:
+        if err.http_status == 404:
+            raise UnknownCategory(
+                f"Quick, Draw! has no category {category!r}: {url} answered 404 (not found), and "
+                f"nothing was kept. The category names are listed at {CATEGORIES_LIST} "
+                f"(lower case, spaces kept: 'hot air balloon').", http_status=404) from err
         raise DownloadError(
             f"{err}. If this machine is offline, copy {category}.npy from a "
             f"machine that is online to {target}. {OFFLINE_HINT}"
@@ -151,7 +190,8 @@ def main(argv=None):
         argv: the command-line arguments, without the program name; None: `sys.argv[1:]`.
 
     Returns:
-        The exit status: 0, or 1 when a download failed (the error is printed).
+        The exit status: 0; 1 when a download failed (the error is printed); 2 for a name that is not
+        a category, before anything is downloaded, or one the server does not have.
     """
     parser = argparse.ArgumentParser(
         prog="gdl-download",
@@ -173,10 +213,17 @@ def main(argv=None):
         help="data folder (default: the project's data/, or $GDL_DATA_DIR)",
     )
     args = parser.parse_args(argv)
+    for category in args.categories:
+        problem = category_problem(category)
+        if problem:
+            parser.exit(2, f"gdl-download: {problem}; the names are listed at {CATEGORIES_LIST}.\n")
 
     for category in args.categories:
         try:
             path = download_quickdraw(category, data_dir=args.data_dir)
+        except UnknownCategory as err:
+            print(f"gdl-download: {err}", file=sys.stderr)
+            return 2
         except DownloadError as err:
             print(f"gdl-download: {err}", file=sys.stderr)
             return 1

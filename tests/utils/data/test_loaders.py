@@ -21,7 +21,7 @@ from fake_data import write_cifar10, write_cifar100, write_damaged_jpeg
 from utils import loaders
 from utils.data import cifar, silhouettes
 from utils.data.celeb import ImageStream
-from utils.data.download import DownloadError, download_quickdraw, main as download_main
+from utils.data.download import DownloadError, UnknownCategory, download_quickdraw, main as download_main
 from utils.loaders import (
     SILHOUETTE_CLASSES,
     load_celeb,
@@ -227,6 +227,28 @@ def test_gdl_download_command(tmp_path, http_server, monkeypatch, capsys, dead_u
     monkeypatch.setenv("GDL_QUICKDRAW_URL", dead_url)
     assert download_main(["elephant"]) == 1
     assert "--data silhouettes" in capsys.readouterr().err
+
+
+def test_a_category_the_server_does_not_have_is_named_with_where_the_names_are(data_dir, http_server, monkeypatch,
+                                                                               capsys):
+    monkeypatch.setenv("GDL_QUICKDRAW_URL", http_server.url)
+    with pytest.raises(UnknownCategory, match="no category 'camle'.*404") as info:
+        download_quickdraw("camle")
+    assert "categories.txt" in str(info.value) and info.value.http_status == 404
+    assert list((data_dir / "camle").iterdir()) == []
+    assert download_main(["camle"]) == 2
+    assert "categories.txt" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", ["../camel", "", "..", " camel"])
+def test_a_name_that_cannot_be_a_category_is_refused_before_any_request(name, http_server, monkeypatch, capsys):
+    monkeypatch.setenv("GDL_QUICKDRAW_URL", http_server.url)
+    with pytest.raises(SystemExit) as stopped:
+        download_main(["camel", name])
+    assert stopped.value.code == 2 and "gdl-download:" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="categories.txt"):
+        download_quickdraw(name)
+    assert http_server.requests == []
 
 
 # ---------------------------------------------------------------------------
