@@ -202,36 +202,40 @@ class BookModel(AdversarialModel):
         return {"adversary": f"{self.ADVERSARY_NAME}_learning_rate", "generator": "generator_learning_rate"}
 
     def divergence_settings(self):
-        """The settings a divergence can come from, ``{name: (flag, value, out of usual range)}``:
-        both learning rates and every penalty weight that is set."""
+        """The settings a divergence can come from, ``{name: (flag, argument, value, out of usual
+        range)}``: both learning rates and every penalty weight that is set, each by its command-line
+        flag and its Python argument."""
         settings = {}
         for role, name in self.learning_rate_arguments.items():
             value = float(self._params[name])
-            settings[role] = (self.FLAGS[role], value, value > self.USUAL["learning_rate"])
+            settings[role] = (self.FLAGS[role], name, value, value > self.USUAL["learning_rate"])
         for penalty in self.penalties:
             if penalty.name in self.FLAGS:
                 value = float(getattr(penalty, "gamma", penalty.weight))
-                settings[penalty.name] = (self.FLAGS[penalty.name], value, value > self.USUAL[penalty.name])
+                settings[penalty.name] = (self.FLAGS[penalty.name], penalty.name, value,
+                                          value > self.USUAL[penalty.name])
         return settings
 
     def divergence_advice(self):
         """What to lower after a divergence: the settings beyond their usual range, named, else the
-        learning rates.
+        learning rates; each by its flag and, for Python users, its argument.
 
         Returns:
             ``(advice, lower)``: the sentence, and ``{flag: value}`` to train with instead (a tenth of
             the usual bound for a setting beyond it; else each learning rate divided by ten).
         """
+        def named(chosen):
+            return " and ".join(f"{flag} {value:g} ({argument}= in Python)" for flag, argument, value, _ in chosen)
+
         settings = self.divergence_settings()
-        wild = {name: setting for name, setting in settings.items() if setting[2]}
+        wild = {name: setting for name, setting in settings.items() if setting[3]}
         if wild:
-            lower = {flag: 0.1 * self.USUAL["learning_rate" if name in ("adversary", "generator") else name]
-                     for name, (flag, _, _) in wild.items()}
-            named = ", ".join(f"{flag} {value:g}" for flag, value, _ in wild.values())
-            return f"Lower {named} (far beyond the usual range)", lower
-        rates = {flag: value for role, (flag, value, _) in settings.items() if role in ("adversary", "generator")}
-        return (f"Lower the learning rates (now {' and '.join(f'{f} {v:g}' for f, v in rates.items())})",
-                {flag: value / 10 for flag, value in rates.items()})
+            lower = {setting[0]: 0.1 * self.USUAL["learning_rate" if name in ("adversary", "generator") else name]
+                     for name, setting in wild.items()}
+            return f"Lower {named(wild.values())}, far beyond the usual range", lower
+        rates = [setting for role, setting in settings.items() if role in ("adversary", "generator")]
+        return (f"Lower the learning rates (now {named(rates)})",
+                {flag: value / 10 for flag, _, value, _ in rates})
 
     def set_learning_rates(self, adversary=None, generator=None):
         """Train on with other learning rates (a resumed run): each optimizer's rate and the book

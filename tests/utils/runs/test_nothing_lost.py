@@ -446,7 +446,8 @@ def test_the_divergence_advice_names_the_setting_and_works_when_followed(run_dir
     with pytest.raises(SystemExit) as stop:
         cli.run("04_01", [*args, "--g-learning-rate", "1e30"])
     advice = str(stop.value)
-    assert "grew beyond 10000" in advice and "Lower --g-learning-rate 1e+30 (far beyond the usual range)" in advice
+    assert "grew beyond 10000" in advice and "Lower --g-learning-rate 1e+30 (generator_learning_rate= in Python), far beyond the usual range" \
+        in advice
     assert "no checkpoint to continue from" in advice and "Start again with:" in advice
     assert "1e30" not in advice.splitlines()[-1] and "--g-learning-rate 0.001" in advice.splitlines()[-1]
     assert "keeps the last good checkpoint" not in capsys.readouterr().out  # none exists
@@ -457,7 +458,7 @@ def test_the_divergence_advice_names_the_setting_and_works_when_followed(run_dir
     with pytest.raises(SystemExit) as stop:
         cli.run("04_01", [*args, "--resume", "--r1", "1e30"])
     advice = str(stop.value)
-    assert "Lower --r1 1e+30" in advice and "Continue from the last good checkpoint (epoch 3)" in advice
+    assert "Lower --r1 1e+30 (r1_weight= in Python)" in advice and "Continue from the last good checkpoint (epoch 3)" in advice
     assert advice.splitlines()[-1].strip().endswith("--r1 10 --resume")
     model = follow(advice)
     assert model.epoch == 6 and model.recipe.r1_weight == 10
@@ -467,7 +468,8 @@ def test_within_the_usual_range_the_advice_lowers_both_learning_rates():
     from models.GAN import GAN
 
     advice, lower = GAN(**gan_params()).divergence_advice()
-    assert advice.startswith("Lower the learning rates (now --d-learning-rate")
+    assert advice.startswith("Lower the learning rates (now --d-learning-rate 0.001 (discriminator_learning_rate= "
+                             "in Python) and --g-learning-rate")
     assert set(lower) == {"--d-learning-rate", "--g-learning-rate"}
 
 
