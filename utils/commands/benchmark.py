@@ -301,14 +301,16 @@ def book_loop(model, x_train, batch_size, n_critic, clip_threshold):
     return epochs
 
 
-def our_steps(model, x_train, batch_size, n_critic, clip_threshold):
+def our_steps(model, x_train, batch_size, n_critic, clip_threshold, y_train=None):
     """``n`` steps of the compiled step that ``fit()`` runs (Keras' train function), on the data
-    pipeline ``train()`` feeds it; one iterator for the whole benchmark, as in one long run."""
-    from utils.data.batches import training_dataset
+    pipeline ``train()`` feeds it (with ``y_train``, a conditional model's labels); one iterator
+    for the whole benchmark, as in one long run."""
+    from utils.data.batches import labelled_batches, training_dataset
 
     if clip_threshold is not None:
         model.clip_threshold = clip_threshold
-    dataset = training_dataset(x_train, batch_size, n_critic=n_critic)
+    dataset = (training_dataset(x_train, batch_size, n_critic=n_critic) if y_train is None
+               else labelled_batches(x_train, y_train, batch_size, n_critic=n_critic))
     iterator = iter(model.distribute_strategy.experimental_distribute_dataset(dataset))
     model.make_train_function()
 

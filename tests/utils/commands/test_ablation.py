@@ -114,3 +114,13 @@ def test_the_ablation_times_each_variants_step_in_turns(monkeypatch, tmp_path, c
     assert [r["variant"] for r in rows] == ["book", "sn+r1"]
     assert all(r["book_seconds"] == rows[0]["seconds"] and r["cpu"] for r in rows)
     assert "× book 1.00" in capsys.readouterr().out
+
+
+def test_the_step_costs_of_a_conditional_chapter_are_timed_on_images_and_labels(monkeypatch, tmp_path):
+    from tiny import use_tiny_chapters
+
+    use_tiny_chapters(monkeypatch, batch_size=8)
+    ablation.main(["--time", "--chapter", "cgan", "--variants", "book,sn", "--results", str(tmp_path)])
+    rows = [json.loads(line) for line in (tmp_path / "step_times.jsonl").read_text().splitlines()]
+    assert [(r["chapter"], r["variant"]) for r in rows] == [("cgan", "book"), ("cgan", "sn")]
+    assert all(r["seconds"] > 0 for r in rows)
