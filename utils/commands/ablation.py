@@ -68,7 +68,6 @@ PARTS = {
     "lazy-r1": Part(lambda v: ["--r1-every", v], "16", "R1 and R2 every this many steps, the weight times that"),
     "hinge": Part(lambda v: ["--loss", "hinge"], help="the hinge loss"),
     "relativistic": Part(lambda v: ["--loss", "relativistic"], help="the relativistic pairing loss"),
-    "ttur": Part(lambda v: ["--g-learning-rate", v], "0.0002", "the generator's learning rate alone"),
     "lr": Part(lambda v: ["--d-learning-rate", v, "--g-learning-rate", v], "0.0002", "both learning rates"),
     "dlr": Part(lambda v: ["--d-learning-rate", v], "0.0002", "the adversary's learning rate"),
     "glr": Part(lambda v: ["--g-learning-rate", v], "0.0002", "the generator's learning rate"),
