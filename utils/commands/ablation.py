@@ -252,18 +252,19 @@ def train(chapter, data, data_name, variant, seed, args, results):
             done = (read_training_state(checkpoint) or {}).get("epoch", 0)
             command = [*command, "--resume"]
             command[command.index("--epochs") + 1] = str(max(args.epochs - done, 1))
-        env = {**os.environ, "GDL_RUN_DIR": str(args.out),
-               "PYTHONPATH": os.pathsep.join([str(PROJECT), os.environ.get("PYTHONPATH", "")])}
-        if args.parallel > 1:
-            threads = str(max(1, (os.cpu_count() or 2) // args.parallel))
-            env.update(TF_NUM_INTRAOP_THREADS=threads, TF_NUM_INTEROP_THREADS="1", OMP_NUM_THREADS=threads,
-                       XLA_FLAGS=f"--xla_cpu_multi_thread_eigen={'false' if threads == '1' else 'true'}")
         log.parent.mkdir(parents=True, exist_ok=True)
         with open(log, "a") as handle:
-            result = subprocess.run(command, env=env, stdout=handle, stderr=subprocess.STDOUT)
+            result = subprocess.run(command, env=_environment(args), stdout=handle, stderr=subprocess.STDOUT)
         if result.returncode or not finished(folder, args.epochs):
             print(f"{variant} seed {seed}: {' '.join(command)} failed ({result.returncode}); see {log}",
                   file=sys.stderr)
+            return False
+    control = None
+    if getattr(chapter.model_class, "CONTROL", None) is not None:
+        control = control_of(folder, args, log)
+        if control is None:
+            print(f"{variant} seed {seed}: measuring its control (gdl-eval) failed; see {log}. Run the same "
+                  "command again to retry.", file=sys.stderr)
             return False
     quality = json.loads((folder / "quality.json").read_text())
     keep = ("epoch", "fid", "fid_sd", "kid", "kid_se", "precision", "recall", "coverage",
@@ -274,9 +275,46 @@ def train(chapter, data, data_name, variant, seed, args, results):
         "date": time.strftime("%Y-%m-%d"), "floor": quality["floor"]["fid"],
         "draws": quality.get("draws", 1), "n_samples": quality["n_samples"],
         "records": [{k: r[k] for k in keep if k in r} for r in quality["records"]],
+        **({"control": control} if control is not None else {}),
     })
     print(f"{variant} seed {seed}: finished, in {results.runs_file}", flush=True)
     return True
+
+
+def _environment(args):
+    """The environment of a run or an evaluation: this tree's code, the search's run folder, and each
+    process its share of the cores."""
+    env = {**os.environ, "GDL_RUN_DIR": str(args.out),
+           "PYTHONPATH": os.pathsep.join([str(PROJECT), os.environ.get("PYTHONPATH", "")])}
+    if args.parallel > 1:
+        threads = str(max(1, (os.cpu_count() or 2) // args.parallel))
+        env.update(TF_NUM_INTRAOP_THREADS=threads, TF_NUM_INTEROP_THREADS="1", OMP_NUM_THREADS=threads,
+                   XLA_FLAGS=f"--xla_cpu_multi_thread_eigen={'false' if threads == '1' else 'true'}")
+    return env
+
+
+def control_of(folder, args, log):
+    """A controllable GAN's control at the end of its run, as ``gdl-eval`` measures it: for a CGAN the
+    share of samples the classifier judges to be the class asked for (``class_control``, mean and
+    per class), for an InfoGAN how its categorical code matches the animals (``code_match``).
+    None when the evaluation failed (its output is in ``log``)."""
+    command = [sys.executable, "-m", "utils.commands.evaluate", str(folder), "--draws", "1"]
+    with open(log, "a") as handle:
+        result = subprocess.run(command, env=_environment(args), stdout=handle, stderr=subprocess.STDOUT)
+    try:
+        report = json.loads((folder / "eval" / "metrics.json").read_text())
+    except (OSError, ValueError):
+        return None
+    if result.returncode:
+        return None
+    control = {}
+    if "class_control" in report:
+        control["class_control"] = report["class_control"]["mean"]
+        control["per_class"] = report["class_control"]["per_class"]
+    if "code_match" in report:
+        control["code_match"] = report["code_match"]["accuracy"]
+        control["code_nmi"] = report["code_match"]["nmi"]
+    return control
 
 
 def step_times(chapter, data, variants, steps=10, repeats=3):
@@ -353,6 +391,10 @@ def summarise(runs, ratios, book_steps):
             later = [[x["fid"] / r["floor"] for x in r["records"]
                       if x["epoch"] > step and x.get("fid") is not None] for r in group]
             row[name]["worst_later"] = [max(v) if v else None for v in later]
+        controls = [r["control"].get("class_control", r["control"].get("code_match"))
+                    for r in group if r.get("control")]
+        if controls:
+            row["control"] = controls
         ends = [score_at(r, steps) for r in group]
         row["end"] = {"fid": [s["fid"] for s in ends if s], "multiple": [
             s["fid"] / r["floor"] for s, r in zip(ends, group) if s]}
@@ -371,6 +413,7 @@ def _cell(values, digits=1):
 
 
 def summary_text(rows, runs, ratios, book_steps):
+    controlled = any("control" in row for row in rows)
     floors = sorted({round(r["floor"], 2) for r in runs})
     lines = [f"# Recipe search: summary of {len(runs)} finished runs", "",
              "Written by `python -m utils.commands.ablation --report` from runs.jsonl. Scores: the "
@@ -378,10 +421,14 @@ def summary_text(rows, runs, ratios, book_steps):
              f"({', '.join(map(str, floors))}), mean ± sd over seeds, each seed's FD the mean of "
              "5 draws. The book's time: the steps a variant makes in the time the book's recipe "
              f"takes for {book_steps} steps (its step cost over the book's, from step_times.jsonl; "
-             "'?' where not timed yet: then at the same step count).", "",
+             "'?' where not timed yet: then at the same step count)." + (
+                 " Control: the share of samples judged to be the class asked for (a CGAN's), or the "
+                 "categorical code's best-matching accuracy against the animals (an InfoGAN's), by "
+                 "gdl-eval at the end." if controlled else ""), "",
              "| variant | steps run | seeds | cost × book | steps in the book's time | FD × floor there "
-             "| worst seed | recall there | FD × floor at 4× the time | worst later × floor | FD × floor at end |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| worst seed | recall there | FD × floor at 4× the time | worst later × floor | FD × floor at end |"
+             + (" control at end |" if controlled else ""),
+             "|---|---|---|---|---|---|---|---|---|---|---|" + ("---|" if controlled else "")]
     for row in rows:
         book, four = row.get("book_time"), row.get("four_times")
         lines.append("| " + " | ".join([
@@ -392,7 +439,8 @@ def summary_text(rows, runs, ratios, book_steps):
             _cell(book["recall"], 2) if book else "–",
             _cell(four["multiple"], 2) if four else "–",
             _cell(four["worst_later"], 2) if four else "–",
-            _cell(row["end"]["multiple"], 2)]) + " |")
+            _cell(row["end"]["multiple"], 2),
+            *([_cell(row.get("control", []), 3)] if controlled else [])]) + " |")
     return "\n".join(lines) + "\n"
 
 

@@ -74,3 +74,7 @@ def evaluate(argv=None):
         refuse("gdl-eval", str(error))
     print(format_table(report))
     return report
+
+
+if __name__ == "__main__":
+    main()

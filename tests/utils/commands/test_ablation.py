@@ -124,3 +124,18 @@ def test_the_step_costs_of_a_conditional_chapter_are_timed_on_images_and_labels(
     rows = [json.loads(line) for line in (tmp_path / "step_times.jsonl").read_text().splitlines()]
     assert [(r["chapter"], r["variant"]) for r in rows] == [("cgan", "book"), ("cgan", "sn")]
     assert all(r["seconds"] > 0 for r in rows)
+
+
+def test_a_controllable_gans_runs_record_their_control(run_dir, tmp_path):
+    """A CGAN's search runs record gdl-eval's class control at the end, and the summary shows it."""
+    launcher = f"{sys.executable} {TINY_COMMAND} cgan --batch-size 8 --quality-samples 10"
+    ablation.main(["--chapter", "cgan", "--variants", "book", "--epochs", "1", "--seeds", "0",
+                   "--quality-every", "1", "--out", str(tmp_path / "runs"), "--results", str(tmp_path / "results"),
+                   "--launcher", launcher, "--parallel", "1"])
+    (run,) = ablation.Results(tmp_path / "results").runs()
+    control = run["control"]
+    assert 0.0 <= control["class_control"] <= 1.0 and len(control["per_class"]) == 10
+    metrics = json.loads(next((tmp_path / "runs" / "cgan").glob("book-s0_*/eval/metrics.json")).read_text())
+    assert control["class_control"] == metrics["class_control"]["mean"]
+    summary = (tmp_path / "results" / "summary.md").read_text()
+    assert "control at end |" in summary and f"| {control['class_control']:.3f} |" in summary
