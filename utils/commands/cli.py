@@ -220,7 +220,7 @@ def add_recipe_options(parser, preset):
     group = parser.add_argument_group(
         "Modern recipe (off by default: the book's recipe; see docs/beyond-the-book.md)")
     group.add_argument("--recipe", choices=RECIPES, default="book", help=(
-        f"book: the chapter's own; modern: the parts the ablation chose for it ({chosen})"))
+        f"book: the chapter's own; modern: the parts the recipe search chose for it ({chosen})"))
     group.add_argument("--ema", type=float, default=None, metavar="DECAY", help=(
         "draw samples with an average of the generator's weights of this decay, e.g. 0.999 (0: off)"))
     group.add_argument("--ema-rampup", type=float, default=None, metavar="R", help=(
