@@ -75,7 +75,7 @@ class AdversarialModel(AdversarialUpdates, keras.Model):
         self.model = self.combined_model(generator, adversary)
         self.model.view = self.adversary_view
         self.augmentation = (Augmentation(recipe.policies, recipe.augment_probability, recipe.augment_target,
-                                          name="augmentation")
+                                          recipe.augment_adjust_images, name="augmentation")
                              if recipe.policies else None)
         self.generator_average = (GeneratorAverage(generator, recipe.ema, recipe.ema_rampup,
                                                    name="generator_average")

@@ -6,7 +6,9 @@
 * ``augment``: differentiable augmentation of every image the adversary sees
   (``models.recipe.augment``): ``'translation'``, ``'cutout'``, ``'color'``, comma-separated;
   ``augment_probability`` is the chance each policy hits an image, and a non-zero
-  ``augment_target`` adapts it (ADA) towards that rate of real images scored as real;
+  ``augment_target`` adapts it (ADA) towards that rate of real images scored as real, able to move
+  from 0 to 1 over ``augment_adjust_images`` real images (the adjustment's speed; ADA's own is
+  500,000, for runs of millions of images);
 * ``spectral_norm``: every layer of the adversary with a kernel divided by its largest
   singular value (Miyato et al. 2018), through ``keras.layers.SpectralNormalization``;
 * ``minibatch_std``: the batch's standard deviation as one more feature map before the
@@ -43,6 +45,7 @@ class Recipe:
     augment: str = ""
     augment_probability: float = 1.0
     augment_target: float = 0.0
+    augment_adjust_images: int = 20_000
     spectral_norm: bool = False
     minibatch_std: bool = False
     r1_weight: float = 0.0
@@ -84,6 +87,12 @@ class Recipe:
                              "(ema=0): set ema too, e.g. ema=0.999.")
         number("augment_probability", 0.0, 1.0, high_open=False)
         number("augment_target", 0.0, 1.0)
+        adjust = self.augment_adjust_images
+        if isinstance(adjust, bool) or not isinstance(adjust, int) or adjust < 1:
+            raise ValueError(f"augment_adjust_images must be a whole number of images, at least 1; got {adjust!r}.")
+        if adjust != Recipe.augment_adjust_images and not self.augment_target:
+            raise ValueError(f"augment_adjust_images={adjust} sets how fast the adaptive augmentation moves, and "
+                             "it is not adaptive (augment_target=0): set augment_target too, e.g. 0.6.")
         number("r1_weight", 0.0, float("inf"))
         number("r2_weight", 0.0, float("inf"))
         number("lecam_weight", 0.0, float("inf"))

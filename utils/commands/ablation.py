@@ -61,6 +61,8 @@ PARTS = {
     "diffaugment": Part(lambda v: ["--augment", v], "translation,cutout", "DiffAugment's policies"),
     "ada": Part(lambda v: ["--augment", "translation,cutout", "--augment-probability", "0",
                            "--augment-target", v], "0.6", "adaptive augmentation, its target"),
+    "ada-speed": Part(lambda v: ["--augment-adjust-images", v], "5000",
+                      "with ada: the real images over which its probability can go from 0 to 1"),
     "sn": Part(lambda v: ["--spectral-norm"], help="spectral normalisation of the adversary"),
     "spectral-norm": Part(lambda v: ["--spectral-norm"], help="the same as sn"),
     "r1": Part(lambda v: ["--r1", v], "1", "R1 on the real images, its γ"),

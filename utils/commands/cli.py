@@ -232,6 +232,10 @@ def add_recipe_options(parser, preset):
         "chance each augmentation hits an image (default 1; the start with --augment-target)"))
     group.add_argument("--augment-target", type=float, default=None, metavar="R", help=(
         "adapt the probability (ADA) so that this share of real images is scored real, e.g. 0.6"))
+    group.add_argument("--augment-adjust-images", dest="augment_adjust_images", type=int, default=None,
+                       metavar="N", help=(
+        "with --augment-target: the probability can move from 0 to 1 over N real images (default 20000; "
+        "ADA's is 500000)"))
     group.add_argument("--spectral-norm", action=argparse.BooleanOptionalAction, default=None, help=(
         "spectral normalisation of the discriminator's/critic's layers"))
     group.add_argument("--minibatch-std", action=argparse.BooleanOptionalAction, default=None, help=(
@@ -505,9 +509,13 @@ def run(chapter, argv=None):
     args.argv = given
     args.given = given_options(chapter, given)
     asked = model_options(args, info)
-    if not asked.get("augment") and {"augment_target", "augment_probability"} & args.given:
-        refuse(info.command, "--augment-target and --augment-probability set the augmentation's strength, "
-                             "and no augmentation is on: add --augment translation,cutout (or leave them out).")
+    if not asked.get("augment") and {"augment_target", "augment_probability", "augment_adjust_images"} & args.given:
+        refuse(info.command, "--augment-target, --augment-probability and --augment-adjust-images set the "
+                             "augmentation's strength, and no augmentation is on: add --augment translation,cutout "
+                             "(or leave them out).")
+    if not asked.get("augment_target") and "augment_adjust_images" in args.given:
+        refuse(info.command, "--augment-adjust-images sets how fast the adaptive augmentation moves, and it is not "
+                             "adaptive: add --augment-target 0.6 (or leave it out).")
     resume = shlex.join([info.command, *given, *([] if "--resume" in given else ["--resume"])])
     try:
         return _train(info, args, resume)

@@ -116,6 +116,19 @@ def test_the_adaptive_probability_follows_the_real_images_scores():
     assert float(fixed.probability) == 0.5
 
 
+def test_the_adjustment_speed_reaches_the_model_and_is_refused_without_a_target():
+    gan = GAN(**gan_params(), augment="translation", augment_probability=0.5, augment_target=0.6,
+              augment_adjust_images=80)
+    assert gan.augmentation.adjust_images == 80
+    gan.augmentation.observe_real(tf.fill((8, 1), 0.9), threshold=0.5)  # a batch of 8 moves p by 8 / 80
+    assert float(gan.augmentation.probability) == pytest.approx(0.6)
+    assert GAN(**gan_params(), augment="translation", augment_target=0.6).augmentation.adjust_images == 20_000
+    with pytest.raises(ValueError, match="augment_adjust_images=80 .* set augment_target too"):
+        GAN(**gan_params(), augment="translation", augment_adjust_images=80)
+    with pytest.raises(ValueError, match="augment_adjust_images must be a whole number"):
+        GAN(**gan_params(), augment="translation", augment_target=0.6, augment_adjust_images=0)
+
+
 def test_the_gradient_penalty_update_adapts_the_probability_too():
     wgangp = WGANGP(**wgangp_params(), augment="translation", augment_probability=0.5, augment_target=0.6)
     wgangp.fit(images(16), batch_size=8, epochs=1, steps_per_epoch=1, verbose=0)

@@ -61,6 +61,12 @@ def test_resume_refuses_by_name_what_it_cannot_change(run_dir, capsys):
     with pytest.raises(SystemExit) as stop:
         cli.main_gan([*args, "--run-id", "other", "--augment-target", "0.6"])
     assert stop.value.code == 2 and "no augmentation is on" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as stop:
+        cli.main_gan([*args, "--run-id", "other", "--augment", "cutout", "--augment-adjust-images", "500"])
+    assert stop.value.code == 2 and "it is not adaptive: add --augment-target" in capsys.readouterr().err
+    model = cli.run("04_01", [*args, "--run-id", "ada", "--augment", "cutout", "--augment-target", "0.6",
+                              "--augment-adjust-images", "500"])
+    assert model.augmentation.adjust_images == 500 and model.recipe.augment_adjust_images == 500
 
 
 def test_resume_with_nothing_saved_says_so(run_dir):
