@@ -409,6 +409,34 @@ def given_options(chapter, argv):
 FIXED_ON_RESUME = {"d_dropout": "--d-dropout", "grad_weight": "--grad-weight"}
 
 
+def fixed_changes(args, given, folder):
+    """The book arguments of ``FIXED_ON_RESUME`` the command line writes with another value than the
+    run's own, each said with the run's (its own value again is no change)."""
+    from utils.runs.saved import read_params
+
+    try:
+        params = read_params(folder)
+    except (OSError, ValueError):
+        params = None  # unreadable here: the load that follows names why
+    changes = []
+    for name, flag in FIXED_ON_RESUME.items():
+        if name not in given:
+            continue
+        if name == "d_dropout":
+            value = args.d_dropout or None
+            argument = next((key for key in ("critic_dropout_rate", "discriminator_dropout_rate")
+                             if isinstance(params, dict) and key in params), None)
+        else:
+            value, argument = args.grad_weight, "grad_weight"
+        if isinstance(params, dict) and argument in params:
+            if params[argument] == value:
+                continue
+            changes.append(f"{flag} {getattr(args, name)} (the run's: {params[argument]})")
+        else:
+            changes.append(flag)
+    return changes
+
+
 def options_asked_on_resume(info, args, given):
     """The model options a ``--resume`` command line asks for: each one written, and all the
     recipe chooses where ``--recipe`` is written."""
@@ -427,7 +455,7 @@ def resume_with(info, args, given, folder, options):
     from utils.loaders import load_model
     from utils.runs.saved import options_against_record, recorded_options
 
-    fixed = [flag for name, flag in FIXED_ON_RESUME.items() if name in given]
+    fixed = fixed_changes(args, given, folder)
     asked = options_asked_on_resume(info, args, given)
     recorded = recorded_options(folder)
     differ = checkpoint_differences(recorded, asked) if folder.run_record.exists() else {}

@@ -53,11 +53,14 @@ def test_resume_refuses_by_name_what_it_cannot_change(run_dir, capsys):
     args = ["--data", "silhouettes", "--epochs", "1", "--batch-size", "8", "--no-quality", "--no-tensorboard"]
     cli.main_gan([*args, "--ema", "0.99"])
     for extra, named in ((["--ema", "0"], "ema 0.0 (the run's: 0.99)"), (["--spectral-norm"], "spectral_norm True"),
-                         (["--d-dropout", "0"], "--d-dropout"), (["--recipe", "modern"], "spectral_norm True"),
+                         (["--d-dropout", "0.3"], "--d-dropout 0.3 (the run's: 0.4)"),
+                         (["--recipe", "modern"], "spectral_norm True"),
                          (["--loss", "hinge"], "loss 'hinge' (the run's: 'gan')")):
         with pytest.raises(SystemExit) as stop:
             cli.main_gan([*args, "--resume", *extra])
         assert stop.value.code == 2 and named in capsys.readouterr().err
+    # The run's own value again is no change: a search that extends a run repeats all its flags.
+    assert cli.run("04_01", [*args, "--resume", "--ema", "0.99", "--d-dropout", "0.4"]).epoch == 2
     with pytest.raises(SystemExit) as stop:
         cli.main_gan([*args, "--run-id", "other", "--augment-target", "0.6"])
     assert stop.value.code == 2 and "no augmentation is on" in capsys.readouterr().err
