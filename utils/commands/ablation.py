@@ -309,11 +309,11 @@ def control_of(folder, args, log):
                "--reference", "1000", "--held-out", "500", "--samples", "200"]
     with open(log, "a") as handle:
         result = subprocess.run(command, env=_environment(args), stdout=handle, stderr=subprocess.STDOUT)
+    if result.returncode:
+        return None
     try:
         report = json.loads((folder / "eval" / "metrics.json").read_text())
     except (OSError, ValueError):
-        return None
-    if result.returncode:
         return None
     control = {}
     if "class_control" in report:

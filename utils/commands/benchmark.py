@@ -672,7 +672,6 @@ def main(argv=None):
     print(f"TensorFlow's own messages: {log}")
 
 
-
 class _QuietRetracing(logging.Filter):
     """Drops TensorFlow's advice about functions traced in a loop: the benchmark compiles one small
     function per layer product on purpose (each traced once, then timed in every round)."""

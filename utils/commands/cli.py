@@ -345,13 +345,19 @@ def chosen_preset(info, args):
         refuse(info.command, f"--recipe {args.recipe}: {error}")
 
 
+def adversary_argument(arguments, setting):
+    """The book argument of the adversary's ``setting`` (``'dropout_rate'``...) in ``arguments``: the
+    critic's where they name a critic, else the discriminator's."""
+    return f"critic_{setting}" if f"critic_{setting}" in arguments else f"discriminator_{setting}"
+
+
 def model_arguments(args, preset, num_classes=None):
     model = dict(preset.model)
-    adversary_rate = "critic_learning_rate" if "critic_learning_rate" in model else "discriminator_learning_rate"
+    adversary_rate = adversary_argument(model, "learning_rate")
     for flag, name in (("d_learning_rate", adversary_rate), ("g_learning_rate", "generator_learning_rate")):
         if getattr(args, flag, None) is not None:
             model[name] = getattr(args, flag)
-    dropout = "critic_dropout_rate" if "critic_dropout_rate" in model else "discriminator_dropout_rate"
+    dropout = adversary_argument(model, "dropout_rate")
     if getattr(args, "d_dropout", None) is not None:
         model[dropout] = args.d_dropout or None
     if "batch_size" in model:
@@ -418,17 +424,17 @@ def fixed_changes(args, given, folder):
         params = read_params(folder)
     except (OSError, ValueError):
         params = None  # unreadable here: the load that follows names why
+    if not isinstance(params, dict):
+        params = {}  # the book's params.pkl, a list: nothing to compare by name
     changes = []
     for name, flag in FIXED_ON_RESUME.items():
         if name not in given:
             continue
         if name == "d_dropout":
-            value = args.d_dropout or None
-            argument = next((key for key in ("critic_dropout_rate", "discriminator_dropout_rate")
-                             if isinstance(params, dict) and key in params), None)
+            value, argument = args.d_dropout or None, adversary_argument(params, "dropout_rate")
         else:
             value, argument = args.grad_weight, "grad_weight"
-        if isinstance(params, dict) and argument in params:
+        if argument in params:
             if params[argument] == value:
                 continue
             changes.append(f"{flag} {getattr(args, name)} (the run's: {params[argument]})")

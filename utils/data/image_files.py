@@ -119,11 +119,10 @@ def _remembered(check_file, fingerprint):
 
 def _remember(check_file, fingerprint, problems):
     """Keeps the verdict beside the images when the folder is writable; else nothing is kept."""
+    from utils.runs.folder import write_json_atomically
+
     try:
-        handle, temporary = tempfile.mkstemp(dir=os.path.dirname(check_file), prefix=".gdl-", suffix=".part")
-        with os.fdopen(handle, "w") as f:
-            json.dump({"fingerprint": fingerprint, "problems": problems}, f)
-        os.replace(temporary, check_file)
+        write_json_atomically(check_file, {"fingerprint": fingerprint, "problems": problems})
     except OSError:
         pass
 

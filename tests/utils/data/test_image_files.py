@@ -80,7 +80,7 @@ def test_a_read_only_folder_is_checked_without_keeping_the_verdict(folder, monke
     def cannot_write(*args, **kwargs):
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(image_files.tempfile, "mkstemp", cannot_write)
+    monkeypatch.setattr("utils.runs.folder.write_json_atomically", cannot_write)
     assert len(image_problems(list_images(folder), folder)) == 3
     assert not (folder / CHECK_FILE).exists()
 
