@@ -23,6 +23,20 @@ from models.arguments import image_array
 def training_dataset(x_train, batch_size, using_generator=False, n_critic=1):
     """An endless ``tf.data.Dataset`` of float32 image batches of exactly ``batch_size`` images
     (``n_critic`` of them per element, see ``per_update``)."""
+    return untuned(_training_dataset(x_train, batch_size, using_generator, n_critic))
+
+
+def untuned(dataset):
+    """``dataset`` without tf.data's autotuning thread.  An iterator that had one waits for that
+    thread's sleep, which grows to a minute, when it is destroyed: a run's finished ``fit`` then
+    stalls whatever step the garbage collector happens to free it in.  These pipelines read
+    memory or decode a few files a step; prefetching a batch ahead is all they need."""
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return dataset.with_options(options)
+
+
+def _training_dataset(x_train, batch_size, using_generator, n_critic):
     if not using_generator:
         if is_stream(x_train):
             raise ValueError(
@@ -77,7 +91,7 @@ def labelled_batches(x_train, y_train, batch_size, n_critic=1):
     dataset = dataset.shuffle(len(images)).repeat().batch(batch_size * n_critic, drop_remainder=True)
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
-    return per_update(dataset.with_options(options), n_critic).prefetch(tf.data.AUTOTUNE)
+    return untuned(per_update(dataset.with_options(options), n_critic).prefetch(tf.data.AUTOTUNE))
 
 
 def is_dataset(x):
