@@ -167,6 +167,10 @@ CGAN_SILHOUETTES = ChapterPreset(
     batch_size=64,
     epochs=3000,  # how control grows with the steps: docs/beyond-the-book.md
     print_every_n_batches=50,
+    # The search's choice (docs/modern-recipe.md): the GAN chapter's modern parts at the book's
+    # learning rates, over the same 3000 steps.
+    modern=dict(loss="relativistic", r1_weight=1.0, r2_weight=1.0, spectral_norm=True,
+                discriminator_dropout_rate=None, ema=0.999),
 )
 
 CGAN_CIFAR = ChapterPreset(
