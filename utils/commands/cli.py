@@ -357,9 +357,9 @@ def model_arguments(args, preset, num_classes=None):
     for flag, name in (("d_learning_rate", adversary_rate), ("g_learning_rate", "generator_learning_rate")):
         if getattr(args, flag, None) is not None:
             model[name] = getattr(args, flag)
-    dropout = adversary_argument(model, "dropout_rate")
     if getattr(args, "d_dropout", None) is not None:
-        model[dropout] = args.d_dropout or None
+        dropout, value = fixed_argument("d_dropout", args, model)
+        model[dropout] = value
     if "batch_size" in model:
         model["batch_size"] = args.batch_size
     if "grad_weight" in model:
@@ -415,6 +415,14 @@ def given_options(chapter, argv):
 FIXED_ON_RESUME = {"d_dropout": "--d-dropout", "grad_weight": "--grad-weight"}
 
 
+def fixed_argument(name, args, arguments):
+    """The book argument in ``arguments`` that the option ``name`` of ``FIXED_ON_RESUME`` writes, and
+    the value it writes there (``--d-dropout 0``: no dropout layer, None)."""
+    if name == "d_dropout":
+        return adversary_argument(arguments, "dropout_rate"), args.d_dropout or None
+    return "grad_weight", args.grad_weight
+
+
 def fixed_changes(args, given, folder):
     """The book arguments of ``FIXED_ON_RESUME`` the command line writes with another value than the
     run's own, each said with the run's (its own value again is no change)."""
@@ -430,10 +438,7 @@ def fixed_changes(args, given, folder):
     for name, flag in FIXED_ON_RESUME.items():
         if name not in given:
             continue
-        if name == "d_dropout":
-            value, argument = args.d_dropout or None, adversary_argument(params, "dropout_rate")
-        else:
-            value, argument = args.grad_weight, "grad_weight"
+        argument, value = fixed_argument(name, args, params)
         if argument in params:
             if params[argument] == value:
                 continue

@@ -61,6 +61,9 @@ def test_resume_refuses_by_name_what_it_cannot_change(run_dir, capsys):
         assert stop.value.code == 2 and named in capsys.readouterr().err
     # The run's own value again is no change: a search that extends a run repeats all its flags.
     assert cli.run("04_01", [*args, "--resume", "--ema", "0.99", "--d-dropout", "0.4"]).epoch == 2
+    no_dropout = [*args, "--run-id", "no-dropout", "--d-dropout", "0"]  # 0: no dropout layer (None)
+    cli.main_gan(no_dropout)
+    assert cli.run("04_01", [*no_dropout, "--resume"]).epoch == 2
     with pytest.raises(SystemExit) as stop:
         cli.main_gan([*args, "--run-id", "other", "--augment-target", "0.6"])
     assert stop.value.code == 2 and "no augmentation is on" in capsys.readouterr().err
