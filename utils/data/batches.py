@@ -36,6 +36,14 @@ def untuned(dataset):
     return dataset.with_options(options)
 
 
+def sharded_by_batch(dataset):
+    """``dataset`` split between several workers by batch, each taking every n-th (an array has no
+    files to shard by)."""
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return dataset.with_options(options)
+
+
 def _training_dataset(x_train, batch_size, using_generator, n_critic):
     if not using_generator:
         if is_stream(x_train):
@@ -66,10 +74,7 @@ def array_batches(x_train, batch_size):
     images = image_array(x_train)
     dataset = tf.data.Dataset.from_tensor_slices(images.astype(np.float32, copy=False))
     dataset = dataset.shuffle(len(images)).repeat().batch(batch_size, drop_remainder=True)
-    # Several workers each take every n-th batch (there are no files to shard by).
-    options = tf.data.Options()
-    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
-    return dataset.with_options(options).prefetch(tf.data.AUTOTUNE)
+    return sharded_by_batch(dataset).prefetch(tf.data.AUTOTUNE)
 
 
 def labelled_batches(x_train, y_train, batch_size, n_critic=1):
@@ -89,9 +94,7 @@ def labelled_batches(x_train, y_train, batch_size, n_critic=1):
     dataset = tf.data.Dataset.from_tensor_slices(
         (images.astype(np.float32, copy=False), labels.astype(np.int32)))
     dataset = dataset.shuffle(len(images)).repeat().batch(batch_size * n_critic, drop_remainder=True)
-    options = tf.data.Options()
-    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
-    return untuned(per_update(dataset.with_options(options), n_critic).prefetch(tf.data.AUTOTUNE))
+    return untuned(per_update(sharded_by_batch(dataset), n_critic).prefetch(tf.data.AUTOTUNE))
 
 
 def is_dataset(x):

@@ -40,3 +40,9 @@ def test_every_pipeline_is_endless_batches_of_the_steps_shape(kind):
 def test_no_pipeline_starts_the_autotuning_thread(kind):
     # With it, destroying a used iterator waits out the thread's sleep (up to a minute).
     assert PIPELINES[kind]().options().autotune.enabled is False
+
+
+@pytest.mark.parametrize("kind", [kind for kind in PIPELINES if kind.startswith(("array", "labelled"))])
+def test_in_memory_pipelines_are_split_between_workers_by_batch(kind):
+    policy = PIPELINES[kind]().options().experimental_distribute.auto_shard_policy
+    assert policy == tf.data.experimental.AutoShardPolicy.DATA
