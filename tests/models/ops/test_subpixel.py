@@ -244,7 +244,7 @@ def summary_text(model):
 
 
 def build_generator(preset, exact):
-    keras.backend.clear_session()  # the same automatic layer names both times
+    keras.backend.clear_session(free_memory=False)  # the same automatic layer names both times (no collection: slow on a full heap)
     keras.utils.set_random_seed(0)
     return networks.build_generator(*generator_args(preset), exact_upsample_conv=exact)
 
@@ -340,7 +340,7 @@ def test_training_updates_the_books_kernel_like_the_plain_layer():
 def test_generator_under_mirrored_strategy_and_xla():
     devices = [d.name for d in tf.config.list_logical_devices("CPU")]
     strategy = tf.distribute.MirroredStrategy(devices)
-    keras.backend.clear_session()
+    keras.backend.clear_session(free_memory=False)
     keras.utils.set_random_seed(0)
     with strategy.scope():
         generator = networks.build_generator(*generator_args(presets.GAN_CAMEL))
