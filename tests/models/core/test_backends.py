@@ -31,9 +31,15 @@ INSTALLED = [name for name, module in (("jax", "jax"), ("torch", "torch")) if im
 FAST_COMPILE = "--xla_backend_optimization_level=0 --xla_llvm_disable_expensive_passes=true"
 
 
+# The probe builds many networks of the same shapes, and Keras compiles each one's initialisers and
+# steps anew; JAX's compilation cache, in a folder of the test's own, compiles each program once.
+ONE_COMPILE_EACH = {"JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0", "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "-1"}
+
+
 def probe(backend, folder, epochs, out):
     """Every check of ``backend`` in one process of its own (``backend_probe.everything``)."""
-    env = {**os.environ, "KERAS_BACKEND": backend, "XLA_FLAGS": " ".join((FAST_COMPILE, "--xla_force_host_platform_device_count=2"))}
+    env = {**os.environ, "KERAS_BACKEND": backend, "XLA_FLAGS": " ".join((FAST_COMPILE, "--xla_force_host_platform_device_count=2")),
+           "JAX_COMPILATION_CACHE_DIR": str(out.parent / f"{backend}-compiled"), **ONE_COMPILE_EACH}
     result = subprocess.run([sys.executable, str(PROBE), str(folder), str(epochs), str(out)], env=env,
                             capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]
