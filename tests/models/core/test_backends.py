@@ -38,7 +38,8 @@ ONE_COMPILE_EACH = {"JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0", "JAX_PERS
 
 def probe(backend, folder, epochs, out):
     """Every check of ``backend`` in one process of its own (``backend_probe.everything``)."""
-    env = {**os.environ, "KERAS_BACKEND": backend, "XLA_FLAGS": " ".join((FAST_COMPILE, "--xla_force_host_platform_device_count=2")),
+    env = {**os.environ, "KERAS_BACKEND": backend,
+           "XLA_FLAGS": " ".join((FAST_COMPILE, "--xla_force_host_platform_device_count=2")),
            "JAX_COMPILATION_CACHE_DIR": str(out.parent / f"{backend}-compiled"), **ONE_COMPILE_EACH}
     result = subprocess.run([sys.executable, str(PROBE), str(folder), str(epochs), str(out)], env=env,
                             capture_output=True, text=True, timeout=900)

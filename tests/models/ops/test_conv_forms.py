@@ -298,7 +298,8 @@ def test_an_unknown_input_size_is_not_measured(timer):
 
 
 def camel_networks():
-    keras.backend.clear_session(free_memory=False)  # the same automatic layer names every time (no collection: slow on a full heap)
+    # The same automatic layer names every time; no garbage collection (slow on a full heap).
+    keras.backend.clear_session(free_memory=False)
     keras.utils.set_random_seed(0)
     m = presets.GAN_CAMEL.model
     generator = networks.build_generator(

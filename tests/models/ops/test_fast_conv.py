@@ -169,7 +169,8 @@ def test_mixed_bfloat16_computes_in_bfloat16():
 
 
 def chapter_networks(preset, fast):
-    keras.backend.clear_session(free_memory=False)  # the same automatic layer names both times (no collection: slow on a full heap)
+    # The same automatic layer names both times; no garbage collection (slow on a full heap).
+    keras.backend.clear_session(free_memory=False)
     keras.utils.set_random_seed(0)
     m = preset.model
     critic = "discriminator" if "discriminator_conv_filters" in m else "critic"

@@ -244,7 +244,8 @@ def summary_text(model):
 
 
 def build_generator(preset, exact):
-    keras.backend.clear_session(free_memory=False)  # the same automatic layer names both times (no collection: slow on a full heap)
+    # The same automatic layer names both times; no garbage collection (slow on a full heap).
+    keras.backend.clear_session(free_memory=False)
     keras.utils.set_random_seed(0)
     return networks.build_generator(*generator_args(preset), exact_upsample_conv=exact)
 
