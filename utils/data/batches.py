@@ -23,7 +23,16 @@ from models.arguments import image_array
 def training_dataset(x_train, batch_size, using_generator=False, n_critic=1):
     """An endless ``tf.data.Dataset`` of float32 image batches of exactly ``batch_size`` images
     (``n_critic`` of them per element, see ``per_update``)."""
-    return untuned(_training_dataset(x_train, batch_size, using_generator, n_critic))
+    if not using_generator:
+        if is_stream(x_train):
+            raise ValueError(
+                "x_train is a stream of batches (an iterator or dataset), not an array: "
+                "call train(..., using_generator=True)."
+            )
+        batches = array_batches(x_train, batch_size * n_critic)
+    else:
+        batches = image_batches(x_train, batch_size * n_critic)
+    return untuned(per_update(batches, n_critic))
 
 
 def untuned(dataset):
@@ -42,17 +51,6 @@ def sharded_by_batch(dataset):
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     return dataset.with_options(options)
-
-
-def _training_dataset(x_train, batch_size, using_generator, n_critic):
-    if not using_generator:
-        if is_stream(x_train):
-            raise ValueError(
-                "x_train is a stream of batches (an iterator or dataset), not an array: "
-                "call train(..., using_generator=True)."
-            )
-        return per_update(array_batches(x_train, batch_size * n_critic), n_critic)
-    return per_update(image_batches(x_train, batch_size * n_critic), n_critic)
 
 
 def per_update(dataset, n_critic):
