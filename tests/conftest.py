@@ -137,6 +137,17 @@ def trained(tmp_path, trained_once):
     return gan, folder
 
 
+# The modules whose tests start processes of their own or train for tens of seconds.
+LONGEST_FIRST = ("test_backends.py", "test_distribute.py", "test_multiworker.py", "test_notebooks.py",
+                 "test_ablation.py", "test_stopping.py", "test_real_disks.py", "test_tiny_command.py")
+
+
+def pytest_collection_modifyitems(items):
+    """The longest tests run first: a worker that takes one of them last leaves the other idle
+    until it ends (the order is the same in every worker, as pytest-xdist requires)."""
+    items.sort(key=lambda item: item.path.name not in LONGEST_FIRST)
+
+
 def pytest_configure(config):
     config.addinivalue_line("markers", "book_networks: the chapter commands train the presets' own "
                                        "networks, not the tiny ones every other test gets")
