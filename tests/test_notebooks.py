@@ -60,14 +60,14 @@ def _stand_in_inception(**options):
 _features.inception_features = _stand_in_inception
 _monitor_for_run = _quality.monitor_for_run
 _quality.monitor_for_run = lambda *args, **kwargs: _monitor_for_run(
-    *args, **{**kwargs, "every": 1, "n_train": 1000, "n_held_out": 400})
+    *args, **{**kwargs, "every": 1, "n_train": 500, "n_held_out": 200})
 _quality.QualityMonitor.maybe_score = _quality.QualityMonitor.score
 
 # Evaluate on hundreds of images rather than thousands: the notebooks' evaluation sections run as
 # printed, and the measures themselves are tested in test_measures.py and test_evaluate.py.
 import inspect as _inspect
 from utils.evaluation import report as _report
-_smaller = {"n_samples": 300, "n_reference": 1500, "n_held_out": 500}
+_smaller = {"n_samples": 100, "n_reference": 500, "n_held_out": 200}
 _names = list(_inspect.signature(_report.evaluate_run).parameters)[-len(_report.evaluate_run.__defaults__):]
 _report.evaluate_run.__defaults__ = tuple(_smaller.get(name, value) for name, value in
                                           zip(_names, _report.evaluate_run.__defaults__))
