@@ -19,14 +19,14 @@ _full_collections_seen = [0]
 
 
 def pytest_runtest_teardown(item):
-    """After a test during which Python made a full collection, freeze what is alive, so that the
-    next full collections walk only what later tests make.  A worker's heap grows by every model
-    it traces (TensorFlow keeps their graphs), and a full collection of it took one to three
-    seconds; what is frozen is never collected, which costs a few hundred megabytes per worker."""
-    full = gc.get_stats()[2]["collections"]
-    if full != _full_collections_seen[0]:
+    """After a test during which Python collected the whole heap, collect once more (this test's
+    own garbage) and freeze what is alive, so that later full collections walk only what later
+    tests make.  A worker's heap grows with every model it traces (TensorFlow keeps their
+    graphs), and a full collection of it takes seconds; what is frozen is never collected."""
+    if gc.get_stats()[2]["collections"] != _full_collections_seen[0]:
+        gc.collect()
         gc.freeze()
-        _full_collections_seen[0] = full
+        _full_collections_seen[0] = gc.get_stats()[2]["collections"]
 
 
 def pytest_unconfigure(config):
