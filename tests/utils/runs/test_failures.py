@@ -245,13 +245,12 @@ def test_the_command_names_a_foreign_run_on_resume(run_dir, trained):
 # -- one run folder, one trainer; never replaced ------------------------------------------------
 
 
-def test_a_second_process_is_refused_while_one_trains(run_dir, monkeypatch):
+def test_a_second_process_is_refused_while_one_trains(run_dir):
     folder = RunFolder(run_dir / "gan" / "0001_silhouettes-horse")
     first = start(run_dir, "--epochs", "100000")
     try:
         wait_for_saved_epoch(folder, 1, first)
         # The command in a second process (this one) is refused, and says by whom.
-        monkeypatch.setenv("GDL_RUN_DIR", str(run_dir))
         with pytest.raises(SystemExit) as refused:
             cli.run("04_01", ["--data", "silhouettes", "--batch-size", "8", "--resume", "--epochs", "1"])
         said = refused.value.code  # a message: the process would print it and exit with status 1

@@ -47,7 +47,6 @@ def exit_message(capsys, run, *args):
 def test_a_tf_config_left_in_the_environment_does_not_stop_the_run_from_saving(run_dir, tf_config,
                                                                               monkeypatch, capsys):
     monkeypatch.setenv("TF_CONFIG", tf_config)
-    monkeypatch.setenv("GDL_RUN_DIR", str(run_dir))
     assert cli.run("04_01", FAST).epoch == 2
     printed = capsys.readouterr()
     assert "TF_CONFIG is set but --distribute is none" in printed.err
@@ -59,7 +58,6 @@ def test_a_tf_config_left_in_the_environment_does_not_stop_the_run_from_saving(r
 
 def test_a_malformed_tf_config_is_named_when_the_run_asks_for_a_cluster(run_dir, monkeypatch, capsys):
     monkeypatch.setenv("TF_CONFIG", '{"cluster": ')
-    monkeypatch.setenv("GDL_RUN_DIR", str(run_dir))
     with pytest.raises(SystemExit) as stop:  # not another exception: no traceback
         cli.run("04_01", [*FAST, "--distribute", "multi-worker"])
     assert stop.value.code == 2  # bad input: argparse's status
@@ -238,8 +236,7 @@ def evaluate_until_it_writes(folder, signum):
     return process
 
 
-def test_an_interrupted_evaluation_leaves_the_previous_one_whole(run_dir, monkeypatch):
-    monkeypatch.setenv("GDL_RUN_DIR", str(run_dir))
+def test_an_interrupted_evaluation_leaves_the_previous_one_whole(run_dir):
     assert cli.run("04_01", [*FAST, "--epochs", "3"]).epoch == 3
     folder = RunFolder(run_dir / "gan" / "0001_silhouettes-horse")
     evaluate_here(folder)

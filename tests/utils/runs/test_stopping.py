@@ -19,7 +19,7 @@ from utils.runs.callbacks import TrainingDiverged
 from utils.runs.folder import RunFolder, replace_atomically
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
-def test_a_signal_finishes_the_step_saves_and_the_run_resumes_without_a_gap(run_dir, signum, monkeypatch):
+def test_a_signal_finishes_the_step_saves_and_the_run_resumes_without_a_gap(run_dir, signum):
     folder = RunFolder(run_dir / "gan" / "0001_silhouettes-horse")
     process = start(run_dir, "--epochs", "100000")
     wait_for_saved_epoch(folder, 6, process)
@@ -34,7 +34,6 @@ def test_a_signal_finishes_the_step_saves_and_the_run_resumes_without_a_gap(run_
     assert not list(folder.path.rglob(".tmp-*"))
 
     # The command resumes it (here, in this process: what the signal left is what is tested).
-    monkeypatch.setenv("GDL_RUN_DIR", str(run_dir))
     assert cli.run("04_01", [*ARGS, "--resume", "--epochs", "3"]).epoch == stopped_at + 3
     after = saved(folder)
     assert after["epoch"] == stopped_at + 3
