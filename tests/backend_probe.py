@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from tiny import critic_params, gan_params, images, snapshot  # noqa: E402
+from tiny import critic_params, gan_params, images, snapshot, wgangp_params  # noqa: E402
 
 
 def numpy(x):
@@ -31,12 +31,6 @@ def numpy(x):
 
 def unchanged(before, after):
     return all(np.array_equal(a, b) for a, b in zip(before, after))
-
-
-def wgangp_params(**overrides):
-    params = {k: v for k, v in critic_params().items() if k not in ("optimiser", "z_dim")}
-    params.update(optimiser="adam", grad_weight=10, z_dim=6, batch_size=16, **overrides)
-    return params
 
 
 def contracts():
