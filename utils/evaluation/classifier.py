@@ -45,7 +45,7 @@ DEFAULT_SEED = 0
 MAX_SHIFT = 2  # pixels, for the training augmentation
 
 SHIPPED_WEIGHTS = Path(__file__).with_name("silhouette_classifier.weights.h5")
-# Made by `gdl-train-classifier` with the defaults (12 epochs, seed 0, 78 s on 2 CPU cores).
+# Made by `gdl-train-classifier` with the defaults (12 epochs, seed 0; its time: docs/evaluation.md).
 SHIPPED_SHA256 = "1161a6100beaa425e9824180bef9798e8eb14ed9c6e2c12551519ef0a1814107"
 SHIPPED_HELD_OUT_ACCURACY = 0.9658  # on the 1,900 held-out silhouettes
 RETRAIN_HINT = (
