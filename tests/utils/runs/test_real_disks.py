@@ -11,6 +11,7 @@ import sys
 import pytest
 
 from processes import ARGS, TINY_COMMAND
+from utils.commands import cli
 from utils.runs.checkpoint import read_training_state
 from utils.runs.folder import RunFolder
 
@@ -20,6 +21,20 @@ def command(run_root, *args):
     result = subprocess.run([sys.executable, str(TINY_COMMAND), "04_01", *ARGS, "--no-quality", *args],
                             env=env, capture_output=True, text=True, timeout=300)
     return result
+
+
+def train_here(run_root, monkeypatch, *args):
+    """The command, as ``command`` runs it, in this process (tiny networks, the suite's autouse
+    fixture) → the trained model."""
+    monkeypatch.setenv("GDL_RUN_DIR", str(run_root))
+    return cli.run("04_01", [*ARGS, "--no-quality", *args])
+
+
+def in_process(run_root, monkeypatch, *args):
+    """The command in this process, expected to stop: its SystemExit message."""
+    with pytest.raises(SystemExit) as stop:
+        train_here(run_root, monkeypatch, *args)
+    return str(stop.value)
 
 
 @pytest.fixture
@@ -58,10 +73,7 @@ def assert_named(result, *words):
 
 
 def test_a_full_disk_while_training_keeps_the_last_checkpoint_and_the_run_resumes(small_disk, monkeypatch):
-    from utils.commands import cli
-
-    monkeypatch.setenv("GDL_RUN_DIR", str(small_disk))
-    cli.run("04_01", [*ARGS, "--no-quality", "--epochs", "5"])
+    train_here(small_disk, monkeypatch, "--epochs", "5")
     folder = RunFolder(small_disk / "gan" / "0001_silhouettes-horse")
     before = folder.checkpoint.read_bytes()
     filler = fill(small_disk, 40_000)  # less than a checkpoint
@@ -70,17 +82,7 @@ def test_a_full_disk_while_training_keeps_the_last_checkpoint_and_the_run_resume
                  "is kept and loads")
     assert folder.checkpoint.read_bytes() == before and not list(folder.path.rglob(".tmp-*"))
     filler.unlink()
-    assert cli.run("04_01", [*ARGS, "--no-quality", "--epochs", "5", "--resume"]).epoch == 10
-
-
-def in_process(run_root, monkeypatch, *args):
-    """The command in this process (tiny networks, the suite's autouse fixture): its SystemExit."""
-    from utils.commands import cli
-
-    monkeypatch.setenv("GDL_RUN_DIR", str(run_root))
-    with pytest.raises(SystemExit) as stop:
-        cli.run("04_01", [*ARGS, "--no-quality", *args])
-    return str(stop.value)
+    assert train_here(small_disk, monkeypatch, "--epochs", "5", "--resume").epoch == 10
 
 
 def test_a_new_run_on_a_full_disk_is_named(small_disk, monkeypatch):
@@ -90,12 +92,9 @@ def test_a_new_run_on_a_full_disk_is_named(small_disk, monkeypatch):
 
 
 def test_an_immutable_run_folder_or_root_is_named_and_the_run_goes_on_once_writable(tmp_path, monkeypatch):
-    from utils.commands import cli
-
     root = tmp_path / "runs"
     folder = root / "gan" / "0001_silhouettes-horse"
-    monkeypatch.setenv("GDL_RUN_DIR", str(root))
-    cli.run("04_01", [*ARGS, "--no-quality", "--epochs", "2"])
+    train_here(root, monkeypatch, "--epochs", "2")
     immutable(folder)
     try:
         said = in_process(root, monkeypatch, "--epochs", "2", "--resume")
@@ -103,7 +102,7 @@ def test_an_immutable_run_folder_or_root_is_named_and_the_run_goes_on_once_writa
         immutable(folder, on=False)
     assert str(folder) in said and "Operation not permitted" in said
     kept = read_training_state(RunFolder(folder).checkpoint)["epoch"]  # the message's "kept"
-    assert cli.run("04_01", [*ARGS, "--no-quality", "--epochs", "1", "--resume"]).epoch == kept + 1
+    assert train_here(root, monkeypatch, "--epochs", "1", "--resume").epoch == kept + 1
     fresh = tmp_path / "fresh"
     fresh.mkdir()
     immutable(fresh)
