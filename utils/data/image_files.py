@@ -7,8 +7,9 @@ found by decoding: libjpeg repairs what it can ("Corrupt JPEG data: bad Huffman 
 a warning on the process's stderr instead of failing, so the check listens there while it decodes
 each file.  JPEG has no checksum: bytes changed in a way the decoder cannot notice stay unnoticed.
 
-Decoding a whole CelebA folder takes about a minute, so the verdict is kept in the folder
-(`.gdl-image-check.json`), valid while no file is added, removed, resized or touched.
+Decoding every file of a large folder is slow (CelebA's time: docs/data.md), so the verdict is
+kept in the folder (`.gdl-image-check.json`), valid while no file is added, removed, resized or
+touched.
 """
 
 import hashlib
